@@ -14,6 +14,7 @@
 #include "store.h"
 #include "value.h"
 #include "metrics.h"
+#include "users.h"
 #include "nornicdb/module.h"
 
 G_BEGIN_DECLS
@@ -31,6 +32,9 @@ void nc_db_close (NcDb *db);
 NcStore *nc_db_store (NcDb *db);
 NcConfig *nc_db_config (NcDb *db);
 NcMetrics *nc_db_metrics (NcDb *db);
+NcUsers *nc_db_users (NcDb *db);
+/* Data directory (transfer none). */
+const char *nc_db_data_dir (NcDb *db);
 /* Current role as reported by the module. (transfer none) valid until the
  * next role change on the main thread; copy what you keep. */
 const NornicRoleInfo *nc_db_role (NcDb *db);
