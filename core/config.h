@@ -55,6 +55,9 @@ gboolean nc_config_load (NcConfig *config, const char *file, gchar **envp, GErro
 /* Command-line overrides, applied last. */
 gboolean nc_config_set (NcConfig *config, const char *name, const char *value,
                         const char *source, GError **error);
+/* SIGHUP: re-reads file and environment; applies reloadable entries only
+ * (others keep their running value, with a warning when they changed). */
+gboolean nc_config_reload (NcConfig *config, const char *file, GError **error);
 /* Cross-field checks (e.g. election timeout > 2 × heartbeat). */
 gboolean nc_config_validate (NcConfig *config, GError **error);
 

@@ -3,7 +3,7 @@
  * Stored in <data dir>/users.json (written atomically, mode 0600); passwords
  * hashed with PBKDF2-HMAC-SHA256 (nettle), a random 16-byte salt and a
  * configurable iteration count. Roles: reader (read data), editor (read and
- * write data), admin (everything, including /admin/* and user management).
+ * write data), admin (everything, including the /admin endpoints and user management).
  * The first start creates the initial admin from NORNICDB_AUTH
  * ("user:password", "user/password"); NORNICDB_AUTH=none disables
  * authentication entirely (every client is treated as admin).
@@ -54,5 +54,14 @@ gboolean nc_users_default_password_in_use (NcUsers *users);
 
 const char *nc_user_role_name (NcUserRole role);      /* "reader", "editor", "admin" */
 NcUserRole nc_user_role_from_name (const char *name); /* NONE when unknown */
+
+/* Test-only tuning (also usable by tools): PBKDF2 iterations for passwords
+ * set from now on (default 100000), and the rate limit (default 5 failures
+ * within 60 s lock the address for 60 s; `window_ms` is both the counting
+ * window and the lock-out time). */
+void nc_users_set_iterations (NcUsers *users, guint iterations);
+void nc_users_set_rate_limit (NcUsers *users, guint max_failures, gint64 window_ms);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcUsers, nc_users_free)
 
 G_END_DECLS
