@@ -1,0 +1,921 @@
+/* Users and roles: see users.h for the contract.
+ *
+ * Storage: <data dir>/users.json, e.g.
+ *
+ *   {"version": 1,
+ *    "users": [{"name": "admin", "role": "admin", "default_password": false,
+ *               "password": {"algorithm": "pbkdf2-hmac-sha256",
+ *                            "iterations": 100000,
+ *                            "salt": "<base64, 16 bytes>",
+ *                            "hash": "<base64, 32 bytes>"}}]}
+ *
+ * Once users.json exists it is authoritative: NORNICDB_AUTH only seeds the
+ * initial admin on the very first start and never overwrites a stored
+ * password on later starts (an operator who changed the admin password
+ * through the API must not have it silently reset by a stale environment
+ * variable). NORNICDB_AUTH=none switches enforcement off but users.json is
+ * still kept and can still be managed.
+ *
+ * The iteration count is stored per user, so raising the default only
+ * affects passwords set afterwards and old hashes keep verifying.
+ */
+#define G_LOG_DOMAIN "nornicdb-users"
+
+#include "users.h"
+#include "errors.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <json-glib/json-glib.h>
+#include <nettle/memops.h>
+#include <nettle/pbkdf2.h>
+
+#define NC_USERS_FILE "users.json"
+#define NC_USERS_FORMAT_VERSION 1
+#define NC_USERS_SALT_LEN 16
+#define NC_USERS_HASH_LEN 32
+#define NC_USERS_DEFAULT_ITERATIONS 100000
+#define NC_USERS_DEFAULT_PASSWORD "admin"
+#define NC_USERS_NAME_MAX 256
+#define NC_USERS_RATE_MAX_FAILURES 5
+#define NC_USERS_RATE_WINDOW_US (60 * G_USEC_PER_SEC)
+/* Bound on the per-address failure table, so a flood from many addresses
+ * cannot grow memory without limit. */
+#define NC_USERS_RATE_MAX_ADDRESSES 65536
+
+typedef struct {
+  NcUserRole role;
+  guint iterations;
+  guint8 salt[NC_USERS_SALT_LEN];
+  guint8 hash[NC_USERS_HASH_LEN];
+  gboolean default_password;
+} UserRecord;
+
+typedef struct {
+  gint64 first_failure_us;   /* start of the current counting window */
+  guint failures;
+  gint64 locked_until_us;    /* 0 = not locked */
+} RateEntry;
+
+struct _NcUsers {
+  GMutex lock;
+  char *data_dir;
+  char *path;
+  gboolean auth_enabled;
+  guint iterations;
+  guint rate_max_failures;
+  gint64 rate_window_us;
+  GHashTable *users;     /* char* name -> UserRecord* */
+  GHashTable *failures;  /* char* address -> RateEntry* */
+  /* Hash of an arbitrary password, used to spend the same time on unknown
+   * user names as on known ones (no user enumeration by timing). */
+  UserRecord dummy;
+};
+
+const char *
+nc_user_role_name (NcUserRole role)
+{
+  switch (role)
+    {
+    case NC_USER_ROLE_READER:
+      return "reader";
+    case NC_USER_ROLE_EDITOR:
+      return "editor";
+    case NC_USER_ROLE_ADMIN:
+      return "admin";
+    case NC_USER_ROLE_NONE:
+    default:
+      return "none";
+    }
+}
+
+NcUserRole
+nc_user_role_from_name (const char *name)
+{
+  if (name == NULL)
+    return NC_USER_ROLE_NONE;
+  if (g_ascii_strcasecmp (name, "reader") == 0)
+    return NC_USER_ROLE_READER;
+  if (g_ascii_strcasecmp (name, "editor") == 0)
+    return NC_USER_ROLE_EDITOR;
+  if (g_ascii_strcasecmp (name, "admin") == 0)
+    return NC_USER_ROLE_ADMIN;
+  return NC_USER_ROLE_NONE;
+}
+
+/* ---- hashing ---------------------------------------------------------------- */
+
+static void
+derive (const char *password, guint iterations, const guint8 *salt, guint8 *out)
+{
+  pbkdf2_hmac_sha256 (strlen (password), (const uint8_t *) password, iterations,
+                      NC_USERS_SALT_LEN, salt, NC_USERS_HASH_LEN, out);
+}
+
+static gboolean
+record_set_password (UserRecord *rec, const char *password, guint iterations, GError **error)
+{
+  int rc = gnutls_rnd (GNUTLS_RND_RANDOM, rec->salt, sizeof rec->salt);
+  if (rc < 0)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_UNKNOWN, "Could not generate a password salt: %s",
+                   gnutls_strerror (rc));
+      return FALSE;
+    }
+  rec->iterations = iterations;
+  derive (password, iterations, rec->salt, rec->hash);
+  rec->default_password = g_strcmp0 (password, NC_USERS_DEFAULT_PASSWORD) == 0;
+  return TRUE;
+}
+
+static gboolean
+record_verify (const UserRecord *rec, const char *password)
+{
+  guint8 got[NC_USERS_HASH_LEN];
+  derive (password, rec->iterations, rec->salt, got);
+  /* Constant-time: the comparison must not reveal how many bytes matched. */
+  return memeql_sec (got, rec->hash, NC_USERS_HASH_LEN) != 0;
+}
+
+/* ---- validation ----------------------------------------------------------------- */
+
+static gboolean
+check_user_name (const char *user, GError **error)
+{
+  if (user == NULL || *user == '\0')
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT, "The user name must not be empty.");
+      return FALSE;
+    }
+  if (strlen (user) > NC_USERS_NAME_MAX || !g_utf8_validate (user, -1, NULL))
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "The user name must be valid UTF-8 of at most %d bytes.", NC_USERS_NAME_MAX);
+      return FALSE;
+    }
+  for (const char *p = user; *p; p++)
+    {
+      /* ':' separates user and password in HTTP Basic auth and NORNICDB_AUTH. */
+      if ((guchar) *p < 0x20 || *p == 0x7f || *p == ':')
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                       "The user name must not contain ':' or control characters.");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+check_password (const char *password, GError **error)
+{
+  if (password == NULL || *password == '\0')
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT, "A password must not be empty.");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_role (NcUserRole role, GError **error)
+{
+  if (role != NC_USER_ROLE_READER && role != NC_USER_ROLE_EDITOR && role != NC_USER_ROLE_ADMIN)
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                           "Unknown role: expected reader, editor or admin.");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- persistence ---------------------------------------------------------------- */
+
+static gint
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+static char *
+serialize_locked (NcUsers *users)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer key;
+
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (names, key);
+  g_ptr_array_sort (names, compare_names);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "version");
+  json_builder_add_int_value (b, NC_USERS_FORMAT_VERSION);
+  json_builder_set_member_name (b, "users");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = names->pdata[i];
+      const UserRecord *rec = g_hash_table_lookup (users->users, name);
+      g_autofree char *salt = g_base64_encode (rec->salt, sizeof rec->salt);
+      g_autofree char *hash = g_base64_encode (rec->hash, sizeof rec->hash);
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, name);
+      json_builder_set_member_name (b, "role");
+      json_builder_add_string_value (b, nc_user_role_name (rec->role));
+      json_builder_set_member_name (b, "default_password");
+      json_builder_add_boolean_value (b, rec->default_password);
+      json_builder_set_member_name (b, "password");
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "algorithm");
+      json_builder_add_string_value (b, "pbkdf2-hmac-sha256");
+      json_builder_set_member_name (b, "iterations");
+      json_builder_add_int_value (b, rec->iterations);
+      json_builder_set_member_name (b, "salt");
+      json_builder_add_string_value (b, salt);
+      json_builder_set_member_name (b, "hash");
+      json_builder_add_string_value (b, hash);
+      json_builder_end_object (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  return json_generator_to_data (gen, NULL);
+}
+
+static gboolean
+write_all (int fd, const char *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* tmp file, fsync, rename over the old file, fsync the directory: after a
+ * crash the file is either the old or the new version, never a mix. */
+static gboolean
+save_locked (NcUsers *users, GError **error)
+{
+  g_autofree char *text = serialize_locked (users);
+  g_autofree char *tmp = g_strconcat (users->path, ".tmp", NULL);
+  int fd, saved_errno;
+
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not write %s: %s", tmp, g_strerror (saved_errno));
+      return FALSE;
+    }
+  /* O_CREAT's mode does not apply to an existing tmp file left by a crash. */
+  if (fchmod (fd, 0600) != 0 || !write_all (fd, text, strlen (text)) || fsync (fd) != 0)
+    {
+      saved_errno = errno;
+      close (fd);
+      unlink (tmp);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not write %s: %s", tmp, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (close (fd) != 0 || rename (tmp, users->path) != 0)
+    {
+      saved_errno = errno;
+      unlink (tmp);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not replace %s: %s", users->path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  fd = open (users->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fsync (fd) != 0)
+    {
+      saved_errno = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not sync directory %s: %s", users->data_dir, g_strerror (saved_errno));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+static gboolean
+decode_fixed (const char *b64, guint8 *out, gsize want)
+{
+  gsize len = 0;
+  g_autofree guchar *raw = NULL;
+
+  if (b64 == NULL)
+    return FALSE;
+  raw = g_base64_decode (b64, &len);
+  if (len != want)
+    return FALSE;
+  memcpy (out, raw, want);
+  return TRUE;
+}
+
+static gboolean
+load_locked (NcUsers *users, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) local = NULL;
+  JsonObject *root;
+  JsonArray *list;
+  struct stat st;
+
+  if (stat (users->path, &st) == 0 && (st.st_mode & 077) != 0)
+    g_warning ("%s is readable by other users (mode %03o); it should be 0600",
+               users->path, (unsigned) (st.st_mode & 0777));
+
+  if (!json_parser_load_from_file (parser, users->path, &local))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "Could not read %s: %s",
+                   users->path, local->message);
+      return FALSE;
+    }
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    goto bad;
+  root = json_node_get_object (json_parser_get_root (parser));
+  if (json_object_get_int_member_with_default (root, "version", 0) != NC_USERS_FORMAT_VERSION)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%s: unsupported format version (expected %d)", users->path,
+                   NC_USERS_FORMAT_VERSION);
+      return FALSE;
+    }
+  if (!json_object_has_member (root, "users")
+      || !JSON_NODE_HOLDS_ARRAY (json_object_get_member (root, "users")))
+    goto bad;
+  list = json_object_get_array_member (root, "users");
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonNode *node = json_array_get_element (list, i);
+      JsonObject *u, *pw;
+      const char *name, *role;
+      gint64 iterations;
+      g_autofree UserRecord *rec = g_new0 (UserRecord, 1);
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        goto bad;
+      u = json_node_get_object (node);
+      name = json_object_get_string_member_with_default (u, "name", NULL);
+      role = json_object_get_string_member_with_default (u, "role", NULL);
+      if (name == NULL || !check_user_name (name, NULL))
+        goto bad;
+      rec->role = nc_user_role_from_name (role);
+      if (rec->role == NC_USER_ROLE_NONE)
+        goto bad;
+      rec->default_password = json_object_get_boolean_member_with_default (u, "default_password",
+                                                                           FALSE);
+      if (!json_object_has_member (u, "password")
+          || !JSON_NODE_HOLDS_OBJECT (json_object_get_member (u, "password")))
+        goto bad;
+      pw = json_object_get_object_member (u, "password");
+      if (g_strcmp0 (json_object_get_string_member_with_default (pw, "algorithm", NULL),
+                     "pbkdf2-hmac-sha256") != 0)
+        goto bad;
+      iterations = json_object_get_int_member_with_default (pw, "iterations", 0);
+      if (iterations < 1 || iterations > G_MAXINT32)
+        goto bad;
+      rec->iterations = (guint) iterations;
+      if (!decode_fixed (json_object_get_string_member_with_default (pw, "salt", NULL),
+                         rec->salt, sizeof rec->salt)
+          || !decode_fixed (json_object_get_string_member_with_default (pw, "hash", NULL),
+                            rec->hash, sizeof rec->hash))
+        goto bad;
+      if (g_hash_table_contains (users->users, name))
+        goto bad;
+      g_hash_table_insert (users->users, g_strdup (name), g_steal_pointer (&rec));
+    }
+  return TRUE;
+
+bad:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+               "%s is malformed (expected {\"version\":1,\"users\":[{\"name\",\"role\",\"password\":{...}}]}); "
+               "fix or remove it (removing re-creates the admin from NORNICDB_AUTH)",
+               users->path);
+  return FALSE;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+/* "user:password" or "user/password"; ':' wins when both occur so that a
+ * password may contain '/'. */
+static gboolean
+parse_initial_auth (const char *value, char **user, char **password, GError **error)
+{
+  const char *sep = strchr (value, ':');
+  if (sep == NULL)
+    sep = strchr (value, '/');
+  if (sep == NULL || sep == value || sep[1] == '\0')
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                           "NORNICDB_AUTH must be \"user:password\", \"user/password\" or \"none\"");
+      return FALSE;
+    }
+  *user = g_strndup (value, (gsize) (sep - value));
+  *password = g_strdup (sep + 1);
+  return TRUE;
+}
+
+NcUsers *
+nc_users_open (const char *data_dir, const char *initial_auth, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  NcUsers *users;
+  int rc;
+
+  g_return_val_if_fail (data_dir != NULL, NULL);
+
+  /* The config default is "admin:admin"; NULL behaves the same. */
+  if (initial_auth == NULL)
+    initial_auth = "admin:" NC_USERS_DEFAULT_PASSWORD;
+
+  users = g_new0 (NcUsers, 1);
+  g_mutex_init (&users->lock);
+  users->data_dir = g_strdup (data_dir);
+  users->path = g_build_filename (data_dir, NC_USERS_FILE, NULL);
+  users->auth_enabled = g_ascii_strcasecmp (initial_auth, "none") != 0;
+  users->iterations = NC_USERS_DEFAULT_ITERATIONS;
+  users->rate_max_failures = NC_USERS_RATE_MAX_FAILURES;
+  users->rate_window_us = NC_USERS_RATE_WINDOW_US;
+  users->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  users->failures = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  rc = gnutls_rnd (GNUTLS_RND_NONCE, users->dummy.salt, sizeof users->dummy.salt);
+  if (rc < 0)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_UNKNOWN, "Could not initialise randomness: %s",
+                   gnutls_strerror (rc));
+      nc_users_free (users);
+      return NULL;
+    }
+  users->dummy.iterations = users->iterations;
+
+  if (g_mkdir_with_parents (data_dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not create data directory %s: %s", data_dir, g_strerror (saved_errno));
+      nc_users_free (users);
+      return NULL;
+    }
+
+  if (g_file_test (users->path, G_FILE_TEST_EXISTS))
+    {
+      if (!load_locked (users, error))
+        {
+          nc_users_free (users);
+          return NULL;
+        }
+      g_debug ("loaded %u users from %s", g_hash_table_size (users->users), users->path);
+      return users;
+    }
+
+  if (users->auth_enabled)
+    {
+      g_autofree char *user = NULL;
+      g_autofree char *password = NULL;
+      g_autofree UserRecord *rec = g_new0 (UserRecord, 1);
+
+      if (!parse_initial_auth (initial_auth, &user, &password, error)
+          || !check_user_name (user, error)
+          || !record_set_password (rec, password, users->iterations, error))
+        {
+          nc_users_free (users);
+          return NULL;
+        }
+      rec->role = NC_USER_ROLE_ADMIN;
+      g_hash_table_insert (users->users, g_steal_pointer (&user), g_steal_pointer (&rec));
+      if (!save_locked (users, error))
+        {
+          nc_users_free (users);
+          return NULL;
+        }
+      g_message ("created the initial admin user in %s", users->path);
+    }
+  return users;
+}
+
+void
+nc_users_free (NcUsers *users)
+{
+  if (users == NULL)
+    return;
+  g_hash_table_unref (users->users);
+  g_hash_table_unref (users->failures);
+  g_free (users->data_dir);
+  g_free (users->path);
+  g_mutex_clear (&users->lock);
+  g_free (users);
+}
+
+void
+nc_users_set_iterations (NcUsers *users, guint iterations)
+{
+  g_return_if_fail (iterations > 0);
+  g_mutex_lock (&users->lock);
+  users->iterations = iterations;
+  users->dummy.iterations = iterations;
+  g_mutex_unlock (&users->lock);
+}
+
+void
+nc_users_set_rate_limit (NcUsers *users, guint max_failures, gint64 window_ms)
+{
+  g_return_if_fail (max_failures > 0 && window_ms > 0);
+  g_mutex_lock (&users->lock);
+  users->rate_max_failures = max_failures;
+  users->rate_window_us = window_ms * 1000;
+  g_hash_table_remove_all (users->failures);
+  g_mutex_unlock (&users->lock);
+}
+
+gboolean
+nc_users_auth_enabled (NcUsers *users)
+{
+  return users->auth_enabled;
+}
+
+/* ---- authentication ------------------------------------------------------------- */
+
+/* NULL addresses (in-process callers) share one bucket rather than escaping
+ * the limit. */
+static const char *
+rate_key (const char *client_addr)
+{
+  return client_addr != NULL ? client_addr : "(unknown)";
+}
+
+static gboolean
+rate_limited_locked (NcUsers *users, const char *addr, gint64 now)
+{
+  RateEntry *e = g_hash_table_lookup (users->failures, addr);
+  if (e == NULL)
+    return FALSE;
+  if (e->locked_until_us != 0)
+    {
+      if (now < e->locked_until_us)
+        return TRUE;
+      g_hash_table_remove (users->failures, addr);
+    }
+  return FALSE;
+}
+
+static void
+record_failure_locked (NcUsers *users, const char *addr, gint64 now)
+{
+  RateEntry *e = g_hash_table_lookup (users->failures, addr);
+
+  if (e == NULL)
+    {
+      if (g_hash_table_size (users->failures) >= NC_USERS_RATE_MAX_ADDRESSES)
+        {
+          /* Drop entries whose window has passed; if the table is still
+           * full, forget everything rather than grow without bound. */
+          GHashTableIter it;
+          gpointer v;
+          g_hash_table_iter_init (&it, users->failures);
+          while (g_hash_table_iter_next (&it, NULL, &v))
+            {
+              RateEntry *old = v;
+              if (old->locked_until_us < now && now - old->first_failure_us > users->rate_window_us)
+                g_hash_table_iter_remove (&it);
+            }
+          if (g_hash_table_size (users->failures) >= NC_USERS_RATE_MAX_ADDRESSES)
+            g_hash_table_remove_all (users->failures);
+        }
+      e = g_new0 (RateEntry, 1);
+      g_hash_table_insert (users->failures, g_strdup (addr), e);
+    }
+  if (e->failures == 0 || now - e->first_failure_us > users->rate_window_us)
+    {
+      e->first_failure_us = now;
+      e->failures = 0;
+    }
+  e->failures++;
+  if (e->failures >= users->rate_max_failures)
+    {
+      e->locked_until_us = now + users->rate_window_us;
+      g_message ("authentication from %s rate-limited after %u failures", addr, e->failures);
+    }
+}
+
+gboolean
+nc_users_authenticate (NcUsers *users, const char *client_addr, const char *user,
+                       const char *password, NcUserRole *role, GError **error)
+{
+  const char *addr = rate_key (client_addr);
+  UserRecord rec;
+  gboolean known;
+  gboolean ok;
+
+  if (!users->auth_enabled)
+    {
+      if (role)
+        *role = NC_USER_ROLE_ADMIN;
+      return TRUE;
+    }
+
+  g_mutex_lock (&users->lock);
+  if (rate_limited_locked (users, addr, g_get_monotonic_time ()))
+    {
+      g_mutex_unlock (&users->lock);
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_AUTH_RATE_LIMIT,
+                           "The client has provided incorrect authentication details too many "
+                           "times in a row.");
+      return FALSE;
+    }
+  {
+    UserRecord *found = user != NULL ? g_hash_table_lookup (users->users, user) : NULL;
+    known = found != NULL;
+    rec = known ? *found : users->dummy;
+  }
+  g_mutex_unlock (&users->lock);
+
+  /* PBKDF2 runs without the lock so concurrent logins do not serialise. */
+  ok = record_verify (&rec, password != NULL ? password : "") && known;
+
+  g_mutex_lock (&users->lock);
+  if (ok)
+    g_hash_table_remove (users->failures, addr);
+  else
+    record_failure_locked (users, addr, g_get_monotonic_time ());
+  g_mutex_unlock (&users->lock);
+
+  if (!ok)
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_UNAUTHORIZED,
+                           "The client is unauthorized due to authentication failure.");
+      return FALSE;
+    }
+  if (role)
+    *role = rec.role;
+  return TRUE;
+}
+
+/* ---- management ------------------------------------------------------------------ */
+
+static guint
+count_admins_locked (NcUsers *users)
+{
+  GHashTableIter it;
+  gpointer v;
+  guint n = 0;
+
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    if (((UserRecord *) v)->role == NC_USER_ROLE_ADMIN)
+      n++;
+  return n;
+}
+
+gboolean
+nc_users_create (NcUsers *users, const char *user, const char *password, NcUserRole role,
+                 gboolean if_not_exists, GError **error)
+{
+  g_autofree UserRecord *rec = NULL;
+  guint iterations;
+
+  if (!check_user_name (user, error) || !check_password (password, error)
+      || !check_role (role, error))
+    return FALSE;
+
+  g_mutex_lock (&users->lock);
+  iterations = users->iterations;
+  if (g_hash_table_contains (users->users, user))
+    {
+      g_mutex_unlock (&users->lock);
+      if (if_not_exists)
+        return TRUE;
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to create the specified user '%s': User already exists.", user);
+      return FALSE;
+    }
+  g_mutex_unlock (&users->lock);
+
+  /* Hash outside the lock; re-check existence afterwards. */
+  rec = g_new0 (UserRecord, 1);
+  rec->role = role;
+  if (!record_set_password (rec, password, iterations, error))
+    return FALSE;
+
+  g_mutex_lock (&users->lock);
+  if (g_hash_table_contains (users->users, user))
+    {
+      g_mutex_unlock (&users->lock);
+      if (if_not_exists)
+        return TRUE;
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to create the specified user '%s': User already exists.", user);
+      return FALSE;
+    }
+  g_hash_table_insert (users->users, g_strdup (user), g_steal_pointer (&rec));
+  if (!save_locked (users, error))
+    {
+      g_hash_table_remove (users->users, user);
+      g_mutex_unlock (&users->lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&users->lock);
+  g_message ("created user '%s' with role %s", user, nc_user_role_name (role));
+  return TRUE;
+}
+
+gboolean
+nc_users_drop (NcUsers *users, const char *user, gboolean if_exists, GError **error)
+{
+  UserRecord *rec;
+  UserRecord saved;
+
+  g_mutex_lock (&users->lock);
+  rec = user != NULL ? g_hash_table_lookup (users->users, user) : NULL;
+  if (rec == NULL)
+    {
+      g_mutex_unlock (&users->lock);
+      if (if_exists)
+        return TRUE;
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to delete the specified user '%s': User does not exist.",
+                   user ? user : "");
+      return FALSE;
+    }
+  if (rec->role == NC_USER_ROLE_ADMIN && count_admins_locked (users) == 1)
+    {
+      g_mutex_unlock (&users->lock);
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to delete the specified user '%s': it is the last admin.", user);
+      return FALSE;
+    }
+  saved = *rec;
+  g_hash_table_remove (users->users, user);
+  if (!save_locked (users, error))
+    {
+      g_hash_table_insert (users->users, g_strdup (user), g_memdup2 (&saved, sizeof saved));
+      g_mutex_unlock (&users->lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&users->lock);
+  g_message ("dropped user '%s'", user);
+  return TRUE;
+}
+
+gboolean
+nc_users_set_password (NcUsers *users, const char *user, const char *password, GError **error)
+{
+  UserRecord fresh = { 0 };
+  UserRecord saved;
+  UserRecord *rec;
+  guint iterations;
+
+  if (!check_password (password, error))
+    return FALSE;
+
+  g_mutex_lock (&users->lock);
+  iterations = users->iterations;
+  g_mutex_unlock (&users->lock);
+  if (!record_set_password (&fresh, password, iterations, error))
+    return FALSE;
+
+  g_mutex_lock (&users->lock);
+  rec = user != NULL ? g_hash_table_lookup (users->users, user) : NULL;
+  if (rec == NULL)
+    {
+      g_mutex_unlock (&users->lock);
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to alter the specified user '%s': User does not exist.",
+                   user ? user : "");
+      return FALSE;
+    }
+  saved = *rec;
+  fresh.role = rec->role;
+  *rec = fresh;
+  if (!save_locked (users, error))
+    {
+      *rec = saved;
+      g_mutex_unlock (&users->lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&users->lock);
+  g_message ("changed the password of user '%s'", user);
+  return TRUE;
+}
+
+gboolean
+nc_users_set_role (NcUsers *users, const char *user, NcUserRole role, GError **error)
+{
+  UserRecord *rec;
+  NcUserRole old;
+
+  if (!check_role (role, error))
+    return FALSE;
+  g_mutex_lock (&users->lock);
+  rec = user != NULL ? g_hash_table_lookup (users->users, user) : NULL;
+  if (rec == NULL)
+    {
+      g_mutex_unlock (&users->lock);
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to alter the specified user '%s': User does not exist.",
+                   user ? user : "");
+      return FALSE;
+    }
+  if (rec->role == NC_USER_ROLE_ADMIN && role != NC_USER_ROLE_ADMIN
+      && count_admins_locked (users) == 1)
+    {
+      g_mutex_unlock (&users->lock);
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "Failed to alter the specified user '%s': it is the last admin.", user);
+      return FALSE;
+    }
+  old = rec->role;
+  rec->role = role;
+  if (!save_locked (users, error))
+    {
+      rec->role = old;
+      g_mutex_unlock (&users->lock);
+      return FALSE;
+    }
+  g_mutex_unlock (&users->lock);
+  g_message ("user '%s' now has role %s", user, nc_user_role_name (role));
+  return TRUE;
+}
+
+GPtrArray *
+nc_users_list (NcUsers *users)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter it;
+  gpointer key;
+
+  g_mutex_lock (&users->lock);
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (names, g_strdup (key));
+  g_mutex_unlock (&users->lock);
+  g_ptr_array_sort (names, compare_names);
+  return names;
+}
+
+NcUserRole
+nc_users_role (NcUsers *users, const char *user)
+{
+  UserRecord *rec;
+  NcUserRole role;
+
+  if (user == NULL)
+    return NC_USER_ROLE_NONE;
+  g_mutex_lock (&users->lock);
+  rec = g_hash_table_lookup (users->users, user);
+  role = rec != NULL ? rec->role : NC_USER_ROLE_NONE;
+  g_mutex_unlock (&users->lock);
+  return role;
+}
+
+/* TRUE while any admin still has the built-in default password "admin": an
+ * operator-facing warning (logged at start, shown by /health tooling). */
+gboolean
+nc_users_default_password_in_use (NcUsers *users)
+{
+  GHashTableIter it;
+  gpointer v;
+  gboolean in_use = FALSE;
+
+  if (!users->auth_enabled)
+    return FALSE;
+  g_mutex_lock (&users->lock);
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    {
+      const UserRecord *rec = v;
+      if (rec->role == NC_USER_ROLE_ADMIN && rec->default_password)
+        in_use = TRUE;
+    }
+  g_mutex_unlock (&users->lock);
+  return in_use;
+}
