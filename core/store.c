@@ -1,0 +1,2836 @@
+/* The in-memory MVCC property graph store (see store.h for the model).
+ *
+ * Layout
+ * - Node and relationship slots live in growable arrays indexed by id. Each
+ *   slot points at a newest-first chain of versions. A version carries its
+ *   commit index (NC_LSN_PENDING while its writer is open), a tombstone flag,
+ *   the node's sorted labels (inline) and an immutable, shared property map
+ *   keyed by property name.
+ * - Relationship type and endpoints never change, so they live in the slot.
+ * - Adjacency: per node, compact arrays of (rel, other node, type), appended
+ *   at creation and never shrunk except on rollback; readers filter by the
+ *   relationship's visibility.
+ * - Per-label bitsets of "nodes that ever had the label" make label scans
+ *   cheap; property indexes are GTrees of (value, node id). Both are only
+ *   ever added to; every lookup re-checks the visible version, so stale
+ *   entries are harmless.
+ *
+ * Locking
+ * - `lock` (GRWLock) guards slots, chains, adjacency, bitsets, indexes,
+ *   schema and counts. Reads take it shared for one call or one cursor
+ *   batch; each mutation takes it exclusively for that mutation only.
+ * - The single-writer rule is a flag + condition variable (not a held
+ *   mutex), so a transaction may begin on one thread and commit on another.
+ * - `readers_mutex` guards the visible index and the multiset of active
+ *   reader snapshots used to decide which versions can be pruned.
+ * - `tokens_lock` guards the token tables. Lock order: lock, then
+ *   readers_mutex or tokens_lock; never the reverse.
+ */
+#define G_LOG_DOMAIN "nornicdb-store"
+#include "store.h"
+#include "errors.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+G_DEFINE_QUARK (nc-store-error-quark, nc_store_error)
+
+#define NC_LSN_PENDING (G_MAXUINT64 - 1)
+#define CURSOR_BATCH 256
+/* Slots examined per lock acquisition when few of them match. */
+#define CURSOR_SCAN_LIMIT 4096
+#define DEFAULT_DUMP_BATCH 1024
+
+/* ---- data structures ------------------------------------------------------- */
+
+typedef struct Version Version;
+struct Version {
+  Version *older;
+  NcLsn lsn;
+  NcMap *props;      /* NULL when the entity has no properties */
+  guint32 n_labels;  /* nodes only */
+  guint32 tomb;
+  NcToken labels[];  /* sorted */
+};
+
+typedef struct {
+  gint64 rel;
+  gint64 other;
+  NcToken type;
+} AdjEntry;
+
+typedef struct {
+  AdjEntry *v;
+  guint32 len;
+  guint32 cap;
+} AdjList;
+
+typedef struct {
+  Version *head;
+  AdjList out;
+  AdjList in;
+} NodeSlot;
+
+typedef struct {
+  Version *head;
+  gint64 start;
+  gint64 end;
+  NcToken type;
+} RelSlot;
+
+typedef struct {
+  guint64 *words;
+  gsize n_words;
+} Bitset;
+
+typedef struct {
+  GPtrArray *names;          /* char*, owned; index = token */
+  GHashTable *by_name;       /* name (borrowed from names) -> token + 1 */
+} TokenTable;
+
+typedef struct {
+  NcValue value;
+  gint64 id;
+} IndexKey;
+
+typedef struct {
+  gint ref;
+  GTree *tree;               /* IndexKey* -> NULL */
+} Index;
+
+typedef struct {
+  NcSchemaKind kind;
+  char *name;
+  NcToken label;
+  NcToken key;
+  char *label_name;
+  char *key_name;
+  Index *index;
+} Schema;
+
+typedef struct {
+  gboolean created;          /* TRUE: undo removes `name`; FALSE: undo re-adds `dropped` */
+  char *name;
+  Schema *dropped;
+} SchemaUndo;
+
+typedef struct {
+  gboolean rel;
+  gint64 id;
+} PruneItem;
+
+struct _NcStore {
+  GRWLock lock;
+  NodeSlot *nodes;
+  gint64 nodes_len;          /* slots in use: ids < nodes_len */
+  gint64 nodes_cap;
+  RelSlot *rels;
+  gint64 rels_len;
+  gint64 rels_cap;
+  gint64 next_node;
+  gint64 next_rel;
+  GPtrArray *label_bits;     /* Bitset* by label token, NULL when never used */
+  GPtrArray *schema;         /* Schema* */
+  /* counts at the head of every chain (the writer's view) and as of the
+   * last commit (the view of a reader whose snapshot is the applied index) */
+  gint64 head_nodes, head_rels;
+  GArray *head_labels;       /* gint64 by label token */
+  gint64 committed_nodes, committed_rels;
+  GArray *committed_labels;
+  NcLsn applied;
+  GArray *prune_queue;       /* PruneItem: slots whose chains may still shrink */
+
+  GMutex writer_mutex;
+  GCond writer_cond;
+  gboolean writer_active;
+
+  GMutex readers_mutex;
+  NcLsn visible;
+  GArray *reader_snaps;      /* sorted guint64 multiset */
+
+  GRWLock tokens_lock;
+  TokenTable tokens[3];
+};
+
+struct _NcTxn {
+  NcStore *store;
+  gboolean write;
+  gboolean applying;         /* nc_store_apply_writeset: no constraint checks, no recording */
+  NcLsn snapshot;
+  NcWriteSet *ws;
+  GArray *touched_nodes;     /* gint64: slots with a pending head version */
+  GArray *touched_rels;
+  GArray *created_rels;      /* gint64, to undo adjacency appends */
+  gint64 d_nodes, d_rels;
+  GArray *d_labels;          /* gint64 by label token */
+  GPtrArray *schema_undo;    /* SchemaUndo* */
+};
+
+typedef enum {
+  CUR_NODES,
+  CUR_NODES_LABEL,
+  CUR_RELS,
+  CUR_EXPAND,
+  CUR_INDEX,
+  CUR_FILTER,                /* label scan + property filter (no index) */
+} CursorKind;
+
+typedef enum { MATCH_EQUAL, MATCH_RANGE, } MatchKind;
+
+struct _NcCursor {
+  NcTxn *txn;
+  CursorKind kind;
+  gboolean done;
+  gint64 pos;
+  gint64 cap;                /* ids (or adjacency entries) at creation */
+  gint64 cap_in;
+  guint buf_len, buf_pos;
+  gint64 buf[CURSOR_BATCH];
+  gint64 other[CURSOR_BATCH];
+  NcNodeId last_other;
+  NcToken token;             /* label or rel type */
+  /* property matching */
+  MatchKind match;
+  NcToken key;
+  char *key_name;
+  NcValue value;             /* MATCH_EQUAL */
+  NcValue lower, upper;      /* MATCH_RANGE; NULL type = unbounded */
+  gboolean lower_inclusive, upper_inclusive;
+  Index *index;
+  gboolean have_resume;
+  IndexKey resume;
+  /* expand */
+  NcNodeId node;
+  NcDirection dir;
+  int phase;                 /* 0 = outgoing list, 1 = incoming list */
+  NcToken *types;
+  guint n_types;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void
+set_not_found (GError **error, gboolean rel, gint64 id)
+{
+  g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND,
+               "Unable to load %s with id %" G_GINT64_FORMAT ".",
+               rel ? "RELATIONSHIP" : "NODE", id);
+}
+
+static void
+set_deleted (GError **error, gboolean rel, gint64 id)
+{
+  g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND,
+               "%s with id %" G_GINT64_FORMAT " has been deleted in this transaction",
+               rel ? "Relationship" : "Node", id);
+}
+
+static gboolean
+check_write (NcTxn *txn, GError **error)
+{
+  if (!txn->write)
+    {
+      g_set_error_literal (error, NC_STORE_ERROR, NC_STORE_ERROR_READ_ONLY,
+                           "Writing in read access mode not allowed.");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+counts_add (GArray *a, NcToken t, gint64 d)
+{
+  if (t >= a->len)
+    g_array_set_size (a, t + 1);
+  g_array_index (a, gint64, t) += d;
+}
+
+static gint64
+counts_get (GArray *a, NcToken t)
+{
+  return t < a->len ? g_array_index (a, gint64, t) : 0;
+}
+
+static Version *
+version_new (guint32 n_labels)
+{
+  Version *v = g_malloc (sizeof (Version) + (gsize) n_labels * sizeof (NcToken));
+  v->older = NULL;
+  v->lsn = NC_LSN_PENDING;
+  v->props = NULL;
+  v->n_labels = n_labels;
+  v->tomb = FALSE;
+  return v;
+}
+
+static void
+version_free (Version *v)
+{
+  if (v->props)
+    nc_map_unref (v->props);
+  g_free (v);
+}
+
+static void
+chain_free (Version *v)
+{
+  while (v)
+    {
+      Version *o = v->older;
+      version_free (v);
+      v = o;
+    }
+}
+
+static gboolean
+version_has_label (const Version *v, NcToken label)
+{
+  for (guint32 i = 0; i < v->n_labels; i++)
+    if (v->labels[i] == label)
+      return TRUE;
+  return FALSE;
+}
+
+/* The version `txn` sees in a chain: the head for the writer, else the
+ * newest version committed at or before the snapshot. NULL when invisible. */
+static Version *
+visible (Version *v, const NcTxn *txn)
+{
+  if (txn->write)
+    return (v != NULL && !v->tomb) ? v : NULL;
+  for (; v != NULL; v = v->older)
+    if (v->lsn <= txn->snapshot)
+      return v->tomb ? NULL : v;
+  return NULL;
+}
+
+static Version *
+node_visible (NcStore *s, const NcTxn *txn, gint64 id)
+{
+  if (id < 0 || id >= s->nodes_len)
+    return NULL;
+  return visible (s->nodes[id].head, txn);
+}
+
+static Version *
+rel_visible (NcStore *s, const NcTxn *txn, gint64 id)
+{
+  if (id < 0 || id >= s->rels_len)
+    return NULL;
+  return visible (s->rels[id].head, txn);
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+NcToken
+nc_store_token (NcStore *store, NcTokenKind kind, const char *name, gboolean create)
+{
+  g_return_val_if_fail (kind <= NC_TOKEN_PROP_KEY && name != NULL, NC_TOKEN_NONE);
+  TokenTable *t = &store->tokens[kind];
+  gpointer found;
+
+  g_rw_lock_reader_lock (&store->tokens_lock);
+  found = g_hash_table_lookup (t->by_name, name);
+  g_rw_lock_reader_unlock (&store->tokens_lock);
+  if (found != NULL)
+    return GPOINTER_TO_UINT (found) - 1;
+  if (!create)
+    return NC_TOKEN_NONE;
+
+  g_rw_lock_writer_lock (&store->tokens_lock);
+  found = g_hash_table_lookup (t->by_name, name);
+  NcToken tok;
+  if (found != NULL)
+    tok = GPOINTER_TO_UINT (found) - 1;
+  else
+    {
+      char *copy = g_strdup (name);
+      tok = t->names->len;
+      g_ptr_array_add (t->names, copy);
+      g_hash_table_insert (t->by_name, copy, GUINT_TO_POINTER (tok + 1));
+    }
+  g_rw_lock_writer_unlock (&store->tokens_lock);
+  return tok;
+}
+
+const char *
+nc_store_token_name (NcStore *store, NcTokenKind kind, NcToken tok)
+{
+  const char *name = NULL;
+  g_return_val_if_fail (kind <= NC_TOKEN_PROP_KEY, NULL);
+  g_rw_lock_reader_lock (&store->tokens_lock);
+  if (tok < store->tokens[kind].names->len)
+    name = g_ptr_array_index (store->tokens[kind].names, tok);
+  g_rw_lock_reader_unlock (&store->tokens_lock);
+  return name;
+}
+
+guint
+nc_store_token_count (NcStore *store, NcTokenKind kind)
+{
+  guint n;
+  g_rw_lock_reader_lock (&store->tokens_lock);
+  n = store->tokens[kind].names->len;
+  g_rw_lock_reader_unlock (&store->tokens_lock);
+  return n;
+}
+
+/* Makes sure every key of a property map has a token, so that readers on
+ * any node (including replicas that only apply write-sets) can look the key
+ * up without creating it. */
+static void
+ensure_key_tokens (NcStore *s, const NcMap *m)
+{
+  if (m == NULL)
+    return;
+  for (guint32 i = 0; i < m->len; i++)
+    nc_store_token (s, NC_TOKEN_PROP_KEY, m->entries[i].key->data, TRUE);
+}
+
+/* ---- property value validation -------------------------------------------- */
+
+static gboolean
+is_storable_scalar (NcValueType t)
+{
+  switch (t)
+    {
+    case NC_VALUE_BOOL:
+    case NC_VALUE_INT:
+    case NC_VALUE_FLOAT:
+    case NC_VALUE_STRING:
+    case NC_VALUE_BYTES:
+    case NC_VALUE_DATE:
+    case NC_VALUE_LOCAL_TIME:
+    case NC_VALUE_TIME:
+    case NC_VALUE_LOCAL_DATETIME:
+    case NC_VALUE_DATETIME:
+    case NC_VALUE_DURATION:
+    case NC_VALUE_POINT:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Neo4j stores scalars and homogeneous lists of scalars only. */
+static gboolean
+value_storable (const NcValue *v, GError **error)
+{
+  if (v->type == NC_VALUE_NULL || is_storable_scalar (v->type))
+    return TRUE;
+  if (v->type == NC_VALUE_LIST)
+    {
+      const NcList *l = v->u.list;
+      for (guint32 i = 0; i < l->len; i++)
+        {
+          const NcValue *it = &l->items[i];
+          if (it->type == NC_VALUE_NULL)
+            {
+              g_set_error_literal (error, NC_ERROR, NC_ERROR_TYPE,
+                                   "Collections containing null values can not be stored in properties.");
+              return FALSE;
+            }
+          if (!is_storable_scalar (it->type))
+            break;
+          if (it->type != l->items[0].type)
+            {
+              g_set_error_literal (error, NC_ERROR, NC_ERROR_TYPE,
+                                   "Neo4j only supports a subset of Cypher types for storage as "
+                                   "singleton or array properties. Collections containing mixed "
+                                   "types can not be stored in properties.");
+              return FALSE;
+            }
+          if (i + 1 == l->len)
+            return TRUE;
+        }
+      if (l->len == 0)
+        return TRUE;
+    }
+  g_autofree char *dbg = nc_value_to_debug_string (v);
+  g_set_error (error, NC_ERROR, NC_ERROR_TYPE,
+               "Property values can only be of primitive types or arrays thereof. "
+               "Encountered: %s.", dbg);
+  return FALSE;
+}
+
+static gboolean
+map_storable (const NcMap *m, GError **error)
+{
+  if (m == NULL)
+    return TRUE;
+  for (guint32 i = 0; i < m->len; i++)
+    if (!value_storable (&m->entries[i].value, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* (transfer full) `m` without null values, NULL when empty. */
+static NcMap *
+map_without_nulls (const NcMap *m)
+{
+  guint32 n = 0;
+  if (m == NULL)
+    return NULL;
+  for (guint32 i = 0; i < m->len; i++)
+    if (m->entries[i].value.type != NC_VALUE_NULL)
+      n++;
+  if (n == 0)
+    return NULL;
+  if (n == m->len)
+    return nc_map_ref ((NcMap *) m);
+  NcMap *out = nc_map_new (n);
+  for (guint32 i = 0; i < m->len; i++)
+    if (m->entries[i].value.type != NC_VALUE_NULL)
+      {
+        out->entries[out->len].key = nc_string_ref (m->entries[i].key);
+        out->entries[out->len].value = nc_value_copy (&m->entries[i].value);
+        out->len++;
+      }
+  return out;
+}
+
+/* ---- bitsets ------------------------------------------------------------- */
+
+static void
+label_bit_set (NcStore *s, NcToken label, gint64 id)
+{
+  if (label >= s->label_bits->len)
+    g_ptr_array_set_size (s->label_bits, label + 1);
+  Bitset *b = g_ptr_array_index (s->label_bits, label);
+  if (b == NULL)
+    {
+      b = g_new0 (Bitset, 1);
+      g_ptr_array_index (s->label_bits, label) = b;
+    }
+  gsize w = (gsize) id / 64;
+  if (w >= b->n_words)
+    {
+      gsize n = MAX (w + 1, b->n_words * 2);
+      b->words = g_renew (guint64, b->words, n);
+      memset (b->words + b->n_words, 0, (n - b->n_words) * sizeof (guint64));
+      b->n_words = n;
+    }
+  b->words[w] |= G_GUINT64_CONSTANT (1) << (id % 64);
+}
+
+static void
+bitset_free (gpointer p)
+{
+  Bitset *b = p;
+  if (b == NULL)
+    return;
+  g_free (b->words);
+  g_free (b);
+}
+
+/* ---- indexes --------------------------------------------------------------- */
+
+static int
+index_key_cmp (gconstpointer a, gconstpointer b, gpointer unused)
+{
+  const IndexKey *ka = a, *kb = b;
+  int c = nc_value_order (&ka->value, &kb->value);
+  if (c != 0)
+    return c;
+  return (ka->id > kb->id) - (ka->id < kb->id);
+}
+
+static void
+index_key_free (gpointer p)
+{
+  IndexKey *k = p;
+  nc_value_clear (&k->value);
+  g_free (k);
+}
+
+static Index *
+index_new (void)
+{
+  Index *ix = g_new0 (Index, 1);
+  ix->ref = 1;
+  ix->tree = g_tree_new_full (index_key_cmp, NULL, index_key_free, NULL);
+  return ix;
+}
+
+static Index *
+index_ref (Index *ix)
+{
+  g_atomic_int_inc (&ix->ref);
+  return ix;
+}
+
+static void
+index_unref (Index *ix)
+{
+  if (ix != NULL && g_atomic_int_dec_and_test (&ix->ref))
+    {
+      g_tree_destroy (ix->tree);
+      g_free (ix);
+    }
+}
+
+static void
+index_insert (Index *ix, const NcValue *value, gint64 id)
+{
+  IndexKey probe = { *value, id };
+  if (value->type == NC_VALUE_NULL || g_tree_lookup_extended (ix->tree, &probe, NULL, NULL))
+    return;
+  IndexKey *k = g_new (IndexKey, 1);
+  k->value = nc_value_copy (value);
+  k->id = id;
+  g_tree_insert (ix->tree, k, NULL);
+}
+
+static void
+schema_free (Schema *sc)
+{
+  if (sc == NULL)
+    return;
+  g_free (sc->name);
+  g_free (sc->label_name);
+  g_free (sc->key_name);
+  index_unref (sc->index);
+  g_free (sc);
+}
+
+/* Records a version's values in every index it belongs to. `only_label` /
+ * `only_key` restrict the work to what a mutation changed. */
+static void
+index_note (NcStore *s, gint64 id, const Version *v, NcToken only_label, const char *only_key)
+{
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      if (only_label != NC_TOKEN_NONE && sc->label != only_label)
+        continue;
+      if (only_key != NULL && strcmp (sc->key_name, only_key) != 0)
+        continue;
+      if (!version_has_label (v, sc->label))
+        continue;
+      const NcValue *val = nc_map_get (v->props, sc->key_name);
+      if (val != NULL)
+        index_insert (sc->index, val, id);
+    }
+}
+
+/* Another node the writer sees with `label` and `key` = value, or -1. */
+static gint64
+unique_conflict (NcStore *s, const NcTxn *txn, Schema *sc, const NcValue *value, gint64 self)
+{
+  IndexKey probe = { *value, G_MININT64 };
+  GTreeNode *n = g_tree_lower_bound (sc->index->tree, &probe);
+  for (; n != NULL; n = g_tree_node_next (n))
+    {
+      const IndexKey *k = g_tree_node_key (n);
+      if (nc_value_order (&k->value, value) != 0)
+        break;
+      if (k->id == self)
+        continue;
+      Version *v = node_visible (s, txn, k->id);
+      if (v == NULL || !version_has_label (v, sc->label))
+        continue;
+      const NcValue *cur = nc_map_get (v->props, sc->key_name);
+      if (cur != NULL && nc_value_equals (cur, value) == NC_TRI_TRUE)
+        return k->id;
+    }
+  return -1;
+}
+
+/* Checks uniqueness constraints for node `self` having `labels` and
+ * property `key` = value (key NULL: every property in `props`). */
+static gboolean
+check_unique (NcStore *s, const NcTxn *txn, gint64 self, const NcToken *labels, guint n_labels,
+              const char *key, const NcValue *value, const NcMap *props, GError **error)
+{
+  if (txn->applying)
+    return TRUE;
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      if (sc->kind != NC_SCHEMA_UNIQUE)
+        continue;
+      gboolean has = FALSE;
+      for (guint j = 0; j < n_labels && !has; j++)
+        has = labels[j] == sc->label;
+      if (!has)
+        continue;
+      const NcValue *val;
+      if (key != NULL)
+        val = strcmp (key, sc->key_name) == 0 ? value : NULL;
+      else
+        val = nc_map_get (props, sc->key_name);
+      if (val == NULL || val->type == NC_VALUE_NULL)
+        continue;
+      gint64 other = unique_conflict (s, txn, sc, val, self);
+      if (other >= 0)
+        {
+          g_autofree char *dbg = nc_value_to_debug_string (val);
+          g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_CONSTRAINT,
+                       "Node(%" G_GINT64_FORMAT ") already exists with label `%s` and property `%s` = %s",
+                       other, sc->label_name, sc->key_name, dbg);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* ---- store lifecycle ------------------------------------------------------- */
+
+NcStore *
+nc_store_new (void)
+{
+  NcStore *s = g_new0 (NcStore, 1);
+  g_rw_lock_init (&s->lock);
+  g_mutex_init (&s->writer_mutex);
+  g_cond_init (&s->writer_cond);
+  g_mutex_init (&s->readers_mutex);
+  g_rw_lock_init (&s->tokens_lock);
+  for (int k = 0; k < 3; k++)
+    {
+      s->tokens[k].names = g_ptr_array_new_with_free_func (g_free);
+      s->tokens[k].by_name = g_hash_table_new (g_str_hash, g_str_equal);
+    }
+  s->label_bits = g_ptr_array_new_with_free_func (bitset_free);
+  s->schema = g_ptr_array_new_with_free_func ((GDestroyNotify) schema_free);
+  s->head_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
+  s->committed_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
+  s->prune_queue = g_array_new (FALSE, FALSE, sizeof (PruneItem));
+  s->reader_snaps = g_array_new (FALSE, FALSE, sizeof (guint64));
+  return s;
+}
+
+/* Frees every entity, index and count; tokens stay (their names must live
+ * as long as the store). Caller holds the lock or owns the store. */
+static void
+store_clear_data (NcStore *s)
+{
+  for (gint64 i = 0; i < s->nodes_len; i++)
+    {
+      chain_free (s->nodes[i].head);
+      g_free (s->nodes[i].out.v);
+      g_free (s->nodes[i].in.v);
+    }
+  for (gint64 i = 0; i < s->rels_len; i++)
+    chain_free (s->rels[i].head);
+  g_clear_pointer (&s->nodes, g_free);
+  g_clear_pointer (&s->rels, g_free);
+  s->nodes_len = s->nodes_cap = s->rels_len = s->rels_cap = 0;
+  s->next_node = s->next_rel = 0;
+  g_ptr_array_set_size (s->label_bits, 0);
+  g_ptr_array_set_size (s->schema, 0);
+  s->head_nodes = s->head_rels = s->committed_nodes = s->committed_rels = 0;
+  g_array_set_size (s->head_labels, 0);
+  g_array_set_size (s->committed_labels, 0);
+  g_array_set_size (s->prune_queue, 0);
+  s->applied = 0;
+}
+
+void
+nc_store_free (NcStore *store)
+{
+  if (store == NULL)
+    return;
+  store_clear_data (store);
+  g_ptr_array_unref (store->label_bits);
+  g_ptr_array_unref (store->schema);
+  g_array_unref (store->head_labels);
+  g_array_unref (store->committed_labels);
+  g_array_unref (store->prune_queue);
+  g_array_unref (store->reader_snaps);
+  for (int k = 0; k < 3; k++)
+    {
+      g_hash_table_unref (store->tokens[k].by_name);
+      g_ptr_array_unref (store->tokens[k].names);
+    }
+  g_rw_lock_clear (&store->lock);
+  g_mutex_clear (&store->writer_mutex);
+  g_cond_clear (&store->writer_cond);
+  g_mutex_clear (&store->readers_mutex);
+  g_rw_lock_clear (&store->tokens_lock);
+  g_free (store);
+}
+
+void
+nc_store_clear (NcStore *store)
+{
+  g_rw_lock_writer_lock (&store->lock);
+  store_clear_data (store);
+  g_rw_lock_writer_unlock (&store->lock);
+  g_mutex_lock (&store->readers_mutex);
+  store->visible = 0;
+  g_mutex_unlock (&store->readers_mutex);
+}
+
+void
+nc_store_get_next_ids (NcStore *store, NcNodeId *next_node, NcRelId *next_rel)
+{
+  g_rw_lock_reader_lock (&store->lock);
+  if (next_node)
+    *next_node = store->next_node;
+  if (next_rel)
+    *next_rel = store->next_rel;
+  g_rw_lock_reader_unlock (&store->lock);
+}
+
+void
+nc_store_set_next_ids (NcStore *store, NcNodeId next_node, NcRelId next_rel)
+{
+  g_rw_lock_writer_lock (&store->lock);
+  /* never below an id in use: ids must not be reused */
+  store->next_node = MAX (next_node, store->nodes_len);
+  store->next_rel = MAX (next_rel, store->rels_len);
+  g_rw_lock_writer_unlock (&store->lock);
+}
+
+static void
+ensure_nodes (NcStore *s, gint64 id)
+{
+  if (id >= s->nodes_cap)
+    {
+      gint64 cap = MAX (MAX (id + 1, s->nodes_cap * 2), 64);
+      s->nodes = g_renew (NodeSlot, s->nodes, cap);
+      memset (s->nodes + s->nodes_cap, 0, (gsize) (cap - s->nodes_cap) * sizeof (NodeSlot));
+      s->nodes_cap = cap;
+    }
+  if (id >= s->nodes_len)
+    s->nodes_len = id + 1;
+  if (id >= s->next_node)
+    s->next_node = id + 1;
+}
+
+static void
+ensure_rels (NcStore *s, gint64 id)
+{
+  if (id >= s->rels_cap)
+    {
+      gint64 cap = MAX (MAX (id + 1, s->rels_cap * 2), 64);
+      s->rels = g_renew (RelSlot, s->rels, cap);
+      memset (s->rels + s->rels_cap, 0, (gsize) (cap - s->rels_cap) * sizeof (RelSlot));
+      s->rels_cap = cap;
+    }
+  if (id >= s->rels_len)
+    s->rels_len = id + 1;
+  if (id >= s->next_rel)
+    s->next_rel = id + 1;
+}
+
+static void
+adj_append (AdjList *l, gint64 rel, gint64 other, NcToken type)
+{
+  if (l->len == l->cap)
+    {
+      l->cap = l->cap ? l->cap * 2 : 4;
+      l->v = g_renew (AdjEntry, l->v, l->cap);
+    }
+  l->v[l->len].rel = rel;
+  l->v[l->len].other = other;
+  l->v[l->len].type = type;
+  l->len++;
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static NcTxn *
+txn_new (NcStore *s, gboolean write)
+{
+  NcTxn *t = g_new0 (NcTxn, 1);
+  t->store = s;
+  t->write = write;
+  t->ws = nc_writeset_new ();
+  if (write)
+    {
+      t->snapshot = G_MAXUINT64;
+      t->touched_nodes = g_array_new (FALSE, FALSE, sizeof (gint64));
+      t->touched_rels = g_array_new (FALSE, FALSE, sizeof (gint64));
+      t->created_rels = g_array_new (FALSE, FALSE, sizeof (gint64));
+      t->d_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
+      t->schema_undo = g_ptr_array_new ();
+    }
+  return t;
+}
+
+static void
+schema_undo_free (SchemaUndo *u)
+{
+  g_free (u->name);
+  schema_free (u->dropped);
+  g_free (u);
+}
+
+static void
+txn_free (NcTxn *t)
+{
+  nc_writeset_free (t->ws);
+  if (t->write)
+    {
+      g_array_unref (t->touched_nodes);
+      g_array_unref (t->touched_rels);
+      g_array_unref (t->created_rels);
+      g_array_unref (t->d_labels);
+      g_ptr_array_free (t->schema_undo, TRUE);
+    }
+  g_free (t);
+}
+
+NcTxn *
+nc_store_begin_read (NcStore *store)
+{
+  NcTxn *t = txn_new (store, FALSE);
+  g_mutex_lock (&store->readers_mutex);
+  t->snapshot = store->visible;
+  guint i = 0;
+  while (i < store->reader_snaps->len && g_array_index (store->reader_snaps, guint64, i) < t->snapshot)
+    i++;
+  g_array_insert_val (store->reader_snaps, i, t->snapshot);
+  g_mutex_unlock (&store->readers_mutex);
+  return t;
+}
+
+static void
+end_read (NcTxn *t)
+{
+  NcStore *s = t->store;
+  g_mutex_lock (&s->readers_mutex);
+  for (guint i = 0; i < s->reader_snaps->len; i++)
+    if (g_array_index (s->reader_snaps, guint64, i) == t->snapshot)
+      {
+        g_array_remove_index (s->reader_snaps, i);
+        break;
+      }
+  g_mutex_unlock (&s->readers_mutex);
+  txn_free (t);
+}
+
+NcTxn *
+nc_store_begin_write (NcStore *store)
+{
+  g_mutex_lock (&store->writer_mutex);
+  while (store->writer_active)
+    g_cond_wait (&store->writer_cond, &store->writer_mutex);
+  store->writer_active = TRUE;
+  g_mutex_unlock (&store->writer_mutex);
+  return txn_new (store, TRUE);
+}
+
+static void
+release_writer (NcStore *s)
+{
+  g_mutex_lock (&s->writer_mutex);
+  s->writer_active = FALSE;
+  g_cond_signal (&s->writer_cond);
+  g_mutex_unlock (&s->writer_mutex);
+}
+
+gboolean
+nc_txn_is_write (NcTxn *txn)
+{
+  return txn->write;
+}
+
+NcLsn
+nc_txn_snapshot (NcTxn *txn)
+{
+  return txn->snapshot;
+}
+
+NcWriteSet *
+nc_txn_writeset (NcTxn *txn)
+{
+  return txn->ws;
+}
+
+/* The oldest index any current or future reader may still ask for. */
+static NcLsn
+prune_horizon (NcStore *s)
+{
+  NcLsn h;
+  g_mutex_lock (&s->readers_mutex);
+  h = s->visible;
+  if (s->reader_snaps->len > 0)
+    h = MIN (h, g_array_index (s->reader_snaps, guint64, 0));
+  g_mutex_unlock (&s->readers_mutex);
+  return h;
+}
+
+/* Drops versions no reader can see: everything older than the newest
+ * version committed at or before the horizon. Returns TRUE when the chain
+ * still holds more than one version. */
+static gboolean
+chain_prune (Version *head, NcLsn horizon)
+{
+  Version *v = head;
+  while (v != NULL && (v->lsn == NC_LSN_PENDING || v->lsn > horizon))
+    v = v->older;
+  if (v != NULL && v->older != NULL)
+    {
+      chain_free (v->older);
+      v->older = NULL;
+    }
+  return head != NULL && head->older != NULL;
+}
+
+static void
+queue_prune (NcStore *s, gboolean rel, gint64 id)
+{
+  PruneItem it = { rel, id };
+  g_array_append_val (s->prune_queue, it);
+}
+
+/* Re-prunes a bounded number of chains that could not shrink at their own
+ * commit (a reader or the unpublished tail still needed them). */
+static void
+drain_prune_queue (NcStore *s, NcLsn horizon, guint budget)
+{
+  guint n = MIN (budget, s->prune_queue->len);
+  guint kept = 0;
+  for (guint i = 0; i < n; i++)
+    {
+      PruneItem it = g_array_index (s->prune_queue, PruneItem, i);
+      Version *head = it.rel ? (it.id < s->rels_len ? s->rels[it.id].head : NULL)
+                             : (it.id < s->nodes_len ? s->nodes[it.id].head : NULL);
+      if (chain_prune (head, horizon))
+        g_array_index (s->prune_queue, PruneItem, kept++) = it;
+    }
+  g_array_remove_range (s->prune_queue, kept, n - kept);
+}
+
+static void
+tag_and_prune (NcStore *s, Version *head, gboolean rel, gint64 id, NcLsn lsn, NcLsn horizon)
+{
+  if (head == NULL || head->lsn != NC_LSN_PENDING)
+    return;
+  head->lsn = lsn;
+  if (chain_prune (head, horizon))
+    queue_prune (s, rel, id);
+}
+
+void
+nc_txn_commit (NcTxn *txn, NcLsn lsn)
+{
+  NcStore *s = txn->store;
+  if (!txn->write)
+    {
+      end_read (txn);
+      return;
+    }
+  NcLsn horizon = prune_horizon (s);
+  g_rw_lock_writer_lock (&s->lock);
+  /* the queue is drained before this commit's chains are added to it, so
+   * each commit does work proportional to its own size */
+  drain_prune_queue (s, horizon, 64 + 2 * (txn->touched_nodes->len + txn->touched_rels->len));
+  for (guint i = 0; i < txn->touched_nodes->len; i++)
+    {
+      gint64 id = g_array_index (txn->touched_nodes, gint64, i);
+      tag_and_prune (s, s->nodes[id].head, FALSE, id, lsn, horizon);
+    }
+  for (guint i = 0; i < txn->touched_rels->len; i++)
+    {
+      gint64 id = g_array_index (txn->touched_rels, gint64, i);
+      tag_and_prune (s, s->rels[id].head, TRUE, id, lsn, horizon);
+    }
+  s->applied = MAX (s->applied, lsn);
+  s->committed_nodes += txn->d_nodes;
+  s->committed_rels += txn->d_rels;
+  for (guint t = 0; t < txn->d_labels->len; t++)
+    if (g_array_index (txn->d_labels, gint64, t) != 0)
+      counts_add (s->committed_labels, t, g_array_index (txn->d_labels, gint64, t));
+  g_rw_lock_writer_unlock (&s->lock);
+  for (guint i = 0; i < txn->schema_undo->len; i++)
+    schema_undo_free (g_ptr_array_index (txn->schema_undo, i));
+  txn_free (txn);
+  release_writer (s);
+}
+
+static void
+pop_pending (Version **headp)
+{
+  Version *v = *headp;
+  if (v != NULL && v->lsn == NC_LSN_PENDING)
+    {
+      *headp = v->older;
+      version_free (v);
+    }
+}
+
+static void
+schema_remove_by_name (NcStore *s, const char *name, gboolean free_it)
+{
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      if (strcmp (sc->name, name) == 0)
+        {
+          if (free_it)
+            g_ptr_array_remove_index (s->schema, i);
+          else
+            g_ptr_array_steal_index (s->schema, i);
+          return;
+        }
+    }
+}
+
+void
+nc_txn_rollback (NcTxn *txn)
+{
+  NcStore *s = txn->store;
+  if (!txn->write)
+    {
+      end_read (txn);
+      return;
+    }
+  g_rw_lock_writer_lock (&s->lock);
+  for (guint i = txn->created_rels->len; i-- > 0;)
+    {
+      gint64 id = g_array_index (txn->created_rels, gint64, i);
+      RelSlot *r = &s->rels[id];
+      AdjList *out = &s->nodes[r->start].out, *in = &s->nodes[r->end].in;
+      if (out->len > 0 && out->v[out->len - 1].rel == id)
+        out->len--;
+      if (in->len > 0 && in->v[in->len - 1].rel == id)
+        in->len--;
+    }
+  for (guint i = 0; i < txn->touched_nodes->len; i++)
+    pop_pending (&s->nodes[g_array_index (txn->touched_nodes, gint64, i)].head);
+  for (guint i = 0; i < txn->touched_rels->len; i++)
+    pop_pending (&s->rels[g_array_index (txn->touched_rels, gint64, i)].head);
+  s->head_nodes -= txn->d_nodes;
+  s->head_rels -= txn->d_rels;
+  for (guint t = 0; t < txn->d_labels->len; t++)
+    counts_add (s->head_labels, t, -g_array_index (txn->d_labels, gint64, t));
+  for (guint i = txn->schema_undo->len; i-- > 0;)
+    {
+      SchemaUndo *u = g_ptr_array_index (txn->schema_undo, i);
+      if (u->created)
+        schema_remove_by_name (s, u->name, TRUE);
+      else
+        g_ptr_array_add (s->schema, g_steal_pointer (&u->dropped));
+      schema_undo_free (u);
+    }
+  g_rw_lock_writer_unlock (&s->lock);
+  txn_free (txn);
+  release_writer (s);
+}
+
+void
+nc_store_publish (NcStore *store, NcLsn lsn)
+{
+  g_mutex_lock (&store->readers_mutex);
+  store->visible = MAX (store->visible, lsn);
+  g_mutex_unlock (&store->readers_mutex);
+}
+
+NcLsn
+nc_store_visible_index (NcStore *store)
+{
+  NcLsn v;
+  g_mutex_lock (&store->readers_mutex);
+  v = store->visible;
+  g_mutex_unlock (&store->readers_mutex);
+  return v;
+}
+
+NcLsn
+nc_store_applied_index (NcStore *store)
+{
+  NcLsn v;
+  g_rw_lock_reader_lock (&store->lock);
+  v = store->applied;
+  g_rw_lock_reader_unlock (&store->lock);
+  return v;
+}
+
+static void
+recount (NcStore *s)
+{
+  s->head_nodes = s->head_rels = 0;
+  g_array_set_size (s->head_labels, 0);
+  for (gint64 i = 0; i < s->nodes_len; i++)
+    {
+      Version *v = s->nodes[i].head;
+      if (v == NULL || v->tomb)
+        continue;
+      s->head_nodes++;
+      for (guint32 j = 0; j < v->n_labels; j++)
+        counts_add (s->head_labels, v->labels[j], 1);
+    }
+  for (gint64 i = 0; i < s->rels_len; i++)
+    if (s->rels[i].head != NULL && !s->rels[i].head->tomb)
+      s->head_rels++;
+  s->committed_nodes = s->head_nodes;
+  s->committed_rels = s->head_rels;
+  g_array_set_size (s->committed_labels, 0);
+  if (s->head_labels->len > 0)
+    g_array_append_vals (s->committed_labels, s->head_labels->data, s->head_labels->len);
+}
+
+static void
+truncate_chain (Version **headp, NcLsn lsn)
+{
+  while (*headp != NULL && (*headp)->lsn > lsn)
+    {
+      Version *v = *headp;
+      *headp = v->older;
+      version_free (v);
+    }
+}
+
+void
+nc_store_truncate_after (NcStore *store, NcLsn lsn)
+{
+  g_rw_lock_writer_lock (&store->lock);
+  for (gint64 i = 0; i < store->nodes_len; i++)
+    truncate_chain (&store->nodes[i].head, lsn);
+  for (gint64 i = 0; i < store->rels_len; i++)
+    truncate_chain (&store->rels[i].head, lsn);
+  store->applied = MIN (store->applied, lsn);
+  recount (store);
+  g_rw_lock_writer_unlock (&store->lock);
+  g_mutex_lock (&store->readers_mutex);
+  store->visible = MIN (store->visible, lsn);
+  g_mutex_unlock (&store->readers_mutex);
+}
+
+/* ---- write-set recording ---------------------------------------------------- */
+
+static void
+record (NcTxn *txn, NcEffectKind kind, gint64 id, const char *name, const NcValue *value)
+{
+  if (txn->applying)
+    return;
+  NcEffect e = { .kind = kind, .id = id, .name = (char *) name };
+  if (value != NULL)
+    e.value = *value;
+  nc_writeset_append (txn->ws, &e);
+}
+
+/* ---- writes (store lock held exclusively) -------------------------------- */
+
+/* Gives the version the writer may modify: the head when this transaction
+ * already made it, else a pending copy pushed on the chain. */
+static Version *
+make_writable (NcTxn *txn, Version **headp, gboolean rel, gint64 id)
+{
+  Version *h = *headp;
+  if (h->lsn == NC_LSN_PENDING)
+    return h;
+  Version *v = version_new (h->n_labels);
+  memcpy (v->labels, h->labels, h->n_labels * sizeof (NcToken));
+  v->props = h->props ? nc_map_ref (h->props) : NULL;
+  v->older = h;
+  *headp = v;
+  g_array_append_val (rel ? txn->touched_rels : txn->touched_nodes, id);
+  return v;
+}
+
+static void
+delta_label (NcTxn *txn, NcToken label, gint64 d)
+{
+  counts_add (txn->store->head_labels, label, d);
+  counts_add (txn->d_labels, label, d);
+}
+
+static int
+token_cmp (gconstpointer a, gconstpointer b)
+{
+  NcToken x = *(const NcToken *) a, y = *(const NcToken *) b;
+  return (x > y) - (x < y);
+}
+
+/* Looks a node up for modification by the writer. */
+static Version *
+writer_node (NcTxn *txn, gint64 id, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = (id >= 0 && id < s->nodes_len) ? s->nodes[id].head : NULL;
+  if (h == NULL)
+    {
+      set_not_found (error, FALSE, id);
+      return NULL;
+    }
+  if (h->tomb)
+    {
+      if (h->lsn == NC_LSN_PENDING)
+        set_deleted (error, FALSE, id);
+      else
+        set_not_found (error, FALSE, id);
+      return NULL;
+    }
+  return h;
+}
+
+static Version *
+writer_rel (NcTxn *txn, gint64 id, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = (id >= 0 && id < s->rels_len) ? s->rels[id].head : NULL;
+  if (h == NULL)
+    {
+      set_not_found (error, TRUE, id);
+      return NULL;
+    }
+  if (h->tomb)
+    {
+      if (h->lsn == NC_LSN_PENDING)
+        set_deleted (error, TRUE, id);
+      else
+        set_not_found (error, TRUE, id);
+      return NULL;
+    }
+  return h;
+}
+
+static gchar **
+label_names (NcStore *s, const NcToken *labels, guint n)
+{
+  if (n == 0)
+    return NULL;
+  gchar **names = g_new0 (gchar *, n + 1);
+  for (guint i = 0; i < n; i++)
+    names[i] = (gchar *) nc_store_token_name (s, NC_TOKEN_LABEL, labels[i]);
+  return names;
+}
+
+/* `id` < 0 allocates a new id. `props` must already be free of nulls. */
+static NcNodeId
+do_create_node (NcTxn *txn, gint64 id, const NcToken *labels_in, guint n_in, NcMap *props,
+                GError **error)
+{
+  NcStore *s = txn->store;
+  g_autofree NcToken *labels = g_new (NcToken, n_in + 1);
+  guint n = 0;
+
+  if (n_in > 0)
+    memcpy (labels, labels_in, n_in * sizeof (NcToken));
+  qsort (labels, n_in, sizeof (NcToken), token_cmp);
+  for (guint i = 0; i < n_in; i++)
+    if (n == 0 || labels[n - 1] != labels[i])
+      labels[n++] = labels[i];
+
+  if (id < 0)
+    id = s->next_node;
+  else if (id < s->nodes_len && s->nodes[id].head != NULL)
+    {
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET,
+                   "node id %" G_GINT64_FORMAT " is already in use", id);
+      return -1;
+    }
+  if (!check_unique (s, txn, id, labels, n, NULL, NULL, props, error))
+    return -1;
+
+  ensure_nodes (s, id);
+  Version *v = version_new (n);
+  memcpy (v->labels, labels, n * sizeof (NcToken));
+  v->props = props ? nc_map_ref (props) : NULL;
+  s->nodes[id].head = v;
+  g_array_append_val (txn->touched_nodes, id);
+  s->head_nodes++;
+  txn->d_nodes++;
+  for (guint i = 0; i < n; i++)
+    {
+      delta_label (txn, labels[i], 1);
+      label_bit_set (s, labels[i], id);
+    }
+  if (n > 0 && s->schema->len > 0)
+    index_note (s, id, v, NC_TOKEN_NONE, NULL);
+
+  if (!txn->applying)
+    {
+      g_autofree gchar **names = label_names (s, labels, n);
+      NcEffect e = { .kind = NC_EFFECT_CREATE_NODE, .id = id, .labels = names };
+      if (props)
+        e.value = nc_value_map_take (props); /* borrowed: append copies */
+      nc_writeset_append (txn->ws, &e);
+    }
+  return id;
+}
+
+static NcRelId
+do_create_rel (NcTxn *txn, gint64 id, NcToken type, gint64 start, gint64 end, NcMap *props,
+               GError **error)
+{
+  NcStore *s = txn->store;
+  if (writer_node (txn, start, error) == NULL || writer_node (txn, end, error) == NULL)
+    return -1;
+  if (id < 0)
+    id = s->next_rel;
+  else if (id < s->rels_len && s->rels[id].head != NULL)
+    {
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET,
+                   "relationship id %" G_GINT64_FORMAT " is already in use", id);
+      return -1;
+    }
+  ensure_rels (s, id);
+  RelSlot *r = &s->rels[id];
+  Version *v = version_new (0);
+  v->props = props ? nc_map_ref (props) : NULL;
+  r->head = v;
+  r->type = type;
+  r->start = start;
+  r->end = end;
+  adj_append (&s->nodes[start].out, id, end, type);
+  adj_append (&s->nodes[end].in, id, start, type);
+  g_array_append_val (txn->touched_rels, id);
+  g_array_append_val (txn->created_rels, id);
+  s->head_rels++;
+  txn->d_rels++;
+  if (!txn->applying)
+    {
+      NcEffect e = { .kind = NC_EFFECT_CREATE_REL, .id = id, .start = start, .end = end,
+                     .name = (char *) nc_store_token_name (s, NC_TOKEN_REL_TYPE, type) };
+      if (props)
+        e.value = nc_value_map_take (props);
+      nc_writeset_append (txn->ws, &e);
+    }
+  return id;
+}
+
+static gboolean
+do_delete_rel (NcTxn *txn, gint64 id, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = (id >= 0 && id < s->rels_len) ? s->rels[id].head : NULL;
+  if (h == NULL)
+    {
+      set_not_found (error, TRUE, id);
+      return FALSE;
+    }
+  if (h->tomb)
+    return TRUE; /* already deleted (in this transaction or before) */
+  Version *v = make_writable (txn, &s->rels[id].head, TRUE, id);
+  v->tomb = TRUE;
+  g_clear_pointer (&v->props, nc_map_unref);
+  s->head_rels--;
+  txn->d_rels--;
+  record (txn, NC_EFFECT_DELETE_REL, id, NULL, NULL);
+  return TRUE;
+}
+
+/* Writer-visible relationships of a node, each once. */
+static GArray *
+node_live_rels (NcTxn *txn, gint64 id)
+{
+  NcStore *s = txn->store;
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (gint64));
+  NodeSlot *n = &s->nodes[id];
+  for (guint32 i = 0; i < n->out.len; i++)
+    if (rel_visible (s, txn, n->out.v[i].rel) != NULL)
+      g_array_append_val (out, n->out.v[i].rel);
+  for (guint32 i = 0; i < n->in.len; i++)
+    if (n->in.v[i].other != id && rel_visible (s, txn, n->in.v[i].rel) != NULL)
+      g_array_append_val (out, n->in.v[i].rel);
+  return out;
+}
+
+static gboolean
+do_delete_node (NcTxn *txn, gint64 id, gboolean detach, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = (id >= 0 && id < s->nodes_len) ? s->nodes[id].head : NULL;
+  if (h == NULL)
+    {
+      set_not_found (error, FALSE, id);
+      return FALSE;
+    }
+  if (h->tomb)
+    return TRUE;
+  g_autoptr (GArray) rels = node_live_rels (txn, id);
+  if (rels->len > 0 && !detach)
+    {
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_STILL_HAS_RELS,
+                   "Cannot delete node<%" G_GINT64_FORMAT ">, because it still has relationships. "
+                   "To delete this node, you must first delete its relationships.", id);
+      return FALSE;
+    }
+  for (guint i = 0; i < rels->len; i++)
+    if (!do_delete_rel (txn, g_array_index (rels, gint64, i), error))
+      return FALSE;
+  Version *v = make_writable (txn, &s->nodes[id].head, FALSE, id);
+  for (guint32 i = 0; i < v->n_labels; i++)
+    delta_label (txn, v->labels[i], -1);
+  v->tomb = TRUE;
+  v->n_labels = 0;
+  g_clear_pointer (&v->props, nc_map_unref);
+  s->head_nodes--;
+  txn->d_nodes--;
+  record (txn, NC_EFFECT_DELETE_NODE, id, NULL, NULL);
+  return TRUE;
+}
+
+/* Sets (or with a null value removes) one property. */
+static gboolean
+do_set_prop (NcTxn *txn, gboolean rel, gint64 id, const char *key, const NcValue *value,
+             GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = rel ? writer_rel (txn, id, error) : writer_node (txn, id, error);
+  if (h == NULL)
+    return FALSE;
+  gboolean remove = value->type == NC_VALUE_NULL;
+  if (remove && nc_map_get (h->props, key) == NULL)
+    return TRUE;
+  if (!rel && !remove && !check_unique (s, txn, id, h->labels, h->n_labels, key, value, NULL, error))
+    return FALSE;
+  Version *v = make_writable (txn, rel ? &s->rels[id].head : &s->nodes[id].head, rel, id);
+  NcMap *m = nc_map_with (v->props, key, nc_value_copy (value));
+  if (v->props)
+    nc_map_unref (v->props);
+  if (m->len == 0)
+    {
+      nc_map_unref (m);
+      m = NULL;
+    }
+  v->props = m;
+  if (!rel && !remove && s->schema->len > 0)
+    index_note (s, id, v, NC_TOKEN_NONE, key);
+  record (txn, rel ? NC_EFFECT_SET_REL_PROP : NC_EFFECT_SET_NODE_PROP, id, key, value);
+  return TRUE;
+}
+
+static gboolean
+do_set_props (NcTxn *txn, gboolean rel, gint64 id, const NcMap *props, gboolean replace,
+              GError **error)
+{
+  Version *h = rel ? writer_rel (txn, id, error) : writer_node (txn, id, error);
+  if (h == NULL)
+    return FALSE;
+  if (replace && h->props != NULL)
+    {
+      /* keys the new map does not keep are removed first */
+      g_autoptr (NcMap) old = nc_map_ref (h->props);
+      for (guint32 i = 0; i < old->len; i++)
+        {
+          const NcValue *nv = nc_map_get (props, old->entries[i].key->data);
+          if (nv == NULL || nv->type == NC_VALUE_NULL)
+            {
+              NcValue null = nc_value_null ();
+              if (!do_set_prop (txn, rel, id, old->entries[i].key->data, &null, error))
+                return FALSE;
+            }
+        }
+    }
+  if (props != NULL)
+    for (guint32 i = 0; i < props->len; i++)
+      if (!do_set_prop (txn, rel, id, props->entries[i].key->data, &props->entries[i].value, error))
+        return FALSE;
+  return TRUE;
+}
+
+static gboolean
+do_add_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = writer_node (txn, id, error);
+  if (h == NULL)
+    return FALSE;
+  if (version_has_label (h, label))
+    return TRUE;
+  if (!check_unique (s, txn, id, &label, 1, NULL, NULL, h->props, error))
+    return FALSE;
+  Version *v = make_writable (txn, &s->nodes[id].head, FALSE, id);
+  /* grow in place: only the slot points at the head version */
+  v = g_realloc (v, sizeof (Version) + (v->n_labels + 1) * sizeof (NcToken));
+  s->nodes[id].head = v;
+  guint32 i = v->n_labels;
+  while (i > 0 && v->labels[i - 1] > label)
+    {
+      v->labels[i] = v->labels[i - 1];
+      i--;
+    }
+  v->labels[i] = label;
+  v->n_labels++;
+  delta_label (txn, label, 1);
+  label_bit_set (s, label, id);
+  if (s->schema->len > 0)
+    index_note (s, id, v, label, NULL);
+  record (txn, NC_EFFECT_ADD_LABEL, id, nc_store_token_name (s, NC_TOKEN_LABEL, label), NULL);
+  return TRUE;
+}
+
+static gboolean
+do_remove_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
+{
+  NcStore *s = txn->store;
+  Version *h = writer_node (txn, id, error);
+  if (h == NULL)
+    return FALSE;
+  if (!version_has_label (h, label))
+    return TRUE;
+  Version *v = make_writable (txn, &s->nodes[id].head, FALSE, id);
+  guint32 j = 0;
+  for (guint32 i = 0; i < v->n_labels; i++)
+    if (v->labels[i] != label)
+      v->labels[j++] = v->labels[i];
+  v->n_labels = j;
+  delta_label (txn, label, -1);
+  record (txn, NC_EFFECT_REMOVE_LABEL, id, nc_store_token_name (s, NC_TOKEN_LABEL, label), NULL);
+  return TRUE;
+}
+
+/* ---- public write API ---------------------------------------------------- */
+
+NcNodeId
+nc_txn_create_node (NcTxn *txn, const NcToken *labels, guint n_labels, const NcMap *props,
+                    GError **error)
+{
+  if (!check_write (txn, error) || !map_storable (props, error))
+    return -1;
+  ensure_key_tokens (txn->store, props);
+  g_autoptr (NcMap) clean = map_without_nulls (props);
+  g_rw_lock_writer_lock (&txn->store->lock);
+  NcNodeId id = do_create_node (txn, -1, labels, n_labels, clean, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return id;
+}
+
+gboolean
+nc_txn_delete_node (NcTxn *txn, NcNodeId id, gboolean detach, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_delete_node (txn, id, detach, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+static gboolean
+set_prop_public (NcTxn *txn, gboolean rel, gint64 id, NcToken key, const NcValue *value,
+                 GError **error)
+{
+  if (!check_write (txn, error) || !value_storable (value, error))
+    return FALSE;
+  const char *name = nc_store_token_name (txn->store, NC_TOKEN_PROP_KEY, key);
+  if (name == NULL)
+    {
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND,
+                   "Unknown property key token %u", key);
+      return FALSE;
+    }
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_set_prop (txn, rel, id, name, value, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_set_node_prop (NcTxn *txn, NcNodeId id, NcToken key, const NcValue *value, GError **error)
+{
+  return set_prop_public (txn, FALSE, id, key, value, error);
+}
+
+gboolean
+nc_txn_set_rel_prop (NcTxn *txn, NcRelId id, NcToken key, const NcValue *value, GError **error)
+{
+  return set_prop_public (txn, TRUE, id, key, value, error);
+}
+
+static gboolean
+set_props_public (NcTxn *txn, gboolean rel, gint64 id, const NcMap *props, gboolean replace,
+                  GError **error)
+{
+  if (!check_write (txn, error) || !map_storable (props, error))
+    return FALSE;
+  ensure_key_tokens (txn->store, props);
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_set_props (txn, rel, id, props, replace, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_set_node_props (NcTxn *txn, NcNodeId id, const NcMap *props, gboolean replace, GError **error)
+{
+  return set_props_public (txn, FALSE, id, props, replace, error);
+}
+
+gboolean
+nc_txn_set_rel_props (NcTxn *txn, NcRelId id, const NcMap *props, gboolean replace, GError **error)
+{
+  return set_props_public (txn, TRUE, id, props, replace, error);
+}
+
+gboolean
+nc_txn_add_label (NcTxn *txn, NcNodeId id, NcToken label, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_add_label (txn, id, label, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_remove_label (NcTxn *txn, NcNodeId id, NcToken label, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_remove_label (txn, id, label, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+NcRelId
+nc_txn_create_rel (NcTxn *txn, NcToken type, NcNodeId start, NcNodeId end, const NcMap *props,
+                   GError **error)
+{
+  if (!check_write (txn, error) || !map_storable (props, error))
+    return -1;
+  ensure_key_tokens (txn->store, props);
+  g_autoptr (NcMap) clean = map_without_nulls (props);
+  g_rw_lock_writer_lock (&txn->store->lock);
+  NcRelId id = do_create_rel (txn, -1, type, start, end, clean, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return id;
+}
+
+gboolean
+nc_txn_delete_rel (NcTxn *txn, NcRelId id, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_delete_rel (txn, id, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+/* ---- schema ---------------------------------------------------------------- */
+
+static Schema *
+schema_find_name (NcStore *s, const char *name)
+{
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      if (strcmp (sc->name, name) == 0)
+        return sc;
+    }
+  return NULL;
+}
+
+static void
+describe_schema (GString *out, const Schema *sc)
+{
+  if (sc->kind == NC_SCHEMA_UNIQUE)
+    g_string_append_printf (out, "Constraint( name='%s', type='UNIQUENESS', schema=(:%s {%s}) )",
+                            sc->name, sc->label_name, sc->key_name);
+  else
+    g_string_append_printf (out, "Index( name='%s', type='RANGE', schema=(:%s {%s}) )",
+                            sc->name, sc->label_name, sc->key_name);
+}
+
+/* Fills a new index from every version of every node that ever had the
+ * label, so that readers on older snapshots find their values too. */
+static void
+index_populate (NcStore *s, Schema *sc)
+{
+  Bitset *b = sc->label < s->label_bits->len ? g_ptr_array_index (s->label_bits, sc->label) : NULL;
+  if (b == NULL)
+    return;
+  for (gsize w = 0; w < b->n_words; w++)
+    {
+      guint64 word = b->words[w];
+      while (word)
+        {
+          gint64 id = (gint64) (w * 64 + (gsize) __builtin_ctzll (word));
+          word &= word - 1;
+          if (id >= s->nodes_len)
+            continue;
+          for (Version *v = s->nodes[id].head; v != NULL; v = v->older)
+            if (!v->tomb && version_has_label (v, sc->label))
+              {
+                const NcValue *val = nc_map_get (v->props, sc->key_name);
+                if (val)
+                  index_insert (sc->index, val, id);
+              }
+        }
+    }
+}
+
+/* Finds two writer-visible nodes that share a value, for a new unique
+ * constraint. */
+static gboolean
+schema_check_existing (NcStore *s, NcTxn *txn, Schema *sc, GError **error)
+{
+  GTreeNode *n = g_tree_node_first (sc->index->tree);
+  const IndexKey *prev = NULL;
+  for (; n != NULL; n = g_tree_node_next (n))
+    {
+      const IndexKey *k = g_tree_node_key (n);
+      Version *v = node_visible (s, txn, k->id);
+      if (v == NULL || !version_has_label (v, sc->label))
+        continue;
+      const NcValue *cur = nc_map_get (v->props, sc->key_name);
+      if (cur == NULL || nc_value_order (cur, &k->value) != 0)
+        continue; /* stale entry */
+      if (prev != NULL && prev->id != k->id && nc_value_equals (&prev->value, &k->value) == NC_TRI_TRUE)
+        {
+          g_autofree char *dbg = nc_value_to_debug_string (cur);
+          g_autoptr (GString) desc = g_string_new (NULL);
+          describe_schema (desc, sc);
+          g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_CONSTRAINT,
+                       "Unable to create %s:\nBoth Node(%" G_GINT64_FORMAT ") and Node(%"
+                       G_GINT64_FORMAT ") have the label `%s` and property `%s` = %s",
+                       desc->str, prev->id, k->id, sc->label_name, sc->key_name, dbg);
+          return FALSE;
+        }
+      prev = k;
+    }
+  return TRUE;
+}
+
+static gboolean
+do_create_schema (NcTxn *txn, NcSchemaKind kind, const char *name, NcToken label, NcToken key,
+                  gboolean if_not_exists, GError **error)
+{
+  NcStore *s = txn->store;
+  const char *label_name = nc_store_token_name (s, NC_TOKEN_LABEL, label);
+  const char *key_name = nc_store_token_name (s, NC_TOKEN_PROP_KEY, key);
+  if (label_name == NULL || key_name == NULL || (kind != NC_SCHEMA_INDEX && kind != NC_SCHEMA_UNIQUE))
+    {
+      g_set_error_literal (error, NC_STORE_ERROR, NC_STORE_ERROR_SCHEMA,
+                           "Unable to create index or constraint: unknown label, key or kind");
+      return FALSE;
+    }
+  g_autofree char *gen = NULL;
+  if (name == NULL || *name == '\0')
+    name = gen = g_strdup_printf ("%s_%s_%s", kind == NC_SCHEMA_UNIQUE ? "constraint" : "index",
+                                  label_name, key_name);
+  const char *what = kind == NC_SCHEMA_UNIQUE ? "constraint" : "index";
+
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      gboolean same = sc->kind == kind && sc->label == label && sc->key == key;
+      if (same || strcmp (sc->name, name) == 0)
+        {
+          if (if_not_exists)
+            return TRUE;
+          g_autoptr (GString) desc = g_string_new (NULL);
+          describe_schema (desc, sc);
+          if (same)
+            g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_SCHEMA,
+                         "An equivalent %s already exists, '%s'.", what, desc->str);
+          else
+            g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_SCHEMA,
+                         "There already exists an index or constraint called '%s'.", name);
+          return FALSE;
+        }
+    }
+
+  Schema *sc = g_new0 (Schema, 1);
+  sc->kind = kind;
+  sc->name = g_strdup (name);
+  sc->label = label;
+  sc->key = key;
+  sc->label_name = g_strdup (label_name);
+  sc->key_name = g_strdup (key_name);
+  sc->index = index_new ();
+  index_populate (s, sc);
+  if (kind == NC_SCHEMA_UNIQUE && !txn->applying && !schema_check_existing (s, txn, sc, error))
+    {
+      schema_free (sc);
+      return FALSE;
+    }
+  g_ptr_array_add (s->schema, sc);
+  SchemaUndo *u = g_new0 (SchemaUndo, 1);
+  u->created = TRUE;
+  u->name = g_strdup (name);
+  g_ptr_array_add (txn->schema_undo, u);
+  if (!txn->applying)
+    {
+      NcEffect e = { .kind = NC_EFFECT_CREATE_SCHEMA, .id = kind, .name = (char *) name,
+                     .name2 = (char *) label_name, .name3 = (char *) key_name };
+      nc_writeset_append (txn->ws, &e);
+    }
+  return TRUE;
+}
+
+static gboolean
+do_drop_schema (NcTxn *txn, const char *name, gboolean if_exists, GError **error)
+{
+  NcStore *s = txn->store;
+  Schema *sc = schema_find_name (s, name);
+  if (sc == NULL)
+    {
+      if (if_exists)
+        return TRUE;
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_SCHEMA,
+                   "Unable to drop index or constraint called `%s`: there is no such index or constraint.",
+                   name);
+      return FALSE;
+    }
+  schema_remove_by_name (s, name, FALSE);
+  SchemaUndo *u = g_new0 (SchemaUndo, 1);
+  u->dropped = sc;
+  g_ptr_array_add (txn->schema_undo, u);
+  record (txn, NC_EFFECT_DROP_SCHEMA, 0, name, NULL);
+  return TRUE;
+}
+
+gboolean
+nc_txn_create_schema (NcTxn *txn, NcSchemaKind kind, const char *name, NcToken label, NcToken key,
+                      gboolean if_not_exists, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_create_schema (txn, kind, name, label, key, if_not_exists, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_drop_schema (NcTxn *txn, const char *name, gboolean if_exists, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_drop_schema (txn, name, if_exists, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+void
+nc_schema_entry_free (NcSchemaEntry *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->name);
+  g_free (e);
+}
+
+GPtrArray *
+nc_store_list_schema (NcStore *store)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_schema_entry_free);
+  g_rw_lock_reader_lock (&store->lock);
+  for (guint i = 0; i < store->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (store->schema, i);
+      NcSchemaEntry *e = g_new0 (NcSchemaEntry, 1);
+      e->kind = sc->kind;
+      e->name = g_strdup (sc->name);
+      e->label = sc->label;
+      e->key = sc->key;
+      g_ptr_array_add (out, e);
+    }
+  g_rw_lock_reader_unlock (&store->lock);
+  return out;
+}
+
+/* An index on (label, key), preferring a unique one; lock held. */
+static Schema *
+find_index (NcStore *s, NcToken label, NcToken key)
+{
+  Schema *best = NULL;
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      if (sc->label == label && sc->key == key && (best == NULL || sc->kind == NC_SCHEMA_UNIQUE))
+        best = sc;
+    }
+  return best;
+}
+
+gboolean
+nc_store_has_index (NcStore *store, NcToken label, NcToken key)
+{
+  g_rw_lock_reader_lock (&store->lock);
+  gboolean has = find_index (store, label, key) != NULL;
+  g_rw_lock_reader_unlock (&store->lock);
+  return has;
+}
+
+/* ---- apply ------------------------------------------------------------------ */
+
+static NcToken
+tok (NcStore *s, NcTokenKind kind, const char *name)
+{
+  return nc_store_token (s, kind, name, TRUE);
+}
+
+static gboolean
+apply_effect (NcTxn *txn, const NcEffect *e, GError **error)
+{
+  NcStore *s = txn->store;
+  const NcMap *props = e->value.type == NC_VALUE_MAP ? e->value.u.map : NULL;
+
+  switch (e->kind)
+    {
+    case NC_EFFECT_CREATE_NODE:
+      {
+        if (e->id < 0)
+          break;
+        if (e->value.type != NC_VALUE_NULL && props == NULL)
+          break;
+        guint n = e->labels ? g_strv_length (e->labels) : 0;
+        g_autofree NcToken *labels = g_new (NcToken, n + 1);
+        for (guint i = 0; i < n; i++)
+          labels[i] = tok (s, NC_TOKEN_LABEL, e->labels[i]);
+        if (!map_storable (props, error))
+          return FALSE;
+        ensure_key_tokens (s, props);
+        g_autoptr (NcMap) clean = map_without_nulls (props);
+        return do_create_node (txn, e->id, labels, n, clean, error) >= 0;
+      }
+    case NC_EFFECT_DELETE_NODE:
+      return do_delete_node (txn, e->id, FALSE, error);
+    case NC_EFFECT_SET_NODE_PROP:
+    case NC_EFFECT_SET_REL_PROP:
+      if (e->name == NULL || !value_storable (&e->value, error))
+        break;
+      tok (s, NC_TOKEN_PROP_KEY, e->name);
+      return do_set_prop (txn, e->kind == NC_EFFECT_SET_REL_PROP, e->id, e->name, &e->value, error);
+    case NC_EFFECT_ADD_LABEL:
+      if (e->name == NULL)
+        break;
+      return do_add_label (txn, e->id, tok (s, NC_TOKEN_LABEL, e->name), error);
+    case NC_EFFECT_REMOVE_LABEL:
+      if (e->name == NULL)
+        break;
+      return do_remove_label (txn, e->id, tok (s, NC_TOKEN_LABEL, e->name), error);
+    case NC_EFFECT_CREATE_REL:
+      {
+        if (e->id < 0 || e->name == NULL || (e->value.type != NC_VALUE_NULL && props == NULL))
+          break;
+        if (!map_storable (props, error))
+          return FALSE;
+        ensure_key_tokens (s, props);
+        g_autoptr (NcMap) clean = map_without_nulls (props);
+        return do_create_rel (txn, e->id, tok (s, NC_TOKEN_REL_TYPE, e->name), e->start, e->end,
+                              clean, error) >= 0;
+      }
+    case NC_EFFECT_DELETE_REL:
+      return do_delete_rel (txn, e->id, error);
+    case NC_EFFECT_CREATE_SCHEMA:
+      if (e->name == NULL || e->name2 == NULL || e->name3 == NULL)
+        break;
+      return do_create_schema (txn, (NcSchemaKind) e->id, e->name, tok (s, NC_TOKEN_LABEL, e->name2),
+                               tok (s, NC_TOKEN_PROP_KEY, e->name3), FALSE, error);
+    case NC_EFFECT_DROP_SCHEMA:
+      if (e->name == NULL)
+        break;
+      return do_drop_schema (txn, e->name, FALSE, error);
+    case NC_EFFECT_NEXT_IDS:
+      if (e->id < 0 || e->start < 0)
+        break;
+      s->next_node = MAX (s->next_node, e->id);
+      s->next_rel = MAX (s->next_rel, e->start);
+      return TRUE;
+    case NC_EFFECT_META:
+      return TRUE; /* for modules; nothing in the graph */
+    }
+  g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET,
+               "malformed effect of kind %d", (int) e->kind);
+  return FALSE;
+}
+
+gboolean
+nc_store_apply_writeset (NcStore *store, const NcWriteSet *ws, NcLsn lsn, GError **error)
+{
+  NcTxn *txn = nc_store_begin_write (store);
+  txn->applying = TRUE;
+  for (guint i = 0; i < nc_writeset_len (ws); i++)
+    {
+      g_autoptr (GError) local = NULL;
+      g_rw_lock_writer_lock (&store->lock);
+      gboolean ok = apply_effect (txn, nc_writeset_get (ws, i), &local);
+      g_rw_lock_writer_unlock (&store->lock);
+      if (!ok)
+        {
+          nc_txn_rollback (txn);
+          g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET,
+                       "write-set for index %" G_GUINT64_FORMAT " does not apply at effect %u: %s",
+                       lsn, i, local->message);
+          return FALSE;
+        }
+    }
+  nc_txn_commit (txn, lsn);
+  return TRUE;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+gboolean
+nc_txn_node_exists (NcTxn *txn, NcNodeId id)
+{
+  g_rw_lock_reader_lock (&txn->store->lock);
+  gboolean ok = node_visible (txn->store, txn, id) != NULL;
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_rel_exists (NcTxn *txn, NcRelId id)
+{
+  g_rw_lock_reader_lock (&txn->store->lock);
+  gboolean ok = rel_visible (txn->store, txn, id) != NULL;
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return ok;
+}
+
+GArray *
+nc_txn_node_labels (NcTxn *txn, NcNodeId id)
+{
+  GArray *out = NULL;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  Version *v = node_visible (txn->store, txn, id);
+  if (v != NULL)
+    {
+      out = g_array_sized_new (FALSE, FALSE, sizeof (NcToken), v->n_labels);
+      g_array_append_vals (out, v->labels, v->n_labels);
+    }
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return out;
+}
+
+gboolean
+nc_txn_node_has_label (NcTxn *txn, NcNodeId id, NcToken label)
+{
+  g_rw_lock_reader_lock (&txn->store->lock);
+  Version *v = node_visible (txn->store, txn, id);
+  gboolean has = v != NULL && version_has_label (v, label);
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return has;
+}
+
+static NcValue
+entity_prop (NcTxn *txn, gboolean rel, gint64 id, NcToken key)
+{
+  NcValue out = nc_value_null ();
+  const char *name = nc_store_token_name (txn->store, NC_TOKEN_PROP_KEY, key);
+  if (name == NULL)
+    return out;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  Version *v = rel ? rel_visible (txn->store, txn, id) : node_visible (txn->store, txn, id);
+  if (v != NULL)
+    {
+      const NcValue *val = nc_map_get (v->props, name);
+      if (val)
+        out = nc_value_copy (val);
+    }
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return out;
+}
+
+static NcMap *
+entity_props (NcTxn *txn, gboolean rel, gint64 id)
+{
+  NcMap *out = NULL;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  Version *v = rel ? rel_visible (txn->store, txn, id) : node_visible (txn->store, txn, id);
+  if (v != NULL)
+    out = v->props ? nc_map_ref (v->props) : nc_map_new (0);
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return out;
+}
+
+NcValue
+nc_txn_node_prop (NcTxn *txn, NcNodeId id, NcToken key)
+{
+  return entity_prop (txn, FALSE, id, key);
+}
+
+NcMap *
+nc_txn_node_props (NcTxn *txn, NcNodeId id)
+{
+  return entity_props (txn, FALSE, id);
+}
+
+NcValue
+nc_txn_rel_prop (NcTxn *txn, NcRelId id, NcToken key)
+{
+  return entity_prop (txn, TRUE, id, key);
+}
+
+NcMap *
+nc_txn_rel_props (NcTxn *txn, NcRelId id)
+{
+  return entity_props (txn, TRUE, id);
+}
+
+gboolean
+nc_txn_rel_info (NcTxn *txn, NcRelId id, NcToken *type, NcNodeId *start, NcNodeId *end)
+{
+  g_rw_lock_reader_lock (&txn->store->lock);
+  gboolean ok = rel_visible (txn->store, txn, id) != NULL;
+  if (ok)
+    {
+      RelSlot *r = &txn->store->rels[id];
+      if (type)
+        *type = r->type;
+      if (start)
+        *start = r->start;
+      if (end)
+        *end = r->end;
+    }
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return ok;
+}
+
+static gboolean
+type_wanted (NcToken t, const NcToken *types, guint n_types)
+{
+  if (n_types == 0)
+    return TRUE;
+  for (guint i = 0; i < n_types; i++)
+    if (types[i] == t)
+      return TRUE;
+  return FALSE;
+}
+
+gint64
+nc_txn_node_degree (NcTxn *txn, NcNodeId id, NcDirection dir, NcToken type)
+{
+  NcStore *s = txn->store;
+  gint64 n = 0;
+  guint n_types = type == NC_TOKEN_NONE ? 0 : 1;
+  g_rw_lock_reader_lock (&s->lock);
+  if (node_visible (s, txn, id) != NULL)
+    {
+      NodeSlot *slot = &s->nodes[id];
+      if (dir & NC_DIR_OUT)
+        for (guint32 i = 0; i < slot->out.len; i++)
+          if (type_wanted (slot->out.v[i].type, &type, n_types) && rel_visible (s, txn, slot->out.v[i].rel))
+            n++;
+      if (dir & NC_DIR_IN)
+        for (guint32 i = 0; i < slot->in.len; i++)
+          {
+            if (dir == NC_DIR_BOTH && slot->in.v[i].other == id)
+              continue; /* self-loop already counted as outgoing */
+            if (type_wanted (slot->in.v[i].type, &type, n_types) && rel_visible (s, txn, slot->in.v[i].rel))
+              n++;
+          }
+    }
+  g_rw_lock_reader_unlock (&s->lock);
+  return n;
+}
+
+static NcEntity *
+materialise_node_locked (NcTxn *txn, gint64 id, Version *v)
+{
+  NcEntity *e = nc_entity_new (FALSE, id);
+  e->materialised = TRUE;
+  e->n_labels = v->n_labels;
+  e->labels = g_new (NcString *, MAX (v->n_labels, 1));
+  for (guint32 i = 0; i < v->n_labels; i++)
+    {
+      const char *name = nc_store_token_name (txn->store, NC_TOKEN_LABEL, v->labels[i]);
+      e->labels[i] = nc_string_new (name, strlen (name));
+    }
+  e->props = v->props ? nc_map_ref (v->props) : nc_map_new (0);
+  return e;
+}
+
+NcValue
+nc_txn_materialise_node (NcTxn *txn, NcNodeId id)
+{
+  NcValue out = nc_value_null ();
+  g_rw_lock_reader_lock (&txn->store->lock);
+  Version *v = node_visible (txn->store, txn, id);
+  if (v != NULL)
+    out = nc_value_entity_take (materialise_node_locked (txn, id, v));
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return out;
+}
+
+NcValue
+nc_txn_materialise_rel (NcTxn *txn, NcRelId id)
+{
+  NcValue out = nc_value_null ();
+  NcStore *s = txn->store;
+  g_rw_lock_reader_lock (&s->lock);
+  Version *v = rel_visible (s, txn, id);
+  if (v != NULL)
+    {
+      RelSlot *r = &s->rels[id];
+      NcEntity *e = nc_entity_new (TRUE, id);
+      const char *type = nc_store_token_name (s, NC_TOKEN_REL_TYPE, r->type);
+      e->materialised = TRUE;
+      e->rel_type = nc_string_new (type, strlen (type));
+      e->start_id = r->start;
+      e->end_id = r->end;
+      e->props = v->props ? nc_map_ref (v->props) : nc_map_new (0);
+      out = nc_value_entity_take (e);
+    }
+  g_rw_lock_reader_unlock (&s->lock);
+  return out;
+}
+
+/* Counts by scanning are only needed for snapshots older than the last
+ * commit; done in batches so the writer is not held up. */
+static gint64
+count_by_scan (NcTxn *txn, gboolean rels, NcToken label)
+{
+  NcStore *s = txn->store;
+  gint64 n = 0, pos = 0, end;
+  g_rw_lock_reader_lock (&s->lock);
+  end = rels ? s->rels_len : s->nodes_len;
+  g_rw_lock_reader_unlock (&s->lock);
+  while (pos < end)
+    {
+      g_rw_lock_reader_lock (&s->lock);
+      gint64 stop = MIN (end, pos + CURSOR_SCAN_LIMIT);
+      for (; pos < stop; pos++)
+        {
+          Version *v = rels ? rel_visible (s, txn, pos) : node_visible (s, txn, pos);
+          if (v != NULL && (rels || label == NC_TOKEN_NONE || version_has_label (v, label)))
+            n++;
+        }
+      g_rw_lock_reader_unlock (&s->lock);
+    }
+  return n;
+}
+
+gint64
+nc_txn_count_nodes (NcTxn *txn, NcToken label)
+{
+  NcStore *s = txn->store;
+  gint64 n = -1;
+  g_rw_lock_reader_lock (&s->lock);
+  if (txn->write)
+    n = label == NC_TOKEN_NONE ? s->head_nodes : counts_get (s->head_labels, label);
+  else if (txn->snapshot >= s->applied)
+    n = label == NC_TOKEN_NONE ? s->committed_nodes : counts_get (s->committed_labels, label);
+  g_rw_lock_reader_unlock (&s->lock);
+  return n >= 0 ? n : count_by_scan (txn, FALSE, label);
+}
+
+gint64
+nc_txn_count_rels (NcTxn *txn)
+{
+  NcStore *s = txn->store;
+  gint64 n = -1;
+  g_rw_lock_reader_lock (&s->lock);
+  if (txn->write)
+    n = s->head_rels;
+  else if (txn->snapshot >= s->applied)
+    n = s->committed_rels;
+  g_rw_lock_reader_unlock (&s->lock);
+  return n >= 0 ? n : count_by_scan (txn, TRUE, NC_TOKEN_NONE);
+}
+
+/* ---- cursors --------------------------------------------------------------- */
+
+static NcCursor *
+cursor_new (NcTxn *txn, CursorKind kind)
+{
+  NcCursor *c = g_new0 (NcCursor, 1);
+  c->txn = txn;
+  c->kind = kind;
+  c->last_other = -1;
+  c->token = NC_TOKEN_NONE;
+  c->key = NC_TOKEN_NONE;
+  return c;
+}
+
+NcCursor *
+nc_txn_scan_nodes (NcTxn *txn, NcToken label)
+{
+  NcCursor *c = cursor_new (txn, label == NC_TOKEN_NONE ? CUR_NODES : CUR_NODES_LABEL);
+  c->token = label;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  /* nodes created after the cursor started are never part of it */
+  c->cap = txn->store->nodes_len;
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return c;
+}
+
+NcCursor *
+nc_txn_scan_rels (NcTxn *txn, NcToken type)
+{
+  NcCursor *c = cursor_new (txn, CUR_RELS);
+  c->token = type;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  c->cap = txn->store->rels_len;
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return c;
+}
+
+NcCursor *
+nc_txn_expand (NcTxn *txn, NcNodeId id, NcDirection dir, const NcToken *types, guint n_types)
+{
+  NcStore *s = txn->store;
+  NcCursor *c = cursor_new (txn, CUR_EXPAND);
+  c->node = id;
+  c->dir = dir;
+  c->phase = (dir & NC_DIR_OUT) ? 0 : 1;
+  if (n_types > 0)
+    {
+      c->types = g_memdup2 (types, n_types * sizeof (NcToken));
+      c->n_types = n_types;
+    }
+  g_rw_lock_reader_lock (&s->lock);
+  if (id >= 0 && id < s->nodes_len)
+    {
+      c->cap = s->nodes[id].out.len;
+      c->cap_in = s->nodes[id].in.len;
+    }
+  else
+    c->done = TRUE;
+  g_rw_lock_reader_unlock (&s->lock);
+  return c;
+}
+
+/* Does a value satisfy the cursor's equality or range predicate? */
+static gboolean
+value_matches (const NcCursor *c, const NcValue *v)
+{
+  int cmp;
+  if (c->match == MATCH_EQUAL)
+    return nc_value_equals (v, &c->value) == NC_TRI_TRUE;
+  if (c->lower.type != NC_VALUE_NULL)
+    {
+      if (!nc_value_compare (v, &c->lower, &cmp) || cmp < 0 || (cmp == 0 && !c->lower_inclusive))
+        return FALSE;
+    }
+  if (c->upper.type != NC_VALUE_NULL)
+    {
+      if (!nc_value_compare (v, &c->upper, &cmp) || cmp > 0 || (cmp == 0 && !c->upper_inclusive))
+        return FALSE;
+    }
+  if (c->lower.type == NC_VALUE_NULL && c->upper.type == NC_VALUE_NULL)
+    return v->type != NC_VALUE_NULL;
+  return TRUE;
+}
+
+static NcCursor *
+property_cursor (NcTxn *txn, NcToken label, NcToken key)
+{
+  NcStore *s = txn->store;
+  NcCursor *c = cursor_new (txn, CUR_FILTER);
+  c->token = label;
+  c->key = key;
+  const char *name = nc_store_token_name (s, NC_TOKEN_PROP_KEY, key);
+  c->key_name = g_strdup (name);
+  g_rw_lock_reader_lock (&s->lock);
+  c->cap = s->nodes_len;
+  Schema *sc = label != NC_TOKEN_NONE ? find_index (s, label, key) : NULL;
+  if (sc != NULL)
+    {
+      c->kind = CUR_INDEX;
+      c->index = index_ref (sc->index);
+    }
+  g_rw_lock_reader_unlock (&s->lock);
+  if (name == NULL)
+    c->done = TRUE; /* a key nobody ever used matches nothing */
+  return c;
+}
+
+NcCursor *
+nc_txn_seek_nodes (NcTxn *txn, NcToken label, NcToken key, const NcValue *value)
+{
+  NcCursor *c = property_cursor (txn, label, key);
+  c->match = MATCH_EQUAL;
+  c->value = nc_value_copy (value);
+  if (value->type == NC_VALUE_NULL)
+    c->done = TRUE;
+  return c;
+}
+
+NcCursor *
+nc_txn_range_nodes (NcTxn *txn, NcToken label, NcToken key,
+                    const NcValue *lower, gboolean lower_inclusive,
+                    const NcValue *upper, gboolean upper_inclusive)
+{
+  NcCursor *c = property_cursor (txn, label, key);
+  c->match = MATCH_RANGE;
+  c->lower = lower ? nc_value_copy (lower) : nc_value_null ();
+  c->upper = upper ? nc_value_copy (upper) : nc_value_null ();
+  c->lower_inclusive = lower_inclusive;
+  c->upper_inclusive = upper_inclusive;
+  /* a null bound compares with nothing */
+  if ((lower && lower->type == NC_VALUE_NULL) || (upper && upper->type == NC_VALUE_NULL))
+    c->done = TRUE;
+  return c;
+}
+
+static void
+push (NcCursor *c, gint64 id, gint64 other)
+{
+  c->buf[c->buf_len] = id;
+  c->other[c->buf_len] = other;
+  c->buf_len++;
+}
+
+static void
+fill_nodes (NcCursor *c)
+{
+  NcStore *s = c->txn->store;
+  guint examined = 0;
+  while (c->pos < c->cap && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+    {
+      gint64 id = c->pos++;
+      examined++;
+      if (node_visible (s, c->txn, id) != NULL)
+        push (c, id, -1);
+    }
+  if (c->pos >= c->cap)
+    c->done = TRUE;
+}
+
+/* Next node id >= c->pos with the label bit set, or -1. */
+static gint64
+bits_next (NcStore *s, NcToken label, gint64 pos, gint64 cap)
+{
+  Bitset *b = label < s->label_bits->len ? g_ptr_array_index (s->label_bits, label) : NULL;
+  if (b == NULL)
+    return -1;
+  gsize w = (gsize) pos / 64;
+  if (w >= b->n_words)
+    return -1;
+  guint64 word = b->words[w] & (~G_GUINT64_CONSTANT (0) << (pos % 64));
+  while (TRUE)
+    {
+      if (word != 0)
+        {
+          gint64 id = (gint64) (w * 64 + (gsize) __builtin_ctzll (word));
+          return id < cap ? id : -1;
+        }
+      if (++w >= b->n_words || (gint64) (w * 64) >= cap)
+        return -1;
+      word = b->words[w];
+    }
+}
+
+/* Label scan, optionally filtering on a property (CUR_FILTER). */
+static void
+fill_nodes_label (NcCursor *c)
+{
+  NcStore *s = c->txn->store;
+  guint examined = 0;
+  while (c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+    {
+      gint64 id = c->token == NC_TOKEN_NONE
+                    ? (c->pos < c->cap ? c->pos : -1)
+                    : bits_next (s, c->token, c->pos, c->cap);
+      if (id < 0)
+        {
+          c->done = TRUE;
+          return;
+        }
+      c->pos = id + 1;
+      examined++;
+      Version *v = node_visible (s, c->txn, id);
+      if (v == NULL || (c->token != NC_TOKEN_NONE && !version_has_label (v, c->token)))
+        continue;
+      if (c->kind == CUR_FILTER)
+        {
+          const NcValue *val = nc_map_get (v->props, c->key_name);
+          if (val == NULL || !value_matches (c, val))
+            continue;
+        }
+      push (c, id, -1);
+    }
+}
+
+static void
+fill_rels (NcCursor *c)
+{
+  NcStore *s = c->txn->store;
+  guint examined = 0;
+  while (c->pos < c->cap && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+    {
+      gint64 id = c->pos++;
+      examined++;
+      if ((c->token == NC_TOKEN_NONE || s->rels[id].type == c->token) && rel_visible (s, c->txn, id))
+        push (c, id, -1);
+    }
+  if (c->pos >= c->cap)
+    c->done = TRUE;
+}
+
+static void
+fill_expand (NcCursor *c)
+{
+  NcStore *s = c->txn->store;
+  NodeSlot *n = &s->nodes[c->node];
+  guint examined = 0;
+  while (c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+    {
+      AdjList *l = c->phase == 0 ? &n->out : &n->in;
+      gint64 cap = c->phase == 0 ? c->cap : c->cap_in;
+      if (c->pos >= cap || c->pos >= l->len)
+        {
+          if (c->phase == 0 && (c->dir & NC_DIR_IN))
+            {
+              c->phase = 1;
+              c->pos = 0;
+              continue;
+            }
+          c->done = TRUE;
+          return;
+        }
+      AdjEntry *a = &l->v[c->pos++];
+      examined++;
+      if (c->phase == 1 && c->dir == NC_DIR_BOTH && a->other == c->node)
+        continue; /* self-loop: yielded from the outgoing list */
+      if (type_wanted (a->type, c->types, c->n_types) && rel_visible (s, c->txn, a->rel))
+        push (c, a->rel, a->other);
+    }
+}
+
+/* Index bounds: the first key at or after the lower bound; a sentinel when
+ * only an upper bound is given avoids walking unrelated types. */
+static GTreeNode *
+index_start (NcCursor *c)
+{
+  GTree *tree = c->index->tree;
+  IndexKey probe = { nc_value_null (), G_MININT64 };
+  if (c->have_resume)
+    {
+      GTreeNode *n = g_tree_lower_bound (tree, &c->resume);
+      if (n != NULL && index_key_cmp (g_tree_node_key (n), &c->resume, NULL) == 0)
+        n = g_tree_node_next (n);
+      return n;
+    }
+  if (c->match == MATCH_EQUAL)
+    probe.value = c->value;
+  else if (c->lower.type != NC_VALUE_NULL)
+    probe.value = c->lower;
+  else if (c->upper.type == NC_VALUE_INT || c->upper.type == NC_VALUE_FLOAT)
+    probe.value = nc_value_float (-INFINITY);
+  else if (c->upper.type == NC_VALUE_STRING)
+    {
+      NcValue empty = nc_value_string ("");
+      GTreeNode *n;
+      probe.value = empty;
+      n = g_tree_lower_bound (tree, &probe);
+      nc_value_clear (&empty);
+      return n;
+    }
+  else
+    return g_tree_node_first (tree);
+  return g_tree_lower_bound (tree, &probe);
+}
+
+/* TRUE when no later key can match. */
+static gboolean
+index_past_end (const NcCursor *c, const NcValue *v)
+{
+  if (c->match == MATCH_EQUAL)
+    return nc_value_order (v, &c->value) != 0;
+  if (c->upper.type != NC_VALUE_NULL)
+    return nc_value_order (v, &c->upper) > 0;
+  if (c->lower.type == NC_VALUE_INT || c->lower.type == NC_VALUE_FLOAT)
+    return !(v->type == NC_VALUE_INT || v->type == NC_VALUE_FLOAT);
+  if (c->lower.type == NC_VALUE_STRING)
+    return v->type != NC_VALUE_STRING;
+  return FALSE;
+}
+
+static void
+fill_index (NcCursor *c)
+{
+  NcStore *s = c->txn->store;
+  guint examined = 0;
+  GTreeNode *n = index_start (c);
+  for (; n != NULL && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT;
+       n = g_tree_node_next (n))
+    {
+      const IndexKey *k = g_tree_node_key (n);
+      examined++;
+      if (index_past_end (c, &k->value))
+        {
+          n = NULL;
+          break;
+        }
+      if (c->have_resume)
+        nc_value_clear (&c->resume.value);
+      c->resume.value = nc_value_copy (&k->value);
+      c->resume.id = k->id;
+      c->have_resume = TRUE;
+      if (k->id >= c->cap || !value_matches (c, &k->value))
+        continue;
+      Version *v = node_visible (s, c->txn, k->id);
+      if (v == NULL || !version_has_label (v, c->token))
+        continue;
+      const NcValue *cur = nc_map_get (v->props, c->key_name);
+      /* the entry must be the node's current value: yields each node once */
+      if (cur == NULL || nc_value_order (cur, &k->value) != 0 || !value_matches (c, cur))
+        continue;
+      push (c, k->id, -1);
+    }
+  if (n == NULL)
+    c->done = TRUE;
+}
+
+gboolean
+nc_cursor_next (NcCursor *cur, gint64 *id)
+{
+  while (cur->buf_pos >= cur->buf_len)
+    {
+      if (cur->done)
+        return FALSE;
+      cur->buf_len = cur->buf_pos = 0;
+      NcStore *s = cur->txn->store;
+      g_rw_lock_reader_lock (&s->lock);
+      switch (cur->kind)
+        {
+        case CUR_NODES: fill_nodes (cur); break;
+        case CUR_NODES_LABEL:
+        case CUR_FILTER: fill_nodes_label (cur); break;
+        case CUR_RELS: fill_rels (cur); break;
+        case CUR_EXPAND: fill_expand (cur); break;
+        case CUR_INDEX: fill_index (cur); break;
+        }
+      g_rw_lock_reader_unlock (&s->lock);
+    }
+  *id = cur->buf[cur->buf_pos];
+  cur->last_other = cur->other[cur->buf_pos];
+  cur->buf_pos++;
+  return TRUE;
+}
+
+NcNodeId
+nc_cursor_rel_other (NcCursor *cur)
+{
+  return cur->last_other;
+}
+
+void
+nc_cursor_free (NcCursor *cur)
+{
+  if (cur == NULL)
+    return;
+  nc_value_clear (&cur->value);
+  nc_value_clear (&cur->lower);
+  nc_value_clear (&cur->upper);
+  if (cur->have_resume)
+    nc_value_clear (&cur->resume.value);
+  index_unref (cur->index);
+  g_free (cur->key_name);
+  g_free (cur->types);
+  g_free (cur);
+}
+
+/* ---- dump ------------------------------------------------------------------ */
+
+typedef struct {
+  NcWriteSet *batch;
+  guint max;
+  NcStoreEmitFunc emit;
+  gpointer user_data;
+} Dumper;
+
+static gboolean
+dump_flush (Dumper *d, gboolean force, GError **error)
+{
+  if (nc_writeset_len (d->batch) == 0 || (!force && nc_writeset_len (d->batch) < d->max))
+    return TRUE;
+  gboolean ok = d->emit (d->batch, d->user_data, error);
+  nc_writeset_truncate (d->batch, 0);
+  return ok;
+}
+
+gboolean
+nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpointer user_data,
+               GError **error)
+{
+  NcStore *s = read_txn->store;
+  g_autoptr (NcWriteSet) batch = nc_writeset_new ();
+  Dumper d = { batch, batch_effects ? batch_effects : DEFAULT_DUMP_BATCH, emit, user_data };
+  gint64 nodes_end, rels_end;
+
+  g_rw_lock_reader_lock (&s->lock);
+  for (guint i = 0; i < s->schema->len; i++)
+    {
+      Schema *sc = g_ptr_array_index (s->schema, i);
+      NcEffect e = { .kind = NC_EFFECT_CREATE_SCHEMA, .id = sc->kind, .name = sc->name,
+                     .name2 = sc->label_name, .name3 = sc->key_name };
+      nc_writeset_append (batch, &e);
+    }
+  nodes_end = s->nodes_len;
+  rels_end = s->rels_len;
+  g_rw_lock_reader_unlock (&s->lock);
+  if (!dump_flush (&d, FALSE, error))
+    return FALSE;
+
+  for (gint64 pos = 0; pos < nodes_end;)
+    {
+      g_rw_lock_reader_lock (&s->lock);
+      for (gint64 stop = MIN (nodes_end, pos + CURSOR_BATCH); pos < stop; pos++)
+        {
+          Version *v = node_visible (s, read_txn, pos);
+          if (v == NULL)
+            continue;
+          g_autofree gchar **names = label_names (s, v->labels, v->n_labels);
+          NcEffect e = { .kind = NC_EFFECT_CREATE_NODE, .id = pos, .labels = names };
+          if (v->props)
+            e.value = nc_value_map_take (v->props); /* borrowed */
+          nc_writeset_append (batch, &e);
+        }
+      g_rw_lock_reader_unlock (&s->lock);
+      if (!dump_flush (&d, FALSE, error))
+        return FALSE;
+    }
+  for (gint64 pos = 0; pos < rels_end;)
+    {
+      g_rw_lock_reader_lock (&s->lock);
+      for (gint64 stop = MIN (rels_end, pos + CURSOR_BATCH); pos < stop; pos++)
+        {
+          Version *v = rel_visible (s, read_txn, pos);
+          if (v == NULL)
+            continue;
+          RelSlot *r = &s->rels[pos];
+          NcEffect e = { .kind = NC_EFFECT_CREATE_REL, .id = pos, .start = r->start, .end = r->end,
+                         .name = (char *) nc_store_token_name (s, NC_TOKEN_REL_TYPE, r->type) };
+          if (v->props)
+            e.value = nc_value_map_take (v->props);
+          nc_writeset_append (batch, &e);
+        }
+      g_rw_lock_reader_unlock (&s->lock);
+      if (!dump_flush (&d, FALSE, error))
+        return FALSE;
+    }
+  /* ids in use after the snapshot's index are reserved too: ids are never reused */
+  NcEffect next = { .kind = NC_EFFECT_NEXT_IDS };
+  nc_store_get_next_ids (s, &next.id, &next.start);
+  nc_writeset_append (batch, &next);
+  return dump_flush (&d, TRUE, error);
+}
+
+/* ---- engine helpers ---------------------------------------------------- */
+
+void
+nc_store_error_to_nc_error (GError **error)
+{
+  if (error == NULL || *error == NULL || (*error)->domain != NC_STORE_ERROR)
+    return;
+  GError *e = *error;
+  NcErrorCode code;
+  switch ((NcStoreError) e->code)
+    {
+    case NC_STORE_ERROR_NOT_FOUND: code = NC_ERROR_ENTITY_NOT_FOUND; break;
+    case NC_STORE_ERROR_STILL_HAS_RELS:
+    case NC_STORE_ERROR_CONSTRAINT: code = NC_ERROR_CONSTRAINT_FAILED; break;
+    case NC_STORE_ERROR_SCHEMA:
+      code = strstr (e->message, "no such") != NULL ? NC_ERROR_SCHEMA_MISSING : NC_ERROR_SCHEMA_EXISTS;
+      break;
+    case NC_STORE_ERROR_READ_ONLY: code = NC_ERROR_ACCESS_MODE; break;
+    case NC_STORE_ERROR_BAD_WRITESET:
+    default: code = NC_ERROR_UNKNOWN; break;
+    }
+  e->domain = NC_ERROR;
+  e->code = code;
+}
+
+guint
+nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id)
+{
+  guint n = 0;
+  g_rw_lock_reader_lock (&store->lock);
+  Version *v = NULL;
+  if (rel && id >= 0 && id < store->rels_len)
+    v = store->rels[id].head;
+  else if (!rel && id >= 0 && id < store->nodes_len)
+    v = store->nodes[id].head;
+  for (; v != NULL; v = v->older)
+    n++;
+  g_rw_lock_reader_unlock (&store->lock);
+  return n;
+}

@@ -253,6 +253,17 @@ void nc_store_clear (NcStore *store);
 void nc_store_get_next_ids (NcStore *store, NcNodeId *next_node, NcRelId *next_rel);
 void nc_store_set_next_ids (NcStore *store, NcNodeId next_node, NcRelId next_rel);
 
+/* ---- additions (appended) ---------------------------------------------- */
+
+/* Converts an NC_STORE_ERROR in place into the NC_ERROR code a client sees
+ * (NOT_FOUND -> ENTITY_NOT_FOUND, STILL_HAS_RELS/CONSTRAINT ->
+ * CONSTRAINT_FAILED, SCHEMA -> SCHEMA_EXISTS or SCHEMA_MISSING, READ_ONLY ->
+ * ACCESS_MODE, BAD_WRITESET -> UNKNOWN). Other domains are left alone. */
+void nc_store_error_to_nc_error (GError **error);
+
+/* Test hook: number of versions in an entity's chain (0 when none). */
+guint nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS
