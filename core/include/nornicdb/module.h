@@ -222,6 +222,11 @@ typedef struct {
   /* A read at `index` (bookmark) may proceed on this node once the node has
    * applied it; modules can refuse (e.g. a fenced node). NULL = always. */
   gboolean (*can_serve_read) (NornicModule *mod, GError **error);
+
+  /* Highest log index recovery may replay into the store at start-up
+   * (entries above it may be uncommitted, e.g. a Raft log tail). Called
+   * after create, before start. NULL = replay the whole log. */
+  guint64 (*replay_limit) (NornicModule *mod);
 } NornicModuleVTable;
 
 typedef struct {

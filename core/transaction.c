@@ -1,0 +1,783 @@
+/* Transactions and results: the API Bolt and HTTP use (core/db.h).
+ *
+ * A write transaction holds the store's writer lock from begin to commit.
+ * Commit hands the write-set to the replication module, which assigns its
+ * log index; the store's versions are tagged with it and the writer lock
+ * is released at once, so the next writer can run while this one waits for
+ * durability (that is what lets many transactions share one fdatasync).
+ * The committing thread then waits for the module's completion; only then
+ * is the index published to readers and the client answered. */
+#define G_LOG_DOMAIN "nornicdb-tx"
+
+#include "db-private.h"
+#include "errors.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+struct _NcTransaction {
+  NcDb *db;
+  NcTxn *txn;
+  gboolean is_write;
+  gboolean failed;
+  gboolean finished;
+  gint64 deadline_us;
+  char *user;
+  gboolean may_write;
+  gboolean is_admin;
+  NcResult *open_result; /* weak */
+  NcCypherHooks hooks;
+};
+
+struct _NcResult {
+  NcDb *db;
+  NcTransaction *tx;         /* NULL once detached (buffered or finished) */
+  gboolean owns_tx;          /* auto-commit */
+  NcCypherQuery *query;
+  NcCypherExec *exec;
+  NcCypherContext ctx;
+  GPtrArray *buffer;         /* rows (NcValue arrays) drained early */
+  guint buffer_pos;
+  NcValue *buffer_row;       /* current buffered row */
+  guint n_fields;
+  gboolean done;
+  GError *error;             /* sticky failure */
+  char *bookmark;
+  NcQueryStats stats;
+  NcQueryType type;
+  NcValue plan;
+  gint64 start_us;
+};
+
+/* ---- system commands (users) ---------------------------------------------- */
+
+static const char *
+map_str (const NcMap *m, const char *key)
+{
+  const NcValue *v = nc_map_get (m, key);
+  return (v && v->type == NC_VALUE_STRING) ? nc_value_str (v) : NULL;
+}
+
+static gboolean
+map_bool (const NcMap *m, const char *key)
+{
+  const NcValue *v = nc_map_get (m, key);
+  return v && v->type == NC_VALUE_BOOL && v->u.b;
+}
+
+static void
+add_user_row (GPtrArray *rows, NcUsers *users, const char *name)
+{
+  NcList *row = nc_list_new (3);
+  NcUserRole role = nc_users_role (users, name);
+  row->items[0] = nc_value_string (name);
+  NcList *roles = nc_list_new (1);
+  roles->items[0] = nc_value_string (nc_user_role_name (role));
+  row->items[1] = nc_value_list_take (roles);
+  row->items[2] = nc_value_bool (FALSE);
+  g_ptr_array_add (rows, row);
+}
+
+static gboolean
+system_command_cb (gpointer user_data, const NcMap *command, GPtrArray **rows_out, GStrv *fields_out,
+                   GError **error)
+{
+  NcTransaction *tx = user_data;
+  NcUsers *users = tx->db->users;
+  const char *op = map_str (command, "op");
+  const char *user = map_str (command, "user");
+  const char *password = map_str (command, "password");
+  const char *role_name = map_str (command, "role");
+
+  if (op == NULL)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_NOT_SUPPORTED, _("Malformed system command"));
+      return FALSE;
+    }
+  *rows_out = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_list_unref);
+  *fields_out = NULL;
+
+  if (g_ascii_strcasecmp (op, "show_current_user") == 0)
+    {
+      *fields_out = g_strsplit ("user,roles,passwordChangeRequired", ",", -1);
+      if (tx->user)
+        add_user_row (*rows_out, users, tx->user);
+      return TRUE;
+    }
+  if (g_ascii_strcasecmp (op, "alter_current_user_password") == 0)
+    {
+      const char *old_pw = map_str (command, "old_password");
+      NcUserRole r;
+      if (tx->user == NULL || old_pw == NULL || password == NULL)
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("ALTER CURRENT USER needs the current and the new password"));
+          return FALSE;
+        }
+      if (!nc_users_authenticate (users, NULL, tx->user, old_pw, &r, NULL))
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_FORBIDDEN,
+                       _("User '%s' failed to alter their own password: Invalid principal or credentials."), tx->user);
+          return FALSE;
+        }
+      return nc_users_set_password (users, tx->user, password, error);
+    }
+  if (!tx->is_admin)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_FORBIDDEN,
+                   _("Permission denied: user management needs the admin role (user '%s')."),
+                   tx->user ? tx->user : "");
+      return FALSE;
+    }
+  if (g_ascii_strcasecmp (op, "show_users") == 0)
+    {
+      *fields_out = g_strsplit ("user,roles,passwordChangeRequired", ",", -1);
+      g_autoptr (GPtrArray) names = nc_users_list (users);
+      for (guint i = 0; i < names->len; i++)
+        add_user_row (*rows_out, users, g_ptr_array_index (names, i));
+      return TRUE;
+    }
+  if (user == NULL)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("User name missing"));
+      return FALSE;
+    }
+  if (g_ascii_strcasecmp (op, "create_user") == 0)
+    {
+      NcUserRole role = role_name ? nc_user_role_from_name (role_name) : NC_USER_ROLE_EDITOR;
+      if (role == NC_USER_ROLE_NONE)
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("Unknown role '%s': expected reader, editor or admin"), role_name);
+          return FALSE;
+        }
+      if (password == NULL)
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("CREATE USER needs SET PASSWORD"));
+          return FALSE;
+        }
+      return nc_users_create (users, user, password, role, map_bool (command, "if_not_exists"), error);
+    }
+  if (g_ascii_strcasecmp (op, "drop_user") == 0)
+    return nc_users_drop (users, user, map_bool (command, "if_exists"), error);
+  if (g_ascii_strcasecmp (op, "alter_user") == 0)
+    {
+      if (password != NULL && !nc_users_set_password (users, user, password, error))
+        return FALSE;
+      if (role_name != NULL)
+        {
+          NcUserRole role = nc_user_role_from_name (role_name);
+          if (role == NC_USER_ROLE_NONE)
+            {
+              g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("Unknown role '%s': expected reader, editor or admin"), role_name);
+              return FALSE;
+            }
+          return nc_users_set_role (users, user, role, error);
+        }
+      return TRUE;
+    }
+  g_set_error (error, NC_ERROR, NC_ERROR_NOT_SUPPORTED, _("Unsupported system command %s"), op);
+  return FALSE;
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+static gboolean
+check_writable (NcDb *db, GError **error)
+{
+  g_autofree char *block = nc_db_write_block_reason (db);
+  if (block != NULL)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_WRITES_BLOCKED,
+                   _("This database does not accept writes: %s"), block);
+      return FALSE;
+    }
+  g_mutex_lock (&db->role_lock);
+  gboolean ok = db->role.accepts_writes;
+  NornicRole role = db->role.role;
+  g_mutex_unlock (&db->role_lock);
+  if (!ok)
+    {
+      static const char *const names[] = { "STANDALONE", "PRIMARY", "STANDBY", "LEADER", "FOLLOWER",
+                                           "CANDIDATE", "LEARNER", "FENCED" };
+      g_set_error (error, NC_ERROR, NC_ERROR_NOT_A_LEADER,
+                   _("No write operations are allowed directly on this database. Writes must pass through the leader. The role of this server is: %s"),
+                   role < G_N_ELEMENTS (names) ? names[role] : "UNKNOWN");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+wait_for_bookmarks (NcDb *db, const char *const *bookmarks, GError **error)
+{
+  guint64 need = 0;
+  for (guint i = 0; bookmarks != NULL && bookmarks[i] != NULL; i++)
+    {
+      guint64 idx;
+      if (!nc_bookmark_parse (bookmarks[i], &idx))
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_TX_INVALID,
+                       _("Supplied bookmark '%s' does not conform to pattern nornicdb:<index>"), bookmarks[i]);
+          return FALSE;
+        }
+      need = MAX (need, idx);
+    }
+  if (need == 0 || nc_store_visible_index (db->store) >= need)
+    return TRUE;
+  return nc_db_wait_visible (db, need, nc_config_get_duration_ms (db->config, "NORNICDB_BOOKMARK_TIMEOUT"), error);
+}
+
+NcTransaction *
+nc_db_begin (NcDb *db, const NcTxOptions *opts, GError **error)
+{
+  if (db->vt->can_serve_read && !db->vt->can_serve_read (db->mod, error))
+    return NULL;
+  if (!wait_for_bookmarks (db, opts->bookmarks, error))
+    return NULL;
+  gboolean write = opts->mode == NC_ACCESS_WRITE;
+  if (write && !check_writable (db, error))
+    return NULL;
+
+  NcTransaction *tx = g_new0 (NcTransaction, 1);
+  tx->db = db;
+  tx->is_write = write;
+  tx->user = g_strdup (opts->user);
+  tx->may_write = opts->may_write;
+  tx->is_admin = opts->is_admin;
+  gint64 timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms
+                                           : nc_config_get_duration_ms (db->config, "NORNICDB_TX_TIMEOUT");
+  tx->deadline_us = timeout_ms > 0 ? g_get_monotonic_time () + timeout_ms * 1000 : 0;
+  tx->hooks.user_data = tx;
+  tx->hooks.system_command = system_command_cb;
+  g_atomic_int_inc (&db->active_transactions);
+  tx->txn = write ? nc_store_begin_write (db->store) : nc_store_begin_read (db->store);
+  if (write && !check_writable (db, error))
+    {
+      /* The role changed while we waited for the writer lock. */
+      nc_transaction_free (tx);
+      return NULL;
+    }
+  return tx;
+}
+
+gboolean
+nc_transaction_is_failed (NcTransaction *tx)
+{
+  return tx->failed;
+}
+
+static void
+finish_store_txn (NcTransaction *tx, gboolean committed)
+{
+  if (tx->finished)
+    return;
+  tx->finished = TRUE;
+  if (tx->txn != NULL && !committed)
+    nc_txn_rollback (tx->txn);
+  tx->txn = NULL;
+  nc_metrics_inc (tx->db->metrics, "nornicdb_transactions_total",
+                  committed ? "outcome=\"commit\"" : "outcome=\"rollback\"", 1);
+  g_atomic_int_dec_and_test (&tx->db->active_transactions);
+}
+
+void
+nc_transaction_rollback (NcTransaction *tx)
+{
+  if (tx->open_result != NULL)
+    {
+      tx->open_result->tx = NULL;
+      tx->open_result = NULL;
+    }
+  finish_store_txn (tx, FALSE);
+}
+
+void
+nc_transaction_free (NcTransaction *tx)
+{
+  if (tx == NULL)
+    return;
+  nc_transaction_rollback (tx);
+  g_free (tx->user);
+  g_free (tx);
+}
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  gboolean ok;
+  GError *error;
+} CommitWaiter;
+
+static void
+commit_done_cb (guint64 index, gboolean ok, const GError *error, gpointer user_data)
+{
+  CommitWaiter *w = user_data;
+  g_mutex_lock (&w->lock);
+  w->ok = ok;
+  if (!ok)
+    w->error = error ? g_error_copy (error)
+                     : g_error_new (NC_ERROR, NC_ERROR_UNKNOWN, _("Commit failed for an unknown reason"));
+  w->done = TRUE;
+  g_cond_broadcast (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+static void drain_open_result (NcTransaction *tx, gboolean keep_rows);
+
+gboolean
+nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
+{
+  NcDb *db = tx->db;
+
+  if (tx->finished)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_TX_INVALID, _("The transaction has already been closed"));
+      return FALSE;
+    }
+  drain_open_result (tx, FALSE);
+  if (tx->failed)
+    {
+      nc_transaction_rollback (tx);
+      g_set_error (error, NC_ERROR, NC_ERROR_TX_INVALID,
+                   _("Transaction can not be committed because it has failed; it was rolled back"));
+      return FALSE;
+    }
+  if (tx->deadline_us > 0 && g_get_monotonic_time () > tx->deadline_us)
+    {
+      nc_transaction_rollback (tx);
+      g_set_error (error, NC_ERROR, NC_ERROR_TX_TIMEOUT,
+                   _("The transaction has been terminated. Retry your operation in a new transaction, and you should see a successful result. The transaction has not completed within the specified timeout."));
+      return FALSE;
+    }
+
+  if (!tx->is_write || nc_writeset_len (nc_txn_writeset (tx->txn)) == 0)
+    {
+      guint64 at = tx->is_write ? nc_store_visible_index (db->store) : nc_txn_snapshot (tx->txn);
+      finish_store_txn (tx, FALSE);
+      if (bookmark)
+        *bookmark = nc_bookmark_format (at);
+      return TRUE;
+    }
+
+  gint64 start = g_get_monotonic_time ();
+  CommitWaiter w = { 0 };
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  GError *submit_error = NULL;
+  guint64 index = db->vt->submit (db->mod, nc_txn_writeset (tx->txn), commit_done_cb, &w, &submit_error);
+  if (index == 0)
+    {
+      nc_transaction_rollback (tx);
+      g_propagate_error (error, submit_error ? submit_error
+                                             : g_error_new (NC_ERROR, NC_ERROR_UNKNOWN, _("The replication module refused the commit")));
+      g_mutex_clear (&w.lock);
+      g_cond_clear (&w.cond);
+      return FALSE;
+    }
+  nc_txn_commit (tx->txn, index);
+  tx->txn = NULL;
+  finish_store_txn (tx, TRUE);
+
+  g_mutex_lock (&w.lock);
+  while (!w.done)
+    g_cond_wait (&w.cond, &w.lock);
+  g_mutex_unlock (&w.lock);
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+
+  if (!w.ok)
+    {
+      g_propagate_error (error, w.error);
+      return FALSE;
+    }
+  nc_db_publish (db, index);
+  nc_histogram_observe (db->commit_latency, (g_get_monotonic_time () - start) / 1e6);
+  if (bookmark)
+    *bookmark = nc_bookmark_format (index);
+  return TRUE;
+}
+
+/* ---- results --------------------------------------------------------------- */
+
+static void
+row_free (gpointer p)
+{
+  NcList *row = p;
+  nc_list_unref (row);
+}
+
+static void
+result_fail (NcResult *res, GError *error)
+{
+  if (res->error == NULL)
+    res->error = error;
+  else
+    g_error_free (error);
+  res->done = TRUE;
+  if (res->tx != NULL)
+    res->tx->failed = TRUE;
+}
+
+static void
+record_error_metric (NcDb *db, const GError *error)
+{
+  g_autofree char *labels = g_strdup_printf ("code=\"%s\"", nc_error_status (error));
+  nc_metrics_inc (db->metrics, "nornicdb_query_errors_total", labels, 1);
+}
+
+static void
+finish_exec (NcResult *res)
+{
+  if (res->exec == NULL)
+    return;
+  const NcQueryStats *st = nc_cypher_exec_stats (res->exec);
+  if (st)
+    res->stats = *st;
+  res->type = nc_cypher_exec_query_type (res->exec);
+  res->plan = nc_cypher_exec_plan (res->exec);
+  g_clear_pointer (&res->exec, nc_cypher_exec_free);
+}
+
+/* Pulls one row from the engine (not the buffer). */
+static gboolean
+pull_exec (NcResult *res, const NcValue **row, GError **error)
+{
+  GError *local = NULL;
+  if (res->exec == NULL)
+    return FALSE;
+  if (nc_cypher_exec_next (res->exec, row, &local))
+    return TRUE;
+  if (local != NULL)
+    {
+      record_error_metric (res->db, local);
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  finish_exec (res);
+  return FALSE;
+}
+
+/* Moves the open result's remaining rows into its buffer (keep_rows) or
+ * discards them, so another statement can run or the transaction end. */
+static void
+drain_open_result (NcTransaction *tx, gboolean keep_rows)
+{
+  NcResult *res = tx->open_result;
+  if (res == NULL)
+    return;
+  tx->open_result = NULL;
+  if (res->exec == NULL)
+    return;
+  if (keep_rows && res->buffer == NULL)
+    res->buffer = g_ptr_array_new_with_free_func (row_free);
+  const NcValue *row;
+  GError *err = NULL;
+  while (pull_exec (res, &row, &err))
+    {
+      if (!keep_rows)
+        continue;
+      NcList *copy = nc_list_new (res->n_fields);
+      for (guint i = 0; i < res->n_fields; i++)
+        copy->items[i] = nc_value_copy (&row[i]);
+      g_ptr_array_add (res->buffer, copy);
+    }
+  if (err != NULL)
+    result_fail (res, err);
+  if (!res->owns_tx)
+    res->tx = NULL;
+}
+
+static NcResult *
+result_new (NcTransaction *tx, NcCypherQuery *q, const NcMap *params, GError **error)
+{
+  NcResult *res = g_new0 (NcResult, 1);
+  res->db = tx->db;
+  res->tx = tx;
+  res->query = q;
+  res->start_us = g_get_monotonic_time ();
+  res->ctx.txn = tx->txn;
+  res->ctx.store = tx->db->store;
+  res->ctx.deadline_us = tx->deadline_us;
+  res->ctx.memory_limit = nc_config_get_size (tx->db->config, "NORNICDB_QUERY_MEMORY_LIMIT");
+  res->ctx.hooks = &tx->hooks;
+  res->ctx.user = tx->user;
+  res->ctx.is_admin = tx->is_admin;
+  res->exec = nc_cypher_execute (q, &res->ctx, params, error);
+  if (res->exec == NULL)
+    {
+      nc_cypher_query_unref (q);
+      g_free (res);
+      return NULL;
+    }
+  const char *const *fields = nc_cypher_exec_fields (res->exec);
+  res->n_fields = fields ? g_strv_length ((GStrv) fields) : 0;
+  return res;
+}
+
+static gboolean
+check_statement_allowed (NcTransaction *tx, NcCypherQuery *q, GError **error)
+{
+  gboolean writes = nc_cypher_query_is_write (q) || nc_cypher_query_is_schema (q);
+  if (!writes || nc_cypher_query_is_explain (q))
+    return TRUE;
+  if (!tx->may_write)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_FORBIDDEN,
+                   _("Write operations are not allowed for user '%s' with roles [reader]."),
+                   tx->user ? tx->user : "");
+      return FALSE;
+    }
+  if (!tx->is_write)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_ACCESS_MODE,
+                   _("Writing in read access mode not allowed. Attempted write to the database 'neo4j'."));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+count_query (NcDb *db, NcCypherQuery *q)
+{
+  const char *type = nc_cypher_query_is_schema (q) ? "type=\"schema\""
+                     : nc_cypher_query_is_write (q) ? "type=\"write\"" : "type=\"read\"";
+  nc_metrics_inc (db->metrics, "nornicdb_queries_total", type, 1);
+}
+
+NcResult *
+nc_transaction_run (NcTransaction *tx, const char *query, const NcMap *params, GError **error)
+{
+  if (tx->finished)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_TX_INVALID, _("The transaction has been closed"));
+      return NULL;
+    }
+  if (tx->failed)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_TX_INVALID,
+                   _("The transaction has failed and can only be rolled back"));
+      return NULL;
+    }
+  drain_open_result (tx, TRUE);
+  GError *local = NULL;
+  NcCypherQuery *q = nc_cypher_prepare (tx->db->cache, query, &local);
+  if (q == NULL || !check_statement_allowed (tx, q, &local))
+    {
+      if (q)
+        nc_cypher_query_unref (q);
+      record_error_metric (tx->db, local);
+      tx->failed = TRUE;
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  count_query (tx->db, q);
+  NcResult *res = result_new (tx, q, params, &local);
+  if (res == NULL)
+    {
+      record_error_metric (tx->db, local);
+      tx->failed = TRUE;
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  tx->open_result = res;
+  return res;
+}
+
+NcResult *
+nc_db_run_autocommit (NcDb *db, const NcTxOptions *opts, const char *query, const NcMap *params,
+                      GError **error)
+{
+  GError *local = NULL;
+  NcCypherQuery *q = nc_cypher_prepare (db->cache, query, &local);
+  if (q == NULL)
+    {
+      record_error_metric (db, local);
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  gboolean writes = (nc_cypher_query_is_write (q) || nc_cypher_query_is_schema (q)) &&
+                    !nc_cypher_query_is_explain (q);
+  NcTxOptions o = *opts;
+  if (writes && !opts->may_write)
+    {
+      nc_cypher_query_unref (q);
+      g_set_error (error, NC_ERROR, NC_ERROR_FORBIDDEN,
+                   _("Write operations are not allowed for user '%s' with roles [reader]."),
+                   opts->user ? opts->user : "");
+      record_error_metric (db, *error);
+      return NULL;
+    }
+  if (writes && opts->mode == NC_ACCESS_READ)
+    {
+      nc_cypher_query_unref (q);
+      g_set_error (error, NC_ERROR, NC_ERROR_ACCESS_MODE,
+                   _("Writing in read access mode not allowed. Attempted write to the database 'neo4j'."));
+      record_error_metric (db, *error);
+      return NULL;
+    }
+  o.mode = writes ? NC_ACCESS_WRITE : NC_ACCESS_READ;
+  NcTransaction *tx = nc_db_begin (db, &o, &local);
+  if (tx == NULL)
+    {
+      nc_cypher_query_unref (q);
+      record_error_metric (db, local);
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  count_query (db, q);
+  NcResult *res = result_new (tx, q, params, &local);
+  if (res == NULL)
+    {
+      record_error_metric (db, local);
+      nc_transaction_free (tx);
+      g_propagate_error (error, local);
+      return NULL;
+    }
+  res->owns_tx = TRUE;
+  tx->open_result = res;
+  return res;
+}
+
+const char *const *
+nc_result_fields (NcResult *res)
+{
+  return nc_cypher_query_fields (res->query);
+}
+
+guint
+nc_result_n_fields (NcResult *res)
+{
+  return res->n_fields;
+}
+
+/* End of rows: for auto-commit, commit now. */
+static gboolean
+result_complete (NcResult *res, GError **error)
+{
+  res->done = TRUE;
+  nc_histogram_observe (res->db->query_latency, (g_get_monotonic_time () - res->start_us) / 1e6);
+  if (!res->owns_tx || res->tx == NULL)
+    return TRUE;
+  NcTransaction *tx = res->tx;
+  tx->open_result = NULL;
+  GError *local = NULL;
+  gboolean ok = nc_transaction_commit (tx, &res->bookmark, &local);
+  nc_transaction_free (tx);
+  res->tx = NULL;
+  if (!ok)
+    {
+      res->error = g_error_copy (local);
+      g_propagate_error (error, local);
+    }
+  return ok;
+}
+
+gboolean
+nc_result_next (NcResult *res, const NcValue **row, GError **error)
+{
+  if (res->error != NULL)
+    {
+      if (error)
+        *error = g_error_copy (res->error);
+      return FALSE;
+    }
+  if (res->buffer != NULL)
+    {
+      if (res->buffer_pos < res->buffer->len)
+        {
+          NcList *l = g_ptr_array_index (res->buffer, res->buffer_pos++);
+          *row = l->items;
+          return TRUE;
+        }
+      if (!res->done)
+        result_complete (res, error);
+      return FALSE;
+    }
+  if (res->done)
+    return FALSE;
+  GError *local = NULL;
+  if (pull_exec (res, row, &local))
+    return TRUE;
+  if (local != NULL)
+    {
+      result_fail (res, g_error_copy (local));
+      if (res->owns_tx && res->tx)
+        {
+          NcTransaction *tx = res->tx;
+          tx->open_result = NULL;
+          res->tx = NULL;
+          nc_transaction_free (tx);
+        }
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  result_complete (res, error);
+  return FALSE;
+}
+
+gboolean
+nc_result_finish (NcResult *res, char **bookmark, GError **error)
+{
+  const NcValue *row;
+  GError *local = NULL;
+  while (nc_result_next (res, &row, &local))
+    ;
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  if (bookmark)
+    *bookmark = g_strdup (res->bookmark);
+  return TRUE;
+}
+
+const NcQueryStats *
+nc_result_stats (NcResult *res)
+{
+  return &res->stats;
+}
+
+NcQueryType
+nc_result_query_type (NcResult *res)
+{
+  return res->type;
+}
+
+NcValue
+nc_result_plan (NcResult *res)
+{
+  return nc_value_copy (&res->plan);
+}
+
+NcValue
+nc_result_notifications (NcResult *res)
+{
+  return nc_value_null ();
+}
+
+const char *
+nc_result_bookmark (NcResult *res)
+{
+  return res->bookmark;
+}
+
+void
+nc_result_free (NcResult *res)
+{
+  if (res == NULL)
+    return;
+  if (res->tx != NULL && res->tx->open_result == res)
+    res->tx->open_result = NULL;
+  g_clear_pointer (&res->exec, nc_cypher_exec_free);
+  if (res->owns_tx && res->tx != NULL)
+    nc_transaction_free (res->tx); /* never finished: roll back */
+  if (res->query)
+    nc_cypher_query_unref (res->query);
+  if (res->buffer)
+    g_ptr_array_unref (res->buffer);
+  nc_value_clear (&res->plan);
+  g_clear_error (&res->error);
+  g_free (res->bookmark);
+  g_free (res);
+}
