@@ -16,6 +16,7 @@
 #include "log.h"
 
 /* protocol servers: includes */
+#include "bolt-server.h"
 
 #define EXIT_CONFIG 2
 
@@ -124,6 +125,16 @@ main (int argc, char **argv)
     }
 
   /* protocol servers: start */
+  NcBoltServer *bolt = nc_bolt_server_new (d.db, &error);
+  if (bolt == NULL)
+    {
+      g_printerr (_("nornicdb: cannot start the Bolt server: %s\n"), error->message);
+      nc_db_close (d.db);
+      g_main_loop_unref (d.loop);
+      nc_config_free (d.config);
+      g_free (d.config_file);
+      return EXIT_FAILURE;
+    }
 
   g_unix_signal_add (SIGTERM, on_shutdown_signal_cb, &d);
   g_unix_signal_add (SIGINT, on_shutdown_signal_cb, &d);
@@ -135,6 +146,7 @@ main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
   /* protocol servers: stop */
+  nc_bolt_server_free (bolt);
 
   nc_db_close (d.db);
   g_main_loop_unref (d.loop);
