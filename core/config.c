@@ -694,3 +694,61 @@ nc_config_dump (NcConfig *config)
     }
   return g_string_free (out, FALSE);
 }
+
+static const char *
+type_label (NcConfType t)
+{
+  switch (t)
+    {
+    case NC_CONF_STRING: return "string";
+    case NC_CONF_INT: return "integer";
+    case NC_CONF_BOOL: return "boolean";
+    case NC_CONF_DURATION: return "duration";
+    case NC_CONF_ENUM: return "enum";
+    case NC_CONF_PORT: return "port";
+    case NC_CONF_HOSTPORT: return "host:port";
+    case NC_CONF_PEERS: return "peer list";
+    case NC_CONF_REGIONS: return "region list";
+    case NC_CONF_SIZE: return "size";
+    case NC_CONF_PATH: return "path";
+    case NC_CONF_AUTH: return "credentials";
+    }
+  return "";
+}
+
+char *
+nc_config_reference_markdown (void)
+{
+  GString *out = g_string_new (
+    "# Configuration reference\n\n"
+    "Generated from the configuration table in `core/config.c` by\n"
+    "`nornicdb --config-reference`; a test fails when this file and the table\n"
+    "differ. Precedence: built-in default < configuration file < environment <\n"
+    "command line. In the configuration file (`[nornicdb]` group) a key may be\n"
+    "written with or without the `NORNICDB_` prefix.\n\n"
+    "Durations accept `100ms`, `1s`, `30s`, `5m`, `1h` (a bare number means\n"
+    "seconds, or milliseconds where noted); sizes accept `1048576`, `64MiB`,\n"
+    "`1GB`. Variables marked reloadable take effect on SIGHUP.\n\n"
+    "| Variable | Type | Default | Allowed | Reloadable | Description |\n"
+    "| --- | --- | --- | --- | --- | --- |\n");
+  for (guint i = 0; table[i].name != NULL; i++)
+    {
+      const NcConfEntry *e = &table[i];
+      g_autofree char *allowed = NULL;
+      if (e->type == NC_CONF_ENUM)
+        {
+          g_auto (GStrv) parts = g_strsplit (e->allowed, "|", -1);
+          allowed = g_strjoinv (", ", parts);
+        }
+      else if (e->type == NC_CONF_INT && e->allowed)
+        allowed = g_strdup (e->allowed);
+      else if (e->type == NC_CONF_DURATION && e->allowed && strcmp (e->allowed, "ms") == 0)
+        allowed = g_strdup ("bare number = ms");
+      else
+        allowed = g_strdup ("");
+      g_string_append_printf (out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", e->name, type_label (e->type),
+                              e->default_value ? "`" : "-", e->default_value ? e->default_value : "",
+                              e->default_value ? "`" : "", allowed, e->reloadable ? "yes" : "no", e->help);
+    }
+  return g_string_free (out, FALSE);
+}

@@ -74,6 +74,10 @@ const char *nc_config_source (NcConfig *config, const char *name);
 /* "VAR=value   # source" lines, secrets masked. (transfer full) */
 char *nc_config_dump (NcConfig *config);
 
+/* The configuration reference as Markdown (docs/configuration.md is this
+ * output; a test keeps them identical). (transfer full) */
+char *nc_config_reference_markdown (void);
+
 /* Parsers shared with modules and tests. */
 gboolean nc_parse_duration_ms (const char *text, const char *bare_unit, gint64 *out_ms);
 gboolean nc_parse_bool (const char *text, gboolean *out);

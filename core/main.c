@@ -16,6 +16,7 @@
 #include "log.h"
 
 /* protocol servers: includes */
+#include "http-server.h"
 #include "bolt-server.h"
 
 #define EXIT_CONFIG 2
@@ -57,7 +58,7 @@ main (int argc, char **argv)
 {
   g_autofree char *config_file = NULL;
   g_autofree char *data_dir = NULL;
-  gboolean show_version = FALSE, check_config = FALSE;
+  gboolean show_version = FALSE, check_config = FALSE, config_reference = FALSE;
   g_autoptr (GError) error = NULL;
   Daemon d = { 0 };
 
@@ -71,6 +72,7 @@ main (int argc, char **argv)
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file, N_("Configuration file (default: /etc/nornicdb/nornicdb.conf when it exists)"), N_("FILE") },
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory (overrides NORNICDB_DATA_DIR)"), N_("DIR") },
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &check_config, N_("Validate the configuration, print the effective values (secrets masked) and exit"), NULL },
+    { "config-reference", 0, 0, G_OPTION_ARG_NONE, &config_reference, N_("Print every configuration variable as a Markdown table and exit"), NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &show_version, N_("Print the version and exit"), NULL },
     { NULL }
   };
@@ -83,6 +85,12 @@ main (int argc, char **argv)
     {
       g_printerr ("nornicdb: %s\n", error->message);
       return EXIT_CONFIG;
+    }
+  if (config_reference)
+    {
+      g_autofree char *md = nc_config_reference_markdown ();
+      g_print ("%s", md);
+      return EXIT_SUCCESS;
     }
   if (show_version)
     {
@@ -135,6 +143,17 @@ main (int argc, char **argv)
       g_free (d.config_file);
       return EXIT_FAILURE;
     }
+  NcHttpServer *http_server = nc_http_server_new (d.db, &error);
+  if (http_server == NULL)
+    {
+      g_printerr (_("nornicdb: cannot start the HTTP server: %s\n"), error->message);
+      nc_bolt_server_free (bolt);
+      nc_db_close (d.db);
+      g_main_loop_unref (d.loop);
+      nc_config_free (d.config);
+      g_free (d.config_file);
+      return EXIT_FAILURE;
+    }
 
   g_unix_signal_add (SIGTERM, on_shutdown_signal_cb, &d);
   g_unix_signal_add (SIGINT, on_shutdown_signal_cb, &d);
@@ -146,6 +165,7 @@ main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
   /* protocol servers: stop */
+  nc_http_server_free (http_server);
   nc_bolt_server_free (bolt);
 
   nc_db_close (d.db);
