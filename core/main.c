@@ -17,7 +17,6 @@
 
 /* protocol servers: includes */
 #include "http-server.h"
-#include "http-server.h"
 #include "bolt-server.h"
 
 #define EXIT_CONFIG 2
@@ -155,17 +154,6 @@ main (int argc, char **argv)
       g_free (d.config_file);
       return EXIT_FAILURE;
     }
-  NcHttpServer *http_server = nc_http_server_new (d.db, &error);
-  if (http_server == NULL)
-    {
-      g_printerr (_("nornicdb: cannot start the HTTP server: %s\n"), error->message);
-      nc_bolt_server_free (bolt);
-      nc_db_close (d.db);
-      g_main_loop_unref (d.loop);
-      nc_config_free (d.config);
-      g_free (d.config_file);
-      return EXIT_FAILURE;
-    }
 
   g_unix_signal_add (SIGTERM, on_shutdown_signal_cb, &d);
   g_unix_signal_add (SIGINT, on_shutdown_signal_cb, &d);
@@ -177,7 +165,6 @@ main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
   /* protocol servers: stop */
-  nc_http_server_free (http_server);
   nc_http_server_free (http_server);
   nc_bolt_server_free (bolt);
 
