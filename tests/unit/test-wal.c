@@ -613,6 +613,52 @@ test_index_gap_is_corruption (Fixture *f, gconstpointer data)
 }
 
 static void
+test_zero_runway_is_a_clean_end (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  NcWal *wal = nc_wal_open (f->dir, NULL, 1, &error);  /* real syncs: runway on */
+  g_assert_no_error (error);
+  for (guint64 i = 1; i <= 10; i++)
+    append_sync (wal, i, 1, 5);
+  g_assert_true (nc_wal_flush (wal, &error));
+  gsize data_len = record_offset (1, 10, 5);
+  g_autoptr(GPtrArray) files = segment_files (f->dir);
+  g_assert_cmpuint (files->len, ==, 1);
+  g_autofree guint8 *live = NULL;
+  gsize live_len = 0;
+  g_assert_true (file_bytes (files->pdata[0], &live, &live_len));
+  /* The writer keeps zeros written ahead of the last record. */
+  g_assert_cmpuint (live_len, >, data_len);
+  for (gsize i = data_len; i < live_len; i++)
+    g_assert_cmpuint (live[i], ==, 0);
+
+  /* What a crash right now leaves behind opens cleanly, without data loss
+   * and without a torn-record message. */
+  g_autofree char *crash_dir = g_build_filename (f->dir, "crash", NULL);
+  g_autofree char *crash_wal = g_build_filename (crash_dir, "wal", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (crash_wal, 0700), ==, 0);
+  g_autofree char *base = g_path_get_basename (files->pdata[0]);
+  g_autofree char *copy = g_build_filename (crash_wal, base, NULL);
+  write_bytes (copy, live, live_len);
+  NcWal *after = nc_wal_open (crash_dir, NULL, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (nc_wal_last_index (after), ==, 10);
+  g_assert_false (log_contains ("torn", NULL));
+  append_sync (after, 11, 1, 5);
+  nc_wal_close (after);
+  after = nc_wal_open (crash_dir, NULL, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (read_all_checked (after, 1, 5, 0), ==, 11);
+  nc_wal_close (after);
+
+  /* A clean close trims the runway. */
+  nc_wal_close (wal);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (files->pdata[0], &st), ==, 0);
+  g_assert_cmpuint ((gsize) st.st_size, ==, data_len);
+}
+
+static void
 test_out_of_order_index_rejected (Fixture *f, gconstpointer data)
 {
   GError *error = NULL;
@@ -957,6 +1003,7 @@ main (int argc, char **argv)
   ADD ("corruption-in-earlier-segment-fails-open", test_corruption_in_earlier_segment_fails_open);
   ADD ("garbage-length-is-corruption", test_garbage_length_is_corruption);
   ADD ("index-gap-between-segments-is-corruption", test_index_gap_is_corruption);
+  ADD ("zero-runway-is-a-clean-end", test_zero_runway_is_a_clean_end);
   ADD ("out-of-order-index-rejected", test_out_of_order_index_rejected);
   ADD ("fsync-failure-enters-failed-state-without-retry", test_fsync_failure_enters_failed_state);
   ADD ("queued-records-are-readable-before-durable", test_queued_records_are_readable_before_durable);
