@@ -82,11 +82,11 @@ test(`acknowledged writes survive ${ROUNDS} kill -9 rounds (seed ${SEED})`, { ti
       const writers = Array.from({ length: WRITERS }, writer);
       const delay = 30 + Math.floor(random() * 300);
       await new Promise((r) => setTimeout(r, delay));
-      server.kill('SIGKILL');
+      const exit = server.kill('SIGKILL');
       stop = true;
       await Promise.allSettled(writers);
       await driver.close().catch(() => {});
-      await server.waitExit();
+      await exit;
       assert.ok(present <= next, 'more writes present than ever attempted');
     }
     const server = await startServer({ dataDir });
