@@ -2736,24 +2736,30 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   Dumper d = { batch, batch_effects ? batch_effects : DEFAULT_DUMP_BATCH, emit, user_data };
   gint64 nodes_end, rels_end;
 
+  g_autoptr (NcWriteSet) schema = nc_writeset_new ();
   g_rw_lock_reader_lock (&s->lock);
   for (guint i = 0; i < s->schema->len; i++)
     {
       Schema *sc = g_ptr_array_index (s->schema, i);
       NcEffect e = { .kind = NC_EFFECT_CREATE_SCHEMA, .id = sc->kind, .name = sc->name,
                      .name2 = sc->label_name, .name3 = sc->key_name };
-      nc_writeset_append (batch, &e);
+      nc_writeset_append (schema, &e);
     }
   nodes_end = s->nodes_len;
   rels_end = s->rels_len;
   g_rw_lock_reader_unlock (&s->lock);
-  if (!dump_flush (&d, FALSE, error))
-    return FALSE;
+  /* emit runs without the lock held: it may write to disk */
+  for (guint i = 0; i < nc_writeset_len (schema); i++)
+    {
+      nc_writeset_append (batch, nc_writeset_get (schema, i));
+      if (!dump_flush (&d, FALSE, error))
+        return FALSE;
+    }
 
   for (gint64 pos = 0; pos < nodes_end;)
     {
       g_rw_lock_reader_lock (&s->lock);
-      for (gint64 stop = MIN (nodes_end, pos + CURSOR_BATCH); pos < stop; pos++)
+      for (gint64 stop = MIN (nodes_end, pos + CURSOR_BATCH); pos < stop && nc_writeset_len (batch) < d.max; pos++)
         {
           Version *v = node_visible (s, read_txn, pos);
           if (v == NULL)
@@ -2771,7 +2777,7 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   for (gint64 pos = 0; pos < rels_end;)
     {
       g_rw_lock_reader_lock (&s->lock);
-      for (gint64 stop = MIN (rels_end, pos + CURSOR_BATCH); pos < stop; pos++)
+      for (gint64 stop = MIN (rels_end, pos + CURSOR_BATCH); pos < stop && nc_writeset_len (batch) < d.max; pos++)
         {
           Version *v = rel_visible (s, read_txn, pos);
           if (v == NULL)
@@ -2790,6 +2796,8 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   /* ids in use after the snapshot's index are reserved too: ids are never reused */
   NcEffect next = { .kind = NC_EFFECT_NEXT_IDS };
   nc_store_get_next_ids (s, &next.id, &next.start);
+  if (!dump_flush (&d, FALSE, error))
+    return FALSE;
   nc_writeset_append (batch, &next);
   return dump_flush (&d, TRUE, error);
 }
