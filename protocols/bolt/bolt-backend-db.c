@@ -137,6 +137,7 @@ static const NcBoltBackend db_backend = {
   .result_bookmark = db_result_bookmark,
   .result_free = db_result_free,
   .routing_table = db_routing_table,
+  .routing_table_free = nc_routing_table_free,
   .writer_address = db_writer_address,
 };
 

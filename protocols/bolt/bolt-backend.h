@@ -37,6 +37,7 @@ typedef struct {
   void (*result_free) (gpointer res);
   /* (transfer full) NULL with error. */
   NornicRoutingTable *(*routing_table) (gpointer backend, GError **error);
+  void (*routing_table_free) (NornicRoutingTable *rt);
   /* Advertised Bolt address of the writer when this node does not accept
    * writes itself; NULL otherwise or when unknown. (transfer full) */
   char *(*writer_address) (gpointer backend);

@@ -1284,7 +1284,7 @@ handle_route (NcBoltConnection *conn, Request *req)
       nc_ps_write_string (rtm.buf, groups[i].role);
     }
   meta_map (&m, "rt", &rtm);
-  nc_routing_table_free (rt);
+  conn->cfg.backend->routing_table_free (rt);
   send_success (conn, &m);
 }
 

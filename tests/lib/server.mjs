@@ -1,0 +1,148 @@
+// Test harness: starts the nornicdb daemon on free loopback ports with a
+// fresh data directory and stops it again. Used by every Node test (driver
+// tests, TCK runner, benchmarks). It never builds anything: the binary comes
+// from NORNICDB_BIN, or ../../build/nornicdb relative to this file.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const defaultBin = path.resolve(here, '..', '..', 'build', 'nornicdb');
+
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+/** A port the kernel just handed out on 127.0.0.1 (closed again before use). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(500, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts a daemon. Options:
+ *   env     extra/overriding environment variables
+ *   dataDir use this data directory (kept on stop); default: a fresh temp dir (removed on stop)
+ * Returns {pid, boltPort, httpPort, boltUrl, httpUrl, dataDir, auth, stop, kill, output}.
+ */
+export async function startServer({ env = {}, dataDir } = {}) {
+  const bin = process.env.NORNICDB_BIN ? path.resolve(process.env.NORNICDB_BIN) : defaultBin;
+  const ownDir = !dataDir;
+  const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nornicdb-test-'));
+  const boltPort = env.NORNICDB_BOLT_PORT ? Number(env.NORNICDB_BOLT_PORT) : await freePort();
+  let httpPort = env.NORNICDB_HTTP_PORT ? Number(env.NORNICDB_HTTP_PORT) : await freePort();
+  while (httpPort === boltPort) httpPort = await freePort();
+
+  const authSpec = env.NORNICDB_AUTH ?? 'admin:test-password';
+  const sep = authSpec.includes(':') ? ':' : '/';
+  const [user, ...rest] = authSpec === 'none' ? ['', ''] : authSpec.split(sep);
+  const auth = { user, password: rest.join(sep) };
+
+  const childEnv = {
+    ...process.env,
+    NORNICDB_DATA_DIR: dir,
+    NORNICDB_BOLT_ADDRESS: '127.0.0.1',
+    NORNICDB_BOLT_PORT: String(boltPort),
+    NORNICDB_BOLT_ADVERTISE_ADDRESS: `127.0.0.1:${boltPort}`,
+    NORNICDB_HTTP_ADDRESS: '127.0.0.1',
+    NORNICDB_HTTP_PORT: String(httpPort),
+    NORNICDB_AUTH: authSpec,
+    ...env,
+  };
+  const child = spawn(bin, [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = '';
+  const collect = (d) => {
+    output += d.toString();
+    if (output.length > 1 << 20) output = output.slice(-(1 << 19));
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      running.delete(child);
+      resolve(exited);
+    });
+    child.once('error', (err) => {
+      exited = { code: null, signal: null, error: err };
+      running.delete(child);
+      resolve(exited);
+    });
+  });
+
+  const cleanup = () => {
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (exited) {
+      cleanup();
+      throw new Error(`nornicdb exited during start-up (${JSON.stringify(exited)}):\n${output}`);
+    }
+    if (await canConnect(boltPort)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      await exitPromise;
+      cleanup();
+      throw new Error(`nornicdb did not accept Bolt connections on ${boltPort} within 20 s:\n${output}`);
+    }
+    await sleep(50);
+  }
+
+  let stopped = false;
+  return {
+    pid: child.pid,
+    boltPort,
+    httpPort,
+    boltUrl: `bolt://127.0.0.1:${boltPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    dataDir: dir,
+    auth,
+    output: () => output,
+    exited: () => exited,
+    kill: (signal = 'SIGKILL') => {
+      if (!exited) child.kill(signal);
+      return exitPromise;
+    },
+    stop: async () => {
+      if (stopped) return exited;
+      stopped = true;
+      if (!exited) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, 10000);
+        await exitPromise;
+        clearTimeout(timer);
+      }
+      cleanup();
+      return exited;
+    },
+  };
+}
