@@ -398,6 +398,7 @@ typedef struct {
   gboolean done;
   gboolean cancelled;
   gboolean found;
+  char *allow;       /* methods registered for the path, when not `method` */
   NcDb *db;
   char *method;
   char *path;
@@ -418,6 +419,7 @@ admin_call_unref (gpointer p)
   g_free (c->path);
   g_free (c->body);
   g_free (c->reply.json);
+  g_free (c->allow);
   g_free (c);
 }
 
@@ -439,6 +441,20 @@ admin_call_on_main_cb (gpointer data)
       handler = nc_db_find_admin_handler (c->db, c->method, c->path, &mod);
       if (handler != NULL)
         ok = handler (mod, c->method, c->path, c->body, c->body_len, &reply);
+      else
+        {
+          /* Registered under another method? Then it is a 405, not a 404/409. */
+          static const char *const methods[] = { "GET", "POST", "PUT", "DELETE", NULL };
+          g_autoptr (GString) allow = g_string_new (NULL);
+          for (guint i = 0; methods[i] != NULL; i++)
+            {
+              NornicModule *other = NULL;
+              if (nc_db_find_admin_handler (c->db, methods[i], c->path, &other) != NULL)
+                g_string_append_printf (allow, "%s%s", allow->len ? ", " : "", methods[i]);
+            }
+          if (allow->len > 0)
+            c->allow = g_strdup (allow->str);
+        }
     }
   g_mutex_lock (&c->lock);
   c->found = handler != NULL;
@@ -465,6 +481,7 @@ handle_module_admin (NcHttpRequest *req)
   gboolean done, found;
   guint status = 0;
   char *json = NULL;
+  g_autofree char *allow = NULL;
 
   c->ref = 2;
   g_mutex_init (&c->lock);
@@ -489,6 +506,7 @@ handle_module_admin (NcHttpRequest *req)
     {
       status = c->reply.status;
       json = g_steal_pointer (&c->reply.json);
+      allow = g_steal_pointer (&c->allow);
     }
   else
     c->cancelled = TRUE;
@@ -501,6 +519,11 @@ handle_module_admin (NcHttpRequest *req)
   if (!found)
     {
       g_free (json);
+      if (allow != NULL)
+        {
+          g_autofree char *msg = g_strdup_printf ("use %s %s", allow, req->path);
+          return reply_plain_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, msg, "Allow", allow, NULL);
+        }
       if (nc_db_is_known_admin_path (req->path))
         {
           g_autofree char *msg = g_strdup_printf (
@@ -527,6 +550,12 @@ parse_object_body (NcHttpRequest *req, JsonParser *parser, enum MHD_Result *ret)
     {
       *ret = reply_code (req, MHD_HTTP_BAD_REQUEST, NC_ERROR_REQUEST_FORMAT,
                          "The request body must be a JSON object.");
+      return NULL;
+    }
+  if (!g_utf8_validate_len (req->body, req->body_len, NULL))
+    {
+      *ret = reply_code (req, MHD_HTTP_BAD_REQUEST, NC_ERROR_REQUEST_FORMAT,
+                         "Unable to deserialize request: the body is not valid UTF-8.");
       return NULL;
     }
   if (!json_parser_load_from_data (parser, req->body, (gssize) req->body_len, &error))

@@ -281,6 +281,8 @@ parse_tx_request (const char *body, gsize len, TxRequest *r, GError **error)
       g_ptr_array_add (r->bookmarks, NULL);
       return TRUE;
     }
+  if (!g_utf8_validate_len (body, len, NULL))
+    return format_error (error, "Unable to deserialize request: the body is not valid UTF-8");
   if (!json_parser_load_from_data (parser, body, (gssize) len, &local))
     return format_error (error, "Unable to deserialize request: %s", local->message);
   if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))

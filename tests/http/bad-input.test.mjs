@@ -1,0 +1,109 @@
+// Malformed requests get clear errors; oversized and slow clients are contained.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startServer } from '../lib/server.mjs';
+import { request, adminAuth, cypher } from './util.mjs';
+
+let server;
+let auth;
+before(async () => {
+  server = await startServer({ env: { NORNICDB_HTTP_MAX_BODY: '4KiB' } });
+  auth = adminAuth(server);
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function invalidFormat(raw, why) {
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', { auth, raw });
+  assert.equal(r.status, 400, `${raw}: ${r.text}`);
+  assert.equal(r.body.errors[0].code, 'Neo.ClientError.Request.InvalidFormat', raw);
+  assert.match(r.body.errors[0].message, why, raw);
+}
+
+test('malformed JSON is 400 InvalidFormat', async () => {
+  await invalidFormat('{"statements": [', /deserialize/);
+  await invalidFormat('not json at all', /deserialize/);
+  await invalidFormat('[1,2,3]', /JSON object/);
+  await invalidFormat('"just a string"', /JSON object/);
+});
+
+test('wrong types are 400 naming the field', async () => {
+  await invalidFormat('{"statements": {}}', /"statements" must be an array/);
+  await invalidFormat('{"statements": [42]}', /statements\[0\] must be an object/);
+  await invalidFormat('{"statements": [{}]}', /statements\[0\]\.statement is missing/);
+  await invalidFormat('{"statements": [{"statement": 1}]}', /statements\[0\]\.statement must be a string/);
+  await invalidFormat('{"statements": [{"statement": "RETURN 1"}, {"statement": "RETURN 1", "parameters": [1]}]}', /statements\[1\]\.parameters must be an object/);
+  await invalidFormat('{"statements": [{"statement": "RETURN 1", "resultDataContents": "row"}]}', /resultDataContents must be an array/);
+  await invalidFormat('{"statements": [{"statement": "RETURN 1", "resultDataContents": ["rest"]}]}', /resultDataContents\[0\]/);
+  await invalidFormat('{"statements": [{"statement": "RETURN 1", "includeStats": "yes"}]}', /includeStats must be a boolean/);
+  await invalidFormat('{"statements": [], "bookmarks": "b"}', /bookmarks/);
+});
+
+test('parameters nested too deeply are rejected', async () => {
+  const deep = '['.repeat(100) + ']'.repeat(100);
+  await invalidFormat(`{"statements": [{"statement": "RETURN $p", "parameters": {"p": ${deep}}}]}`, /deeper/);
+});
+
+test('invalid UTF-8 in the body is 400', async () => {
+  const body = Buffer.concat([Buffer.from('{"statements": [{"statement": "RETURN \''), Buffer.from([0xff, 0xfe]), Buffer.from('\'"}]}')]);
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', { auth, raw: body });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.body.errors[0].code, 'Neo.ClientError.Request.InvalidFormat');
+});
+
+test('a malformed body in an open transaction is 400 and rolls it back', async () => {
+  const open = await request(server, 'POST', '/db/neo4j/tx', { auth, body: { statements: [{ statement: 'CREATE (:BadInTx)' }] } });
+  const txPath = new URL(open.headers.get('location')).pathname;
+  const r = await request(server, 'POST', txPath, { auth, raw: '{"statements": 5}' });
+  assert.equal(r.status, 400);
+  assert.equal((await request(server, 'POST', txPath, { auth, body: {} })).status, 404);
+  const c = await cypher(server, 'MATCH (n:BadInTx) RETURN count(n) AS c');
+  assert.deepEqual(c.data[0].row, [0]);
+});
+
+test('a body over NORNICDB_HTTP_MAX_BODY is 413', async () => {
+  const big = JSON.stringify({ statements: [{ statement: 'RETURN $s', parameters: { s: 'x'.repeat(8192) } }] });
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', { auth, raw: big });
+  assert.equal(r.status, 413, r.text);
+  // the server is fine afterwards
+  const ok = await request(server, 'POST', '/db/neo4j/tx/commit', { auth, body: { statements: [{ statement: 'RETURN 1' }] } });
+  assert.equal(ok.status, 200);
+});
+
+test('a chunked body (no Content-Length) over the limit is 413', async () => {
+  const chunk = Buffer.alloc(1024, 'a');
+  let sent = 0;
+  const stream = new ReadableStream({
+    pull(controller) {
+      if (sent++ < 16) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
+  const res = await fetch(server.httpUrl + '/db/neo4j/tx/commit', {
+    method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: stream, duplex: 'half',
+  });
+  assert.equal(res.status, 413);
+  await res.text();
+});
+
+test('a slow client does not block other requests, and is eventually dropped', async () => {
+  const url = new URL(server.httpUrl);
+  const sockets = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const s = net.connect(Number(url.port), url.hostname);
+      s.on('error', () => {});
+      await new Promise((resolve) => s.once('connect', resolve));
+      s.write('POST /db/neo4j/tx/commit HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n');  // never finishes
+      sockets.push(s);
+    }
+    const t0 = Date.now();
+    const r = await request(server, 'GET', '/health');
+    assert.equal(r.status, 200);
+    assert.ok(Date.now() - t0 < 2000, `health took ${Date.now() - t0} ms behind slow clients`);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+});
