@@ -1073,6 +1073,9 @@ nc_temporal_add_duration (const NcValue *t, const NcValue *dv, int sign, NcValue
           days > G_GINT64_CONSTANT (1) << 42 || days < -(G_GINT64_CONSTANT (1) << 42))
         return overflow_error (error);
       p.days = plus_months (p.days, months) + days;
+      /* A date takes the whole days of the time part (Neo4j's addTo). */
+      if (!p.has_time)
+        p.days += (w->u.duration.seconds / NC_SECONDS_PER_DAY) * sign;
     }
   if (p.has_time)
     {
