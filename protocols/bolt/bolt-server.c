@@ -221,15 +221,25 @@ client_thread (gpointer data)
           gssize n = client_read (c, buf, sizeof buf, timeout);
           if (n <= 0)
             break;
+          if (c->rejected)
+            {
+              /* Feed only the handshake, so no request gets processed. */
+              gboolean open = TRUE;
+              for (gssize i = 0; i < n && open && nc_bolt_connection_version (conn) == 0; i++)
+                open = nc_bolt_connection_feed (conn, buf + i, 1);
+              if (!open)
+                break;
+              if (nc_bolt_connection_version (conn) != 0)
+                {
+                  g_autoptr (GError) reason = g_error_new (NC_ERROR, NC_ERROR_UNAVAILABLE,
+                                                           "Too many connections (limit %u)", s->max_connections);
+                  nc_bolt_connection_reject (conn, reason);
+                  break;
+                }
+              continue;
+            }
           if (!nc_bolt_connection_feed (conn, buf, (gsize) n))
             break;
-          if (c->rejected && nc_bolt_connection_version (conn) != 0)
-            {
-              g_autoptr (GError) reason = g_error_new (NC_ERROR, NC_ERROR_UNAVAILABLE,
-                                                       "Too many connections (limit %u)", s->max_connections);
-              nc_bolt_connection_reject (conn, reason);
-              break;
-            }
         }
       if (c->tls != NULL)
         gnutls_bye (c->tls, GNUTLS_SHUT_WR);
