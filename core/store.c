@@ -1175,14 +1175,37 @@ truncate_chain (Version **headp, NcLsn lsn)
     }
 }
 
+/* Drops adjacency entries of relationships that no longer exist at all:
+ * their ids may be created again by the new history. */
+static void
+adj_compact (NcStore *s, AdjList *l)
+{
+  guint32 j = 0;
+  for (guint32 i = 0; i < l->len; i++)
+    if (s->rels[l->v[i].rel].head != NULL)
+      l->v[j++] = l->v[i];
+  l->len = j;
+}
+
 void
 nc_store_truncate_after (NcStore *store, NcLsn lsn)
 {
+  gboolean rels_gone = FALSE;
   g_rw_lock_writer_lock (&store->lock);
   for (gint64 i = 0; i < store->nodes_len; i++)
     truncate_chain (&store->nodes[i].head, lsn);
   for (gint64 i = 0; i < store->rels_len; i++)
-    truncate_chain (&store->rels[i].head, lsn);
+    if (store->rels[i].head != NULL)
+      {
+        truncate_chain (&store->rels[i].head, lsn);
+        rels_gone |= store->rels[i].head == NULL;
+      }
+  if (rels_gone)
+    for (gint64 i = 0; i < store->nodes_len; i++)
+      {
+        adj_compact (store, &store->nodes[i].out);
+        adj_compact (store, &store->nodes[i].in);
+      }
   store->applied = MIN (store->applied, lsn);
   recount (store);
   g_rw_lock_writer_unlock (&store->lock);
@@ -1569,11 +1592,31 @@ do_remove_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
 
 /* ---- public write API ---------------------------------------------------- */
 
+/* Tokens come from nc_store_token(); anything else is a caller bug, reported
+ * as an error rather than recorded as a nameless effect. */
+static gboolean
+check_tokens (NcTxn *txn, NcTokenKind kind, const NcToken *toks, guint n, GError **error)
+{
+  guint count = nc_store_token_count (txn->store, kind);
+  for (guint i = 0; i < n; i++)
+    if (toks[i] >= count)
+      {
+        g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND,
+                     "Unknown %s token %u",
+                     kind == NC_TOKEN_LABEL ? "label" : kind == NC_TOKEN_REL_TYPE ? "relationship type"
+                                                                                  : "property key",
+                     toks[i]);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 NcNodeId
 nc_txn_create_node (NcTxn *txn, const NcToken *labels, guint n_labels, const NcMap *props,
                     GError **error)
 {
-  if (!check_write (txn, error) || !map_storable (props, error))
+  if (!check_write (txn, error) || !check_tokens (txn, NC_TOKEN_LABEL, labels, n_labels, error) ||
+      !map_storable (props, error))
     return -1;
   ensure_key_tokens (txn->store, props);
   g_autoptr (NcMap) clean = map_without_nulls (props);
@@ -1653,7 +1696,7 @@ nc_txn_set_rel_props (NcTxn *txn, NcRelId id, const NcMap *props, gboolean repla
 gboolean
 nc_txn_add_label (NcTxn *txn, NcNodeId id, NcToken label, GError **error)
 {
-  if (!check_write (txn, error))
+  if (!check_write (txn, error) || !check_tokens (txn, NC_TOKEN_LABEL, &label, 1, error))
     return FALSE;
   g_rw_lock_writer_lock (&txn->store->lock);
   gboolean ok = do_add_label (txn, id, label, error);
@@ -1664,7 +1707,7 @@ nc_txn_add_label (NcTxn *txn, NcNodeId id, NcToken label, GError **error)
 gboolean
 nc_txn_remove_label (NcTxn *txn, NcNodeId id, NcToken label, GError **error)
 {
-  if (!check_write (txn, error))
+  if (!check_write (txn, error) || !check_tokens (txn, NC_TOKEN_LABEL, &label, 1, error))
     return FALSE;
   g_rw_lock_writer_lock (&txn->store->lock);
   gboolean ok = do_remove_label (txn, id, label, error);
@@ -1676,7 +1719,8 @@ NcRelId
 nc_txn_create_rel (NcTxn *txn, NcToken type, NcNodeId start, NcNodeId end, const NcMap *props,
                    GError **error)
 {
-  if (!check_write (txn, error) || !map_storable (props, error))
+  if (!check_write (txn, error) || !check_tokens (txn, NC_TOKEN_REL_TYPE, &type, 1, error) ||
+      !map_storable (props, error))
     return -1;
   ensure_key_tokens (txn->store, props);
   g_autoptr (NcMap) clean = map_without_nulls (props);

@@ -982,7 +982,7 @@ test_non_storable_values_are_type_errors (Fixture *f, gconstpointer data)
   g_assert_cmpint (nc_txn_create_node (w, NULL, 0, m, &error), <, 0);
   g_assert_error (error, NC_ERROR, NC_ERROR_TYPE);
   g_clear_error (&error);
-  g_assert_cmpint (nc_txn_create_rel (w, 0, a, a, m, &error), <, 0);
+  g_assert_cmpint (nc_txn_create_rel (w, rtype (f, "R"), a, a, m, &error), <, 0);
   g_assert_error (error, NC_ERROR, NC_ERROR_TYPE);
   g_clear_error (&error);
 
@@ -1315,13 +1315,17 @@ test_deleted_entities_are_pruned_later (Fixture *f, gconstpointer data)
 static void
 test_truncate_after_discards_tail (Fixture *f, gconstpointer data)
 {
-  NcToken x = key (f, "x"), p = label (f, "P");
+  NcToken x = key (f, "x"), p = label (f, "P"), X = rtype (f, "X");
+  g_autoptr (GError) error = NULL;
   NcTxn *w = nc_store_begin_write (f->store);
   NcNodeId a = create_node (w, p, x, 1);
+  NcNodeId c = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
   commit (f, w);
   w = nc_store_begin_write (f->store);
   set_int (w, a, x, 2);
   NcNodeId b = create_node (w, p, x, 3);
+  NcRelId r = nc_txn_create_rel (w, X, a, b, NULL, &error);
+  g_assert_no_error (error);
   nc_txn_commit (w, 2); /* not published: the tail a new leader would not have */
   g_assert_cmpuint (nc_store_applied_index (f->store), ==, 2);
 
@@ -1330,11 +1334,51 @@ test_truncate_after_discards_tail (Fixture *f, gconstpointer data)
   w = nc_store_begin_write (f->store);
   g_assert_cmpint (prop_int (w, a, x), ==, 1);
   g_assert_false (nc_txn_node_exists (w, b));
+  g_assert_false (nc_txn_rel_exists (w, r));
   g_assert_cmpint (nc_txn_count_nodes (w, p), ==, 1);
-  nc_txn_commit (w, 2);
-  NcTxn *r = nc_store_begin_read (f->store);
-  g_assert_cmpint (nc_txn_count_nodes (r, p), ==, 1);
-  nc_txn_rollback (r);
+  g_assert_cmpint (nc_txn_count_rels (w), ==, 0);
+  nc_txn_rollback (w);
+
+  /* the new leader's history reuses the discarded ids for other things */
+  g_autoptr (NcWriteSet) ws = nc_writeset_new ();
+  NcEffect cn = { .kind = NC_EFFECT_CREATE_NODE, .id = b };
+  NcEffect cr = { .kind = NC_EFFECT_CREATE_REL, .id = r, .start = c, .end = c, .name = "Y" };
+  nc_writeset_append (ws, &cn);
+  nc_writeset_append (ws, &cr);
+  g_assert_true (nc_store_apply_writeset (f->store, ws, 2, &error));
+  g_assert_no_error (error);
+  nc_store_publish (f->store, 2);
+  w = nc_store_begin_write (f->store);
+  g_assert_cmpint (nc_txn_node_degree (w, a, NC_DIR_BOTH, NC_TOKEN_NONE), ==, 0);
+  g_assert_cmpint (nc_txn_node_degree (w, b, NC_DIR_BOTH, NC_TOKEN_NONE), ==, 0);
+  g_assert_cmpint (nc_txn_node_degree (w, c, NC_DIR_BOTH, NC_TOKEN_NONE), ==, 1);
+  g_assert_false (nc_txn_node_has_label (w, b, p));
+  nc_txn_commit (w, 3);
+  NcTxn *rt = nc_store_begin_read (f->store);
+  g_assert_cmpint (nc_txn_count_nodes (rt, p), ==, 1);
+  g_assert_cmpint (nc_txn_count_nodes (rt, NC_TOKEN_NONE), ==, 3);
+  nc_txn_rollback (rt);
+}
+
+static void
+test_unknown_tokens_are_rejected (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  NcToken bogus = 4242;
+  NcTxn *w = nc_store_begin_write (f->store);
+  g_assert_cmpint (nc_txn_create_node (w, &bogus, 1, NULL, &error), <, 0);
+  g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  NcNodeId a = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  g_assert_cmpint (nc_txn_create_rel (w, bogus, a, a, NULL, &error), <, 0);
+  g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (nc_txn_add_label (w, a, bogus, &error));
+  g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* only the node creation is recorded */
+  g_assert_cmpuint (nc_writeset_len (nc_txn_writeset (w)), ==, 1);
+  commit (f, w);
 }
 
 static void
@@ -1420,6 +1464,7 @@ main (int argc, char **argv)
   ADD ("version-chains-stay-short", test_version_chains_stay_short);
   ADD ("deleted-entities-are-pruned-later", test_deleted_entities_are_pruned_later);
   ADD ("truncate-after-discards-tail", test_truncate_after_discards_tail);
+  ADD ("unknown-tokens-are-rejected", test_unknown_tokens_are_rejected);
   ADD ("counts-follow-snapshots", test_counts_follow_snapshots);
   ADD ("store-errors-map-to-neo4j-codes", test_store_errors_map_to_neo4j_codes);
 #undef ADD
