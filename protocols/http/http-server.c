@@ -784,6 +784,39 @@ dispatch (NcHttpRequest *req)
 }
 
 static enum MHD_Result
+respond (NcHttpServer *server, struct MHD_Connection *conn, const char *url, const char *method,
+         const char *version, Upload *up)
+{
+  const union MHD_ConnectionInfo *daemon_info =
+    MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
+  NcHttpRequest req = {
+    .server = server,
+    .conn = conn,
+    .method = method,
+    .path = url,
+    .body = up->body->str,
+    .body_len = up->body->len,
+    .client_addr = numeric_address (conn),
+    .tls = daemon_info != NULL && server->https != NULL && daemon_info->daemon == server->https,
+  };
+  enum MHD_Result ret;
+
+  up->replied = TRUE;
+  if (up->too_large)
+    {
+      g_autofree char *limit = g_format_size_full (server->max_body, G_FORMAT_SIZE_IEC_UNITS);
+      ret = reply_code (&req, MHD_HTTP_CONTENT_TOO_LARGE, NC_ERROR_REQUEST_INVALID,
+                        "The request body exceeds NORNICDB_HTTP_MAX_BODY (%s).", limit);
+    }
+  else
+    ret = dispatch (&req);
+  g_debug ("%s %s %s from %s", method, url, version, req.client_addr);
+  g_free (req.client_addr);
+  g_free (req.user);
+  return ret;
+}
+
+static enum MHD_Result
 access_cb (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
@@ -796,54 +829,34 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url, const char *
       up = g_new0 (Upload, 1);
       up->body = g_string_new (NULL);
       *con_cls = up;
+      /* A declared length over the limit is refused before the body is
+       * read (MHD then closes the connection instead of draining it). */
       if (cl != NULL && g_ascii_strtoull (cl, NULL, 10) > server->max_body)
-        up->too_large = TRUE;
+        {
+          up->too_large = TRUE;
+          return respond (server, conn, url, method, version, up);
+        }
       return MHD_YES;
     }
   if (*upload_data_size > 0)
     {
-      if (!up->too_large && up->body->len + *upload_data_size > server->max_body)
+      gsize n = *upload_data_size;
+      *upload_data_size = 0;
+      if (up->replied)
+        return MHD_YES;
+      if (up->body->len + n > server->max_body)
         {
+          /* Answer now rather than drain an unbounded (chunked) body. */
           up->too_large = TRUE;
           g_string_truncate (up->body, 0);
+          return respond (server, conn, url, method, version, up);
         }
-      if (!up->too_large)
-        g_string_append_len (up->body, upload_data, (gssize) *upload_data_size);
-      *upload_data_size = 0;
+      g_string_append_len (up->body, upload_data, (gssize) n);
       return MHD_YES;
     }
   if (up->replied)
     return MHD_YES;
-  up->replied = TRUE;
-
-  {
-    const union MHD_ConnectionInfo *daemon_info =
-      MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
-    NcHttpRequest req = {
-      .server = server,
-      .conn = conn,
-      .method = method,
-      .path = url,
-      .body = up->body->str,
-      .body_len = up->body->len,
-      .client_addr = numeric_address (conn),
-      .tls = daemon_info != NULL && daemon_info->daemon == server->https && server->https != NULL,
-    };
-    enum MHD_Result ret;
-
-    if (up->too_large)
-      {
-        g_autofree char *limit = g_format_size_full (server->max_body, G_FORMAT_SIZE_IEC_UNITS);
-        ret = reply_code (&req, MHD_HTTP_CONTENT_TOO_LARGE, NC_ERROR_REQUEST_INVALID,
-                          "The request body exceeds NORNICDB_HTTP_MAX_BODY (%s).", limit);
-      }
-    else
-      ret = dispatch (&req);
-    g_debug ("%s %s %s from %s", method, url, version, req.client_addr);
-    g_free (req.client_addr);
-    g_free (req.user);
-    return ret;
-  }
+  return respond (server, conn, url, method, version, up);
 }
 
 static void

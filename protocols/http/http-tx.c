@@ -513,7 +513,11 @@ handle_implicit (NcHttpRequest *req, const TxRequest *r)
   NcTxOptions opts;
 
   fill_options (req, r, &opts);
-  if (r->statements->len == 1)
+  if (r->statements->len == 0)
+    {
+      /* Nothing to run: no transaction (and no writer lock) needed. */
+    }
+  else if (r->statements->len == 1)
     {
       /* One statement: auto-commit lets the engine pick READ or WRITE, so
        * a read does not take the writer lock. */

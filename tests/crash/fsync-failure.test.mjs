@@ -1,7 +1,9 @@
 // A disk that fails an fsync: the write that needed it fails with a clear
 // error, the database refuses further writes and reports itself unhealthy,
 // reads keep working, and after a restart on a healthy disk every
-// acknowledged write is there and nothing else.
+// acknowledged write is there. The write whose fsync failed has an unknown
+// outcome (like a timeout): its record may have reached the disk anyway, so
+// it may reappear after recovery; a write refused afterwards never does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -48,7 +50,8 @@ test('a failed fsync stops writes, keeps reads, loses no acknowledged data', { s
   driver = neo4j.driver(server.boltUrl, neo4j.auth.basic(server.auth.user, server.auth.password));
   try {
     const res = await driver.executeQuery('MATCH (f:F) RETURN f.i AS i ORDER BY i');
-    assert.deepEqual(res.records.map((r) => r.get('i').toNumber()), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const got = res.records.map((r) => r.get('i').toNumber()).filter((i) => i !== 999);
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await driver.executeQuery('CREATE (:F {i: 10})');
   } finally {
     await driver.close();

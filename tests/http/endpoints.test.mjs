@@ -2,6 +2,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { startServer } from '../lib/server.mjs';
 import { request, adminAuth, hasProgram } from './util.mjs';
 
@@ -114,4 +119,45 @@ test('documented admin paths of other modes answer 409 naming the mode; unknown 
   }
   const r = await request(server, 'GET', '/admin/does-not-exist', { auth });
   assert.equal(r.status, 404);
+});
+
+async function freePort() {
+  const srv = net.createServer();
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+test('HTTPS serves the same API when NORNICDB_HTTPS_ENABLED', { skip: !hasProgram('openssl') && 'openssl is not installed' }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nornicdb-https-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+  assert.equal(gen.status, 0, gen.stderr);
+  const port = await freePort();
+  const s = await startServer({
+    env: { NORNICDB_HTTPS_ENABLED: 'true', NORNICDB_HTTPS_PORT: String(port), NORNICDB_HTTPS_CERT_FILE: cert, NORNICDB_HTTPS_KEY_FILE: key },
+  });
+  try {
+    const host = new URL(s.httpUrl).hostname;
+    const get = (p) => new Promise((resolve, reject) => {
+      const req = https.get({ host, port, path: p, ca: fs.readFileSync(cert), servername: 'localhost' }, (res) => {
+        let data = '';
+        res.on('data', (c) => { data += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(data) }));
+      });
+      req.on('error', reject);
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    });
+    const health = await get('/health');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.status, 'healthy');
+    const disc = await get('/');
+    assert.equal(disc.body.transaction, `https://${host}:${port}/db/{databaseName}/tx`);
+  } finally {
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
