@@ -133,21 +133,21 @@ main (int argc, char **argv)
     }
 
   /* protocol servers: start */
-  NcBoltServer *bolt = nc_bolt_server_new (d.db, &error);
-  if (bolt == NULL)
+  NcHttpServer *http_server = nc_http_server_new (d.db, &error);
+  if (http_server == NULL)
     {
-      g_printerr (_("nornicdb: cannot start the Bolt server: %s\n"), error->message);
+      g_printerr (_("nornicdb: cannot start the HTTP server: %s\n"), error->message);
       nc_db_close (d.db);
       g_main_loop_unref (d.loop);
       nc_config_free (d.config);
       g_free (d.config_file);
       return EXIT_FAILURE;
     }
-  NcHttpServer *http_server = nc_http_server_new (d.db, &error);
-  if (http_server == NULL)
+  NcBoltServer *bolt = nc_bolt_server_new (d.db, &error);
+  if (bolt == NULL)
     {
-      g_printerr (_("nornicdb: cannot start the HTTP server: %s\n"), error->message);
-      nc_bolt_server_free (bolt);
+      g_printerr (_("nornicdb: cannot start the Bolt server: %s\n"), error->message);
+      nc_http_server_free (http_server);
       nc_db_close (d.db);
       g_main_loop_unref (d.loop);
       nc_config_free (d.config);
