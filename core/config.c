@@ -752,3 +752,23 @@ nc_config_reference_markdown (void)
     }
   return g_string_free (out, FALSE);
 }
+
+char *
+nc_config_default_file (void)
+{
+  GString *out = g_string_new (
+    "# NornicDB configuration. Every key is listed with its default, commented\n"
+    "# out. Environment variables (NORNICDB_*) override this file, and the\n"
+    "# command line overrides both. See nornicdb(8) and docs/configuration.md.\n\n"
+    "[nornicdb]\n");
+  for (guint i = 0; table[i].name != NULL; i++)
+    {
+      const NcConfEntry *e = &table[i];
+      g_string_append_printf (out, "\n# %s\n", e->help);
+      if (e->type == NC_CONF_ENUM)
+        g_string_append_printf (out, "# One of: %s\n", e->allowed);
+      g_string_append_printf (out, "#%s=%s\n", e->name + strlen ("NORNICDB_"),
+                              e->default_value ? e->default_value : "");
+    }
+  return g_string_free (out, FALSE);
+}

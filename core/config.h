@@ -77,6 +77,9 @@ char *nc_config_dump (NcConfig *config);
 /* The configuration reference as Markdown (docs/configuration.md is this
  * output; a test keeps them identical). (transfer full) */
 char *nc_config_reference_markdown (void);
+/* A configuration file with every key commented out at its default
+ * (installed as /etc/nornicdb/nornicdb.conf). (transfer full) */
+char *nc_config_default_file (void);
 
 /* Parsers shared with modules and tests. */
 gboolean nc_parse_duration_ms (const char *text, const char *bare_unit, gint64 *out_ms);

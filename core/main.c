@@ -58,7 +58,7 @@ main (int argc, char **argv)
 {
   g_autofree char *config_file = NULL;
   g_autofree char *data_dir = NULL;
-  gboolean show_version = FALSE, check_config = FALSE, config_reference = FALSE;
+  gboolean show_version = FALSE, check_config = FALSE, config_reference = FALSE, default_config = FALSE;
   g_autoptr (GError) error = NULL;
   Daemon d = { 0 };
 
@@ -73,6 +73,7 @@ main (int argc, char **argv)
     { "data-dir", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir, N_("Data directory (overrides NORNICDB_DATA_DIR)"), N_("DIR") },
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &check_config, N_("Validate the configuration, print the effective values (secrets masked) and exit"), NULL },
     { "config-reference", 0, 0, G_OPTION_ARG_NONE, &config_reference, N_("Print every configuration variable as a Markdown table and exit"), NULL },
+    { "print-default-config", 0, 0, G_OPTION_ARG_NONE, &default_config, N_("Print a configuration file with every key at its default and exit"), NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &show_version, N_("Print the version and exit"), NULL },
     { NULL }
   };
@@ -90,6 +91,12 @@ main (int argc, char **argv)
     {
       g_autofree char *md = nc_config_reference_markdown ();
       g_print ("%s", md);
+      return EXIT_SUCCESS;
+    }
+  if (default_config)
+    {
+      g_autofree char *text = nc_config_default_file ();
+      g_print ("%s", text);
       return EXIT_SUCCESS;
     }
   if (show_version)
