@@ -44,6 +44,7 @@
 
 typedef struct {
   GString *body;
+  guint64 received;
   gboolean too_large;
   gboolean replied;
 } Upload;
@@ -842,14 +843,20 @@ access_cb (void *cls, struct MHD_Connection *conn, const char *url, const char *
     {
       gsize n = *upload_data_size;
       *upload_data_size = 0;
-      if (up->replied)
-        return MHD_YES;
+      up->received += n;
+      if (up->too_large)
+        {
+          /* libmicrohttpd cannot answer in the middle of a body, so an
+           * over-long chunked body is drained and answered 413 at its end;
+           * past a hard cap the connection is simply closed. */
+          return up->received > server->max_body * 2 + 65536 ? MHD_NO : MHD_YES;
+        }
       if (up->body->len + n > server->max_body)
         {
-          /* Answer now rather than drain an unbounded (chunked) body. */
           up->too_large = TRUE;
-          g_string_truncate (up->body, 0);
-          return respond (server, conn, url, method, version, up);
+          g_string_free (up->body, TRUE);
+          up->body = g_string_new (NULL);
+          return MHD_YES;
         }
       g_string_append_len (up->body, upload_data, (gssize) n);
       return MHD_YES;
