@@ -978,21 +978,25 @@ queue_prune (NcStore *s, gboolean rel, gint64 id)
 }
 
 /* Re-prunes a bounded number of chains that could not shrink at their own
- * commit (a reader or the unpublished tail still needed them). */
+ * commit (a reader or the unpublished tail still needed them). Items still
+ * long go to the back of the queue, so pinned chains do not starve others;
+ * chains this transaction touched are dropped (its commit queues them). */
 static void
 drain_prune_queue (NcStore *s, NcLsn horizon, guint budget)
 {
   guint n = MIN (budget, s->prune_queue->len);
-  guint kept = 0;
+  g_autofree PruneItem *items = g_memdup2 (s->prune_queue->data, n * sizeof (PruneItem));
+  g_array_remove_range (s->prune_queue, 0, n);
   for (guint i = 0; i < n; i++)
     {
-      PruneItem it = g_array_index (s->prune_queue, PruneItem, i);
+      PruneItem it = items[i];
       Version *head = it.rel ? (it.id < s->rels_len ? s->rels[it.id].head : NULL)
                              : (it.id < s->nodes_len ? s->nodes[it.id].head : NULL);
+      if (head != NULL && head->lsn == NC_LSN_PENDING)
+        continue;
       if (chain_prune (head, horizon))
-        g_array_index (s->prune_queue, PruneItem, kept++) = it;
+        g_array_append_val (s->prune_queue, it);
     }
-  g_array_remove_range (s->prune_queue, kept, n - kept);
 }
 
 static void

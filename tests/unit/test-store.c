@@ -482,6 +482,75 @@ test_writer_commits_while_cursor_is_open (Fixture *f, gconstpointer data)
   nc_txn_rollback (r2);
 }
 
+typedef struct {
+  NcStore *store;
+  NcToken x;
+  gint stop;          /* atomic */
+  gint checks;        /* atomic */
+} Consistency;
+
+static gpointer
+consistency_reader (gpointer p)
+{
+  Consistency *c = p;
+  gint64 last = -1;
+  while (!g_atomic_int_get (&c->stop))
+    {
+      NcTxn *r = nc_store_begin_read (c->store);
+      g_auto (NcValue) a = nc_txn_node_prop (r, 0, c->x);
+      g_usleep (50); /* let the writer commit in between the two reads */
+      g_auto (NcValue) b = nc_txn_node_prop (r, 1, c->x);
+      g_auto (NcValue) cnt = nc_value_int (nc_txn_count_nodes (r, NC_TOKEN_NONE));
+      /* both written by the same transactions: a snapshot sees equal values */
+      g_assert_cmpint (a.type, ==, NC_VALUE_INT);
+      g_assert_cmpint (b.type, ==, NC_VALUE_INT);
+      g_assert_cmpint (a.u.i, ==, b.u.i);
+      /* snapshots only move forward */
+      g_assert_cmpint (a.u.i, >=, last);
+      /* node count as of the snapshot: 2 + one node per 10 commits */
+      g_assert_cmpint (cnt.u.i, ==, 2 + a.u.i / 10);
+      last = a.u.i;
+      nc_txn_rollback (r);
+      g_atomic_int_inc (&c->checks);
+    }
+  return NULL;
+}
+
+/* Readers in several threads must always see transaction-consistent
+ * snapshots while a writer commits and old versions are pruned. */
+static void
+test_concurrent_readers_see_consistent_snapshots (Fixture *f, gconstpointer data)
+{
+  NcToken x = key (f, "x");
+  NcTxn *w = nc_store_begin_write (f->store);
+  create_node (w, NC_TOKEN_NONE, x, 0);
+  create_node (w, NC_TOKEN_NONE, x, 0);
+  commit (f, w);
+  Consistency c = { f->store, x, 0, 0 };
+  GThread *readers[3];
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    readers[i] = g_thread_new ("reader", consistency_reader, &c);
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  for (gint64 i = 1; i <= 2000 && g_get_monotonic_time () < deadline; i++)
+    {
+      w = nc_store_begin_write (f->store);
+      set_int (w, 0, x, i);
+      set_int (w, 1, x, i);
+      if (i % 10 == 0)
+        create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+      commit (f, w);
+    }
+  g_atomic_int_set (&c.stop, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    g_thread_join (readers[i]);
+  g_assert_cmpint (g_atomic_int_get (&c.checks), >, 0);
+  /* with the readers gone, the next commit prunes what they pinned */
+  w = nc_store_begin_write (f->store);
+  set_int (w, 0, x, 0);
+  commit (f, w);
+  g_assert_cmpuint (nc_store_debug_chain_length (f->store, FALSE, 0), <=, 2);
+}
+
 /* ---- adjacency ------------------------------------------------------------- */
 
 static void
@@ -1449,6 +1518,7 @@ main (int argc, char **argv)
   ADD ("single-writer-at-a-time", test_single_writer_at_a_time);
   ADD ("long-cursor-keeps-its-snapshot", test_long_cursor_keeps_its_snapshot);
   ADD ("writer-commits-while-cursor-is-open", test_writer_commits_while_cursor_is_open);
+  ADD ("concurrent-readers-see-consistent-snapshots", test_concurrent_readers_see_consistent_snapshots);
   ADD ("expand-filters-types-and-directions", test_expand_filters_types_and_directions);
   ADD ("self-loop-yielded-once-for-both", test_self_loop_yielded_once_for_both);
   ADD ("index-seek-and-range-match-scan", test_index_seek_and_range_match_scan);
