@@ -176,6 +176,17 @@ append_string_form (GString *out, const NcValue *v)
         }
       g_string_append_c (out, ']');
       break;
+    case NC_VALUE_MAP:
+      g_string_append_c (out, '{');
+      for (guint32 i = 0; i < v->u.map->len; i++)
+        {
+          if (i)
+            g_string_append (out, ", ");
+          g_string_append_printf (out, "%s: ", v->u.map->entries[i].key->data);
+          append_string_form (out, &v->u.map->entries[i].value);
+        }
+      g_string_append_c (out, '}');
+      break;
     default:
       {
         g_autofree char *s = nc_value_to_debug_string (v);

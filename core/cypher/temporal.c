@@ -1528,7 +1528,18 @@ parts_from_map (const NcMap *m, NcValueType type, NcFuncCtx *ctx, Parts *p, GErr
           !check_range ("SecondOfMinute", S, 0, 59, error))
         return FALSE;
       gint64 N = bn;
-      if (hms || hus || hns)
+      if (base_time.has_time && (hms || hus || hns) && !(hns && ns > 999 && !hms && !hus))
+        {
+          /* Over a base, each sub-second field replaces only its own
+           * digits: {nanosecond: 2} on 14.645 gives 14.645000002. */
+          gint64 bms = bn / 1000000, bus = bn / 1000 % 1000, bns = bn % 1000;
+          if ((hms && !check_range ("MilliOfSecond", ms, 0, 999, error)) ||
+              (hus && !check_range ("MicroOfMilli", us, 0, 999, error)) ||
+              (hns && !check_range ("NanoOfMicro", ns, 0, 999, error)))
+            return FALSE;
+          N = (hms ? ms : bms) * 1000000 + (hus ? us : bus) * 1000 + (hns ? ns : bns);
+        }
+      else if (hms || hus || hns)
         {
           if (!check_range ("MilliOfSecond", ms, 0, 999, error))
             return FALSE;
@@ -1651,6 +1662,8 @@ construct_now (NcValueType type, gboolean realtime, NcFuncCtx *ctx, const NcValu
                    nc_fn_type_label (&args[0]));
       return FALSE;
     }
+  if (n_args > 0 && args[0].type == NC_VALUE_NULL)
+    return TRUE;
   g_auto (Parts) p = { 0 };
   if (!now_parts (ctx, realtime, n_args > 0 ? &args[0] : NULL, &p, error))
     return FALSE;
@@ -1848,8 +1861,6 @@ truncate_common (NcValueType type, const NcValue *args, guint n_args, NcFuncCtx 
           break;
       if (i == G_N_ELEMENTS (time_units))
         return arg_error (error, "Unsupported truncation unit: '%s'", unit);
-      if (i == 0 && !want_date)
-        return arg_error (error, "Unit '%s' cannot truncate a %s", unit, nc_value_type_name (type));
       p.nod -= p.nod % time_units[i].nanos;
     }
   if (date_unit)
@@ -1948,26 +1959,40 @@ duration_between (const NcValue *args, BetweenUnit unit, NcValue *out, GError **
   g_auto (Parts) b;
   parts_from_value (&args[0], &a);
   parts_from_value (&args[1], &b);
-  /* Only a zoned/offset value on both sides is compared by instant; a local
-   * value is read in the other's zone. */
-  if (a.has_tz && b.has_tz)
+  /* Neo4j compares in the first value's terms: a value without a date
+   * takes the other's date, a value without a zone takes the other's
+   * zone, and a zoned value is re-expressed in the first one's zone. */
+  if (!a.has_date && b.has_date)
+    {
+      a.days = b.days;
+      a.has_date = TRUE;
+    }
+  else if (!b.has_date && a.has_date)
+    {
+      b.days = a.days;
+      b.has_date = TRUE;
+    }
+  if (a.has_tz != b.has_tz)
+    {
+      Parts *lo = a.has_tz ? &b : &a;
+      const Parts *hi = a.has_tz ? &a : &b;
+      tz_clear (&lo->tz);
+      lo->tz.offset = hi->tz.offset;
+      lo->tz.zone = g_strdup (hi->tz.zone);
+      lo->has_tz = TRUE;
+    }
+  else if (a.has_tz)
     {
       Tz target = { a.tz.offset, a.tz.zone };
-      if (!a.has_date || !b.has_date)
+      if (!a.has_date)
         {
           /* time-of-day values: compare in the first offset */
           target.zone = NULL;
           target.offset = parts_offset (&a);
-          if (!b.has_date)
-            {
-              gint32 boff = parts_offset (&b);
-              gint64 nod = b.nod + (gint64) (target.offset - boff) * NC_NANOS_PER_SECOND;
-              b.nod = floor_mod (nod, NC_NANOS_PER_DAY);
-              tz_clear (&b.tz);
-              b.tz.offset = target.offset;
-            }
-          else
-            parts_convert_tz (&b, &target);
+          gint32 boff = parts_offset (&b);
+          b.nod = floor_mod (b.nod + (gint64) (target.offset - boff) * NC_NANOS_PER_SECOND, NC_NANOS_PER_DAY);
+          tz_clear (&b.tz);
+          b.tz.offset = target.offset;
         }
       else
         parts_convert_tz (&b, &target);

@@ -252,6 +252,11 @@ test_to_string_prints_floats_like_java (void)
   assert_renders (call ("toString", 1, nc_value_float (NAN)), "NaN");
   assert_renders (call ("toString", 1, nc_value_float (-INFINITY)), "-Infinity");
   assert_renders (call ("toString", 1, nc_value_int (-42)), "-42");
+  /* Collections inside a concatenation render floats the same way. */
+  NcValue m = M ("ppu", nc_value_float (0.55), NULL);
+  g_autofree char *ms = nc_cypher_to_string (&m);
+  g_assert_cmpstr (ms, ==, "{ppu: 0.55}");
+  nc_value_clear (&m);
   assert_renders (call ("toString", 1, nc_value_bool (FALSE)), "false");
   assert_null (call ("toString", 1, nc_value_null ()));
   call_fails (NC_ERROR_TYPE, "toString", 1, L (0));
@@ -680,6 +685,34 @@ test_min_max_use_orderability_across_types (void)
     nc_value_clear (&strs[i]);
 }
 
+/* TCK Aggregation2 [11]/[12]: lists < strings < numbers for min/max. */
+static void
+test_min_max_over_mixed_values_follow_tck (void)
+{
+  NcValue rows[] = { nc_value_int (1), S ("a"), nc_value_null (), L (2, nc_value_int (1), nc_value_int (2)),
+                     nc_value_float (0.2), S ("b") };
+  assert_int (aggregate ("max", FALSE, 6, rows, NULL), 1);
+  assert_renders (aggregate ("min", FALSE, 6, rows, NULL), "[1, 2]");
+  NcValue strs[] = { S ("a"), S ("b"), S ("B"), nc_value_null (), S ("abc"), S ("abc1") };
+  assert_renders (aggregate ("max", FALSE, 6, strs, NULL), "b");
+  assert_renders (aggregate ("min", FALSE, 6, strs, NULL), "B");
+  for (guint i = 0; i < 6; i++)
+    {
+      nc_value_clear (&rows[i]);
+      nc_value_clear (&strs[i]);
+    }
+}
+
+/* TCK Aggregation8: DISTINCT never collects null. */
+static void
+test_collect_distinct_ignores_nulls (void)
+{
+  NcValue rows[] = { nc_value_null (), nc_value_int (1), nc_value_null () };
+  assert_renders (aggregate ("collect", TRUE, 3, rows, NULL), "[1]");
+  assert_renders (aggregate ("collect", TRUE, 1, rows, NULL), "[]");
+  assert_int (aggregate ("count", TRUE, 1, rows, NULL), 0);
+}
+
 static void
 test_unknown_aggregate_is_rejected (void)
 {
@@ -718,6 +751,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/aggregates/sum-and-avg-of-durations", test_sum_and_avg_of_durations);
   g_test_add_func ("/nornic/aggregates/stdev-and-percentiles", test_stdev_and_percentiles);
   g_test_add_func ("/nornic/aggregates/min-max-use-orderability-across-types", test_min_max_use_orderability_across_types);
+  g_test_add_func ("/nornic/aggregates/min-max-over-mixed-values-follow-tck", test_min_max_over_mixed_values_follow_tck);
+  g_test_add_func ("/nornic/aggregates/collect-distinct-ignores-nulls", test_collect_distinct_ignores_nulls);
   g_test_add_func ("/nornic/aggregates/unknown-aggregate-is-rejected", test_unknown_aggregate_is_rejected);
   return g_test_run ();
 }

@@ -345,6 +345,8 @@ test_current_time_comes_from_the_statement (void)
   assert_renders (call ("localtime.statement", 0), "21:50:32.142");
   assert_renders (call ("datetime.transaction", 1, S ("Europe/Stockholm")), "2015-07-21T23:50:32.142+02:00[Europe/Stockholm]");
   assert_renders (call ("date", 1, M ("timezone", S ("Pacific/Honolulu"), NULL)), "2015-07-21");
+  g_assert_cmpint (call ("date.statement", 1, nc_value_null ()).type, ==, NC_VALUE_NULL);
+  g_assert_cmpint (call ("datetime.realtime", 1, nc_value_null ()).type, ==, NC_VALUE_NULL);
   fctx.statement_time_us = 0;
   NcValue now = call ("date.realtime", 0);
   g_assert_cmpint (now.type, ==, NC_VALUE_DATE);
@@ -568,6 +570,15 @@ test_truncation (void)
                         M ("day", I (5), NULL)),
                   "1983-01-05");
   call_fails (NC_ERROR_ARGUMENT, "date.truncate", 2, S ("day"), call ("localtime", 1, S ("12:00")));
+  /* Temporal9: a sub-second override replaces only its own digits. */
+  NcValue t = call ("localtime", 1, M ("hour", I (12), "minute", I (31), "second", I (14), "nanosecond", I (645876123), NULL));
+  assert_renders (call ("localtime.truncate", 3, S ("millisecond"), nc_value_copy (&t), M ("nanosecond", I (2), NULL)),
+                  "12:31:14.645000002");
+  assert_renders (call ("localtime.truncate", 3, S ("microsecond"), nc_value_copy (&t), M ("nanosecond", I (2), NULL)),
+                  "12:31:14.645876002");
+  assert_renders (call ("time.truncate", 2, S ("day"), nc_value_copy (&t)), "00:00Z");
+  assert_renders (call ("time.truncate", 3, S ("hour"), nc_value_copy (&t), M ("timezone", S ("+01:00"), NULL)), "12:00+01:00");
+  nc_value_clear (&t);
 }
 
 /* ---- duration.between (Temporal10) -------------------------------------------- */
@@ -623,6 +634,17 @@ test_duration_between_follows_the_tck (void)
       g_test_message ("duration.between(%s, %s)", cases[i][0], cases[i][1]);
       assert_renders (call ("duration.between", 2, parse (cases[i][0]), parse (cases[i][1])), cases[i][2]);
     }
+  /* Temporal10 [8]: a local value is read in the other's zone, across DST. */
+  assert_renders (call ("duration.inSeconds", 2,
+                        call ("localdatetime", 1, M ("year", I (2017), "month", I (10), "day", I (29), "hour", I (0), NULL)),
+                        call ("datetime", 1, M ("year", I (2017), "month", I (10), "day", I (29), "hour", I (4),
+                                                "timezone", S ("Europe/Stockholm"), NULL))),
+                  "PT5H");
+  assert_renders (call ("duration.inSeconds", 2,
+                        call ("datetime", 1, M ("year", I (2017), "month", I (10), "day", I (29), "hour", I (0),
+                                                "timezone", S ("Europe/Stockholm"), NULL)),
+                        call ("localtime", 1, M ("hour", I (4), NULL))),
+                  "PT5H");
   NcValue d = call ("duration.between", 2, parse ("localdatetime('2018-01-02T10:00:00.1')"),
                     parse ("localdatetime('2018-01-01T10:00:00.2')"));
   g_assert_cmpint (field_int (&d, "seconds"), ==, -86400);
