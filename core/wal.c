@@ -348,11 +348,10 @@ all_zero (const guint8 *data, gsize len)
   return TRUE;
 }
 
-/* TRUE when a record with a valid checksum and an index >= `min_index`
- * starts anywhere in data[from, size): then a bad record before it is
- * damage in the middle of the log, not a torn tail. */
+/* Finds the first record with a valid checksum and an index >= `min_index`
+ * starting in data[from, size); sets *at to its offset. */
 static gboolean
-valid_record_after (const guint8 *data, gsize size, gsize from, guint64 min_index)
+valid_record_after (const guint8 *data, gsize size, gsize from, guint64 min_index, gsize *at)
 {
   for (gsize q = from; q + RECORD_HEADER_SIZE <= size; q++)
     {
@@ -362,8 +361,32 @@ valid_record_after (const guint8 *data, gsize size, gsize from, guint64 min_inde
       if (rd64 (data + q + 8) < min_index)
         continue;
       if (nc_crc32c (0, data + q + 8, 16 + (gsize) len) == rd32 (data + q + 4))
-        return TRUE;
+        {
+          *at = q;
+          return TRUE;
+        }
     }
+  return FALSE;
+}
+
+#define SECTOR 512
+
+/* Evidence of a write the disk never completed: a zero run from `from` to
+ * the next sector boundary, or a whole zero sector in [from, to). Pages of
+ * an unsynced batch can reach the disk in any order, and the ones that
+ * did not read back as zeros (the runway, or blocks allocated by the
+ * extension), while later records of the same batch look valid. A bit
+ * flip or garbage never produces a zero sector (the same judgement as
+ * etcd's torn-entry check). */
+static gboolean
+unwritten_sector_between (const guint8 *data, gsize from, gsize to)
+{
+  gsize boundary = (from + SECTOR - 1) / SECTOR * SECTOR;
+  if (boundary > from && boundary <= to && all_zero (data + from, boundary - from))
+    return TRUE;
+  for (gsize s = boundary; s + SECTOR <= to; s += SECTOR)
+    if (all_zero (data + s, SECTOR))
+      return TRUE;
   return FALSE;
 }
 
@@ -482,10 +505,16 @@ segment_recover (NcWal *wal, Segment *seg, gboolean is_last, GError **error)
         }
       if (why != NULL)
         {
-          if (is_last && !valid_record_after (data, size, off + 1, expected))
+          /* A torn tail: nothing valid after the bad record, or only what
+           * follows unwritten sectors (the rest of the same unsynced,
+           * never-acknowledged batch). */
+          gsize next = 0;
+          gboolean later = valid_record_after (data, size, off + 1, expected, &next);
+          if (is_last && (!later || unwritten_sector_between (data, off, next)))
             {
               g_message ("WAL segment %s: discarding torn record at byte offset %" G_GSIZE_FORMAT
-                         " (%s; %" G_GSIZE_FORMAT " bytes dropped)", seg->path, off, why, rem);
+                         " (%s%s; %" G_GSIZE_FORMAT " bytes dropped)", seg->path, off, why,
+                         later ? ", followed by unwritten sectors" : "", rem);
               g_clear_pointer (&map, g_mapped_file_unref);
               if (!truncate_segment_file (wal, seg, off, error))
                 return FALSE;

@@ -587,6 +587,37 @@ test_corruption_in_earlier_segment_fails_open (Fixture *f, gconstpointer data)
 }
 
 static void
+test_unwritten_sectors_in_unsynced_tail_are_torn (Fixture *f, gconstpointer data)
+{
+  write_log (f, 60, 0, 7);
+  g_autoptr(GPtrArray) files = segment_files (f->dir);
+  const char *seg = files->pdata[0];
+  g_autofree guint8 *buf = NULL;
+  gsize len = 0;
+  g_assert_true (file_bytes (seg, &buf, &len));
+  /* A crash lost one sector of the last (unsynced) batch while later
+   * sectors of it reached the disk. */
+  gsize sector = (len - 1200) / 512 * 512;
+  memset (buf + sector, 0, 512);
+  write_bytes (seg, buf, len);
+  guint k = 0;
+  while (record_offset (1, k + 1, 7) <= sector)
+    k++;
+  /* Record k+1 (0-based k) holds the lost sector; valid records follow. */
+  g_assert_cmpuint (record_offset (1, k + 2, 7) + 24, <, len);
+
+  GError *error = NULL;
+  NcWalOptions o = fast_opts (0);
+  NcWal *wal = nc_wal_open (f->dir, &o, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (nc_wal_last_index (wal), ==, k);
+  g_autofree char *where = g_strdup_printf ("offset %" G_GSIZE_FORMAT, record_offset (1, k, 7));
+  g_assert_true (log_contains (seg, "unwritten sectors"));
+  g_assert_true (log_contains (seg, where));
+  nc_wal_close (wal);
+}
+
+static void
 test_garbage_length_is_corruption (Fixture *f, gconstpointer data)
 {
   write_log (f, 10, 0, 6);
@@ -1001,6 +1032,8 @@ main (int argc, char **argv)
   ADD ("flipped-byte-mid-log-fails-open-naming-file-and-offset",
        test_flipped_byte_mid_log_fails_open);
   ADD ("corruption-in-earlier-segment-fails-open", test_corruption_in_earlier_segment_fails_open);
+  ADD ("unwritten-sectors-in-unsynced-tail-are-torn",
+       test_unwritten_sectors_in_unsynced_tail_are_torn);
   ADD ("garbage-length-is-corruption", test_garbage_length_is_corruption);
   ADD ("index-gap-between-segments-is-corruption", test_index_gap_is_corruption);
   ADD ("zero-runway-is-a-clean-end", test_zero_runway_is_a_clean_end);
