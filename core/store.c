@@ -2057,12 +2057,15 @@ apply_effect (NcTxn *txn, const NcEffect *e, GError **error)
     case NC_EFFECT_CREATE_SCHEMA:
       if (e->name == NULL || e->name2 == NULL || e->name3 == NULL)
         break;
+      /* Schema is not versioned: a snapshot dump carries the schema as of
+       * the dump, which may already include entries the WAL after the
+       * snapshot's index creates or drops again. Both are idempotent here. */
       return do_create_schema (txn, (NcSchemaKind) e->id, e->name, tok (s, NC_TOKEN_LABEL, e->name2),
-                               tok (s, NC_TOKEN_PROP_KEY, e->name3), FALSE, error);
+                               tok (s, NC_TOKEN_PROP_KEY, e->name3), TRUE, error);
     case NC_EFFECT_DROP_SCHEMA:
       if (e->name == NULL)
         break;
-      return do_drop_schema (txn, e->name, FALSE, error);
+      return do_drop_schema (txn, e->name, TRUE, error);
     case NC_EFFECT_NEXT_IDS:
       if (e->id < 0 || e->start < 0)
         break;

@@ -974,6 +974,23 @@ test_schema_is_transactional (Fixture *f, gconstpointer data)
   commit (f, w);
   g_autoptr (GPtrArray) sch = nc_store_list_schema (f->store);
   g_assert_cmpuint (sch->len, ==, 0);
+
+  /* replaying schema effects a snapshot already contains is harmless */
+  g_autoptr (NcWriteSet) ws = nc_writeset_new ();
+  NcEffect cs = { .kind = NC_EFFECT_CREATE_SCHEMA, .id = NC_SCHEMA_UNIQUE, .name = "u1", .name2 = "P", .name3 = "k" };
+  NcEffect ds = { .kind = NC_EFFECT_DROP_SCHEMA, .name = "never-existed" };
+  nc_writeset_append (ws, &cs);
+  nc_writeset_append (ws, &cs);
+  nc_writeset_append (ws, &ds);
+  g_assert_true (nc_store_apply_writeset (f->store, ws, ++f->lsn, &error));
+  g_assert_no_error (error);
+  g_autoptr (GPtrArray) sch2 = nc_store_list_schema (f->store);
+  g_assert_cmpuint (sch2->len, ==, 1);
+  NcSchemaEntry *e = g_ptr_array_index (sch2, 0);
+  g_assert_cmpstr (e->name, ==, "u1");
+  g_assert_cmpint (e->kind, ==, NC_SCHEMA_UNIQUE);
+  g_assert_cmpuint (e->label, ==, p);
+  g_assert_cmpuint (e->key, ==, k);
 }
 
 /* ---- deletes ---------------------------------------------------------------- */
