@@ -23,6 +23,7 @@ struct _NcHttpServer {
   NcMetrics *metrics;          /* HTTP request counters */
   NcHttpTxRegistry *txs;
   gint stopping;               /* atomic */
+  gint started;                /* atomic: listening */
   char *tls_cert;              /* PEM text kept alive for MHD */
   char *tls_key;
 };

@@ -633,7 +633,10 @@ handle_users (NcHttpRequest *req, const char *rest)
           || (name = string_member (req, o, "username", &ret)) == NULL
           || (password = string_member (req, o, "password", &ret)) == NULL)
         return ret;
-      role_name = json_object_get_string_member_with_default (o, "role", "reader");
+      role_name = "reader";
+      if (json_object_has_member (o, "role")
+          && (role_name = string_member (req, o, "role", &ret)) == NULL)
+        return ret;
       role = nc_user_role_from_name (role_name);
       if (role == NC_USER_ROLE_NONE)
         return reply_plain_error (req, MHD_HTTP_BAD_REQUEST,
@@ -881,9 +884,15 @@ completed_cb (void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 mhd_log_cb (void *cls, const char *fmt, va_list ap)
 {
+  NcHttpServer *server = cls;
   g_autofree char *msg = g_strdup_vprintf (fmt, ap);
   g_strchomp (msg);
-  g_message ("libmicrohttpd: %s", msg);
+  /* Start-up problems (bind failures) matter to operators; afterwards
+   * libmicrohttpd mostly reports clients hanging up. */
+  if (g_atomic_int_get (&server->started))
+    g_debug ("libmicrohttpd: %s", msg);
+  else
+    g_message ("libmicrohttpd: %s", msg);
 }
 
 /* ---- lifecycle ---------------------------------------------------------------- */
@@ -993,6 +1002,7 @@ nc_http_server_new (NcDb *db, GError **error)
           return NULL;
         }
     }
+  g_atomic_int_set (&server->started, 1);
   g_message ("HTTP listening on %s:%u%s", address, server->http_port,
              server->https != NULL ? " (and HTTPS)" : "");
   return server;
