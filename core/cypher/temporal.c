@@ -160,7 +160,12 @@ zone_lookup (const char *name)
     zone_cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                         (GDestroyNotify) g_time_zone_unref);
   GTimeZone *tz = g_hash_table_lookup (zone_cache, name);
-  if (tz == NULL && name[0] != '\0' && name[0] != '+' && name[0] != '-')
+  /* Only IANA-style names: no paths out of the zoneinfo tree, no POSIX
+   * rule strings such as "ABC3". */
+  gboolean plausible = name[0] != '\0' && name[0] != '+' && name[0] != '-' && name[0] != '/' &&
+                       strstr (name, "..") == NULL && strlen (name) < 64 &&
+                       (strchr (name, '/') != NULL || strpbrk (name, "0123456789") == NULL);
+  if (tz == NULL && plausible)
     {
       tz = g_time_zone_new_identifier (name);
       if (tz)
@@ -834,6 +839,14 @@ parse_temporal_string (const char *s, gsize len, NcValueType want, Parts *p, GEr
   return TRUE;
 }
 
+/* *acc += v * factor; TRUE on overflow. */
+static gboolean
+accumulate (gint64 *acc, gint64 v, gint64 factor)
+{
+  gint64 t;
+  return __builtin_mul_overflow (v, factor, &t) || __builtin_add_overflow (*acc, t, acc);
+}
+
 /* ISO 8601 durations: PnYnMnWnDTnHnMnS (fractions allowed in any unit,
  * signs per component or in front) and the alternative PYYYY-MM-DDThh:mm:ss. */
 static gboolean
@@ -867,7 +880,7 @@ parse_duration_string (const char *s, gsize len, NcValue *out, GError **error)
     }
   double months = 0, days = 0, seconds = 0;
   gint64 imonths = 0, idays = 0, iseconds = 0, inanos = 0;
-  gboolean fractional = FALSE, in_time = FALSE, any = FALSE;
+  gboolean fractional = FALSE, in_time = FALSE, any = FALSE, ovf = FALSE;
   while (sc.pos < len)
     {
       if (accept (&sc, 'T'))
@@ -914,24 +927,29 @@ parse_duration_string (const char *s, gsize len, NcValue *out, GError **error)
         {
           switch (unit)
             {
-            case 'Y': months += num * 12; imonths += whole * 12; if (has_frac) fractional = TRUE; break;
-            case 'M': months += num; imonths += whole; if (has_frac) fractional = TRUE; break;
-            case 'W': days += num * 7; idays += whole * 7; if (has_frac) fractional = TRUE; break;
-            case 'D': days += num; idays += whole; if (has_frac) fractional = TRUE; break;
+            case 'Y': months += num * 12; ovf |= accumulate (&imonths, whole, 12); break;
+            case 'M': months += num; ovf |= accumulate (&imonths, whole, 1); break;
+            case 'W': days += num * 7; ovf |= accumulate (&idays, whole, 7); break;
+            case 'D': days += num; ovf |= accumulate (&idays, whole, 1); break;
             default: return parse_fail (&sc, "duration", error);
             }
+          fractional |= has_frac;
         }
       else
         {
           switch (unit)
             {
-            case 'H': seconds += num * 3600; iseconds += whole * 3600; if (has_frac) fractional = TRUE; break;
-            case 'M': seconds += num * 60; iseconds += whole * 60; if (has_frac) fractional = TRUE; break;
-            case 'S': seconds += num; iseconds += whole; inanos += frac_ns; break;
+            case 'H': seconds += num * 3600; ovf |= accumulate (&iseconds, whole, 3600); break;
+            case 'M': seconds += num * 60; ovf |= accumulate (&iseconds, whole, 60); break;
+            case 'S': seconds += num; ovf |= accumulate (&iseconds, whole, 1); inanos += frac_ns; break;
             default: return parse_fail (&sc, "duration", error);
             }
+          if (unit != 'S')
+            fractional |= has_frac;
         }
     }
+  if (ovf)
+    return overflow_error (error);
   if (!any)
     return parse_fail (&sc, "duration", error);
   if (fractional)
@@ -1065,7 +1083,10 @@ nc_temporal_add_duration (const NcValue *t, const NcValue *dv, int sign, NcValue
   const NcWide *w = dv->u.wide;
   g_auto (Parts) p;
   parts_from_value (t, &p);
-  gint64 months = w->u.duration.months * sign, days = w->u.duration.days * sign;
+  gint64 months, days;
+  if (__builtin_mul_overflow (w->u.duration.months, sign, &months) ||
+      __builtin_mul_overflow (w->u.duration.days, sign, &days))
+    return overflow_error (error);
   __int128 nanos = ((__int128) w->u.duration.seconds * NC_NANOS_PER_SECOND + w->u.duration.nanos) * sign;
   if (p.has_date)
     {
@@ -1277,15 +1298,9 @@ temporal_field (const NcValue *v, const char *f, NcValue *out)
   if (v->type == NC_VALUE_DATETIME || v->type == NC_VALUE_LOCAL_DATETIME)
     {
       gint64 secs = v->type == NC_VALUE_DATETIME ? v->u.wide->u.datetime.seconds : v->u.local_dt.seconds;
-      gint64 nanos = v->type == NC_VALUE_DATETIME ? v->u.wide->u.datetime.nanos : v->u.local_dt.nanos;
       if (g_ascii_strcasecmp (f, "epochSeconds") == 0)
         {
           *out = nc_value_int (secs);
-          return TRUE;
-        }
-      if (g_ascii_strcasecmp (f, "epochMillis") == 0)
-        {
-          *out = nc_value_int (secs * 1000 + nanos / 1000000);
           return TRUE;
         }
     }
@@ -1297,6 +1312,18 @@ nc_temporal_field (const NcValue *v, const char *field, NcValue *out, GError **e
 {
   *out = nc_value_null ();
   gboolean ok = FALSE;
+  if ((v->type == NC_VALUE_DATETIME || v->type == NC_VALUE_LOCAL_DATETIME) &&
+      g_ascii_strcasecmp (field, "epochMillis") == 0)
+    {
+      gint64 secs = v->type == NC_VALUE_DATETIME ? v->u.wide->u.datetime.seconds : v->u.local_dt.seconds;
+      gint64 nanos = v->type == NC_VALUE_DATETIME ? v->u.wide->u.datetime.nanos : v->u.local_dt.nanos;
+      gint64 ms;
+      /* Years near +-999999999 do not fit in milliseconds. */
+      if (__builtin_mul_overflow (secs, 1000, &ms) || __builtin_add_overflow (ms, nanos / 1000000, &ms))
+        return overflow_error (error);
+      *out = nc_value_int (ms);
+      return TRUE;
+    }
   if (v->type == NC_VALUE_DURATION)
     ok = duration_field (v->u.wide, field, out);
   else if (v->type == NC_VALUE_POINT)

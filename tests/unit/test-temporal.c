@@ -219,6 +219,33 @@ test_invalid_text_is_an_argument_error (void)
   call_fails (NC_ERROR_ARGUMENT, "localtime", 1, S ("25:00"));
   call_fails (NC_ERROR_ARGUMENT, "datetime", 1, S ("2015-07-21T21:40[Mars/Olympus]"));
   call_fails (NC_ERROR_ARGUMENT, "duration", 1, S ("P1Q"));
+  call_fails (NC_ERROR_ARGUMENT, "duration", 1, S ("PT"));
+  call_fails (NC_ERROR_ARGUMENT, "datetime", 1, S ("2015-07-21T21:40[../../../etc/passwd]"));
+  call_fails (NC_ERROR_ARGUMENT, "datetime", 1, M ("year", I (2015), "timezone", S ("ABC3"), NULL));
+}
+
+static void
+test_out_of_range_values_fail_cleanly (void)
+{
+  call_fails (NC_ERROR_ARITHMETIC, "duration", 1, S ("P999999999999999999Y"));
+  call_fails (NC_ERROR_ARITHMETIC, "duration", 1, M ("years", I (G_MAXINT64 / 2), NULL));
+  call_fails (NC_ERROR_ARGUMENT, "date", 1, M ("year", I (G_GINT64_CONSTANT (1000000000)), NULL));
+  NcValue far = call ("localdatetime", 1, S ("+999999999-12-31T23:59:59"));
+  g_autoptr (GError) error = NULL;
+  NcValue out;
+  g_assert_false (nc_cypher_value_field (&far, "epochMillis", &out, &error));
+  g_assert_error (error, NC_ERROR, NC_ERROR_ARITHMETIC);
+  g_clear_error (&error);
+  NcValue huge = call ("duration", 1, M ("days", I (G_MAXINT64), NULL));
+  g_assert_false (nc_cypher_arith (NC_OP_ADD, &far, &huge, &out, &error));
+  g_assert_error (error, NC_ERROR, NC_ERROR_ARITHMETIC);
+  g_clear_error (&error);
+  NcValue min = call ("duration", 1, M ("months", I (G_MININT64), NULL));
+  g_assert_false (nc_cypher_arith (NC_OP_SUB, &far, &min, &out, &error));
+  g_assert_error (error, NC_ERROR, NC_ERROR_ARITHMETIC);
+  nc_value_clear (&far);
+  nc_value_clear (&huge);
+  nc_value_clear (&min);
 }
 
 /* ---- maps (Temporal1 and Temporal3) --------------------------------------- */
@@ -697,6 +724,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/temporal/parse-date-times-with-offsets-and-zones", test_parse_date_times_with_offsets_and_zones);
   g_test_add_func ("/nornic/temporal/parse-durations-normalises-like-neo4j", test_parse_durations_normalises_like_neo4j);
   g_test_add_func ("/nornic/temporal/invalid-text-is-an-argument-error", test_invalid_text_is_an_argument_error);
+  g_test_add_func ("/nornic/temporal/out-of-range-values-fail-cleanly", test_out_of_range_values_fail_cleanly);
   g_test_add_func ("/nornic/temporal/week-dates-from-maps", test_week_dates_from_maps);
   g_test_add_func ("/nornic/temporal/dates-from-calendar-ordinal-and-quarter-maps", test_dates_from_calendar_ordinal_and_quarter_maps);
   g_test_add_func ("/nornic/temporal/times-from-maps-combine-sub-second-fields", test_times_from_maps_combine_sub_second_fields);
