@@ -186,8 +186,9 @@ struct _NcCursor {
   gint64 cap;                /* ids (or adjacency entries) at creation */
   gint64 cap_in;
   guint buf_len, buf_pos;
-  gint64 buf[CURSOR_BATCH];
-  gint64 other[CURSOR_BATCH];
+  guint buf_cap;             /* grows to CURSOR_BATCH: most cursors are short */
+  gint64 *buf;
+  gint64 *other;
   NcNodeId last_other;
   NcToken token;             /* label or rel type */
   /* property matching */
@@ -2376,6 +2377,9 @@ cursor_new (NcTxn *txn, CursorKind kind)
   c->last_other = -1;
   c->token = NC_TOKEN_NONE;
   c->key = NC_TOKEN_NONE;
+  c->buf_cap = 16;
+  c->buf = g_new (gint64, c->buf_cap);
+  c->other = g_new (gint64, c->buf_cap);
   return c;
 }
 
@@ -2513,7 +2517,7 @@ fill_nodes (NcCursor *c)
 {
   NcStore *s = c->txn->store;
   guint examined = 0;
-  while (c->pos < c->cap && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+  while (c->pos < c->cap && c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       gint64 id = c->pos++;
       examined++;
@@ -2554,7 +2558,7 @@ fill_nodes_label (NcCursor *c)
 {
   NcStore *s = c->txn->store;
   guint examined = 0;
-  while (c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+  while (c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       gint64 id = c->token == NC_TOKEN_NONE
                     ? (c->pos < c->cap ? c->pos : -1)
@@ -2584,7 +2588,7 @@ fill_rels (NcCursor *c)
 {
   NcStore *s = c->txn->store;
   guint examined = 0;
-  while (c->pos < c->cap && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+  while (c->pos < c->cap && c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       gint64 id = c->pos++;
       examined++;
@@ -2601,7 +2605,7 @@ fill_expand (NcCursor *c)
   NcStore *s = c->txn->store;
   NodeSlot *n = &s->nodes[c->node];
   guint examined = 0;
-  while (c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT)
+  while (c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       AdjList *l = c->phase == 0 ? &n->out : &n->in;
       gint64 cap = c->phase == 0 ? c->cap : c->cap_in;
@@ -2680,7 +2684,7 @@ fill_index (NcCursor *c)
   NcStore *s = c->txn->store;
   guint examined = 0;
   GTreeNode *n = index_start (c);
-  for (; n != NULL && c->buf_len < CURSOR_BATCH && examined < CURSOR_SCAN_LIMIT;
+  for (; n != NULL && c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT;
        n = g_tree_node_next (n))
     {
       const IndexKey *k = g_tree_node_key (n);
@@ -2717,6 +2721,12 @@ nc_cursor_next (NcCursor *cur, gint64 *id)
     {
       if (cur->done)
         return FALSE;
+      if (cur->buf_len == cur->buf_cap && cur->buf_cap < CURSOR_BATCH)
+        {
+          cur->buf_cap *= 2;
+          cur->buf = g_renew (gint64, cur->buf, cur->buf_cap);
+          cur->other = g_renew (gint64, cur->other, cur->buf_cap);
+        }
       cur->buf_len = cur->buf_pos = 0;
       NcStore *s = cur->txn->store;
       g_rw_lock_reader_lock (&s->lock);
@@ -2756,6 +2766,8 @@ nc_cursor_free (NcCursor *cur)
   index_unref (cur->index);
   g_free (cur->key_name);
   g_free (cur->types);
+  g_free (cur->buf);
+  g_free (cur->other);
   g_free (cur);
 }
 
