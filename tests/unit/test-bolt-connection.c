@@ -8,6 +8,7 @@
  *   LATE        fails when the first row is pulled
  *   WRITE       a write (needs may_write; NotALeader when the backend says so)
  */
+#include <gio/gio.h>
 #include <string.h>
 
 #include "bolt-chunk.h"
@@ -20,6 +21,7 @@
 typedef struct {
   gboolean auth_enabled;
   gboolean not_leader;
+  char *writer_address;
   guint64 commit_index;
   guint open_results;
   guint open_txs;
@@ -304,7 +306,7 @@ fake_routing_table_free (NornicRoutingTable *rt)
 static char *
 fake_writer_address (gpointer be)
 {
-  return NULL;
+  return g_strdup (((Fake *) be)->writer_address);
 }
 
 static const NcBoltBackend fake_backend = {
@@ -1259,6 +1261,207 @@ test_truncations_and_garbage_never_crash (void)
     }
 }
 
+/* ---- relaying writes to the writer ------------------------------------------------ */
+
+typedef struct {
+  GSocketListener *listener;
+  guint16 port;
+  GThread *thread;
+  GCancellable *cancel;
+  Fake fake;
+  guint served;
+} Writer;
+
+static gboolean
+writer_send_cb (gpointer user_data, const guint8 *data, gsize len, GError **error)
+{
+  return g_output_stream_write_all (user_data, data, len, NULL, NULL, error);
+}
+
+static gpointer
+writer_thread (gpointer data)
+{
+  Writer *w = data;
+  for (;;)
+    {
+      g_autoptr (GSocketConnection) sc = g_socket_listener_accept (w->listener, NULL, w->cancel, NULL);
+      if (sc == NULL)
+        return NULL;
+      w->served++;
+      GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (sc));
+      GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (sc));
+      NcBoltConnectionConfig cfg = {
+        .backend = &fake_backend,
+        .backend_data = &w->fake,
+        .connection_id = "bolt-writer",
+        .server_agent = "Neo4j/5.26.0-nornicdb-writer",
+        .max_message = 1 << 20,
+        .write = writer_send_cb,
+        .write_data = out,
+      };
+      g_autoptr (NcBoltConnection) conn = nc_bolt_connection_new (&cfg);
+      guint8 buf[4096];
+      for (;;)
+        {
+          gssize n = g_input_stream_read (in, buf, sizeof buf, w->cancel, NULL);
+          if (n <= 0 || !nc_bolt_connection_feed (conn, buf, (gsize) n))
+            break;
+        }
+    }
+}
+
+static void
+writer_start (Writer *w)
+{
+  memset (w, 0, sizeof *w);
+  w->fake.auth_enabled = TRUE;
+  w->fake.commit_index = 100;
+  w->listener = g_socket_listener_new ();
+  w->cancel = g_cancellable_new ();
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) effective = NULL;
+  g_assert_true (g_socket_listener_add_address (w->listener, sa, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                                NULL, &effective, NULL));
+  w->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  w->thread = g_thread_new ("writer", writer_thread, w);
+}
+
+static void
+writer_stop (Writer *w)
+{
+  g_cancellable_cancel (w->cancel);
+  g_thread_join (w->thread);
+  g_socket_listener_close (w->listener);
+  g_object_unref (w->listener);
+  g_object_unref (w->cancel);
+  g_assert_cmpuint (w->fake.open_results, ==, 0);
+  g_assert_cmpuint (w->fake.open_txs, ==, 0);
+}
+
+static void
+send_hello_routing (Client *c)
+{
+  g_autoptr (GByteArray) b = msg_begin (0x01, 1);
+  nc_ps_write_map_header (b, 2);
+  write_kv (b, "user_agent", "test/1.0");
+  nc_ps_write_string (b, "routing");
+  nc_ps_write_map_header (b, 1);
+  write_kv (b, "address", "127.0.0.1:7687");
+  client_send (c, b);
+  g_autoptr (GByteArray) l = msg_begin (0x6A, 1);
+  nc_ps_write_map_header (l, 3);
+  write_kv (l, "scheme", "basic");
+  write_kv (l, "principal", "admin");
+  write_kv (l, "credentials", "secret");
+  client_send (c, l);
+}
+
+static void
+test_forward_direct_writes (void)
+{
+  Writer w;
+  writer_start (&w);
+  Client c;
+  client_init (&c, 0);
+  c.fake.not_leader = TRUE;
+  c.fake.writer_address = g_strdup_printf ("127.0.0.1:%u", w.port);
+  connect_as (&c, 0x00000405, "admin");
+
+  /* Auto-commit write: answered by the writer, records and summary relayed. */
+  send_run (&c, "WRITE", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  expect_success (&c);
+  {
+    g_auto (Response) r = next_response (&c);
+    g_assert_cmpuint (r.tag, ==, 0x70);
+    g_assert_cmpstr (meta_str (&r, "type"), ==, "w");
+    g_assert_cmpstr (meta_str (&r, "bookmark"), ==, "nornicdb:101"); /* the writer's counter */
+  }
+  /* Reads stay local. */
+  send_run (&c, "RANGE 1", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  expect_success (&c);
+  expect_tag (&c, 0x71);
+  {
+    g_auto (Response) r = next_response (&c);
+    g_assert_cmpstr (meta_str (&r, "bookmark"), ==, "nornicdb:1");
+  }
+  /* An explicit transaction whose first statement writes moves to the writer. */
+  send_begin (&c);
+  send_run (&c, "WRITE", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  send_run (&c, "RANGE 2", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  send_empty (&c, 0x12);
+  expect_success (&c); /* BEGIN (local) */
+  expect_success (&c); /* RUN WRITE (writer) */
+  expect_success (&c); /* PULL */
+  expect_success (&c); /* RUN RANGE 2 (writer) */
+  expect_tag (&c, 0x71);
+  expect_tag (&c, 0x71);
+  expect_success (&c);
+  {
+    g_auto (Response) r = next_response (&c);
+    g_assert_cmpuint (r.tag, ==, 0x70);
+    g_assert_cmpstr (meta_str (&r, "bookmark"), ==, "nornicdb:102");
+  }
+  /* A failure on the writer side: IGNORED until RESET, which resets both. */
+  send_begin (&c);
+  send_run (&c, "WRITE", NULL);
+  send_run (&c, "SYNTAX", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  send_empty (&c, 0x0F);
+  send_run (&c, "WRITE", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  expect_success (&c);
+  expect_success (&c);
+  expect_failure (&c, "Neo.ClientError.Statement.SyntaxError");
+  expect_tag (&c, 0x7E);
+  expect_success (&c); /* RESET */
+  expect_success (&c);
+  expect_success (&c);
+  expect_nothing_more (&c);
+  g_assert_cmpuint (w.served, ==, 1); /* one link, reused */
+  g_free (c.fake.writer_address);
+  client_clear (&c);
+  writer_stop (&w);
+}
+
+static void
+test_forward_routing_client_gets_not_a_leader (void)
+{
+  Client c;
+  client_init (&c, 0);
+  c.fake.not_leader = TRUE;
+  c.fake.writer_address = g_strdup ("127.0.0.1:1");
+  client_handshake (&c, 0x00000405, 0, 0, 0);
+  client_read_version (&c);
+  send_hello_routing (&c);
+  expect_success (&c);
+  expect_success (&c);
+  send_run (&c, "WRITE", NULL);
+  expect_failure (&c, "Neo.ClientError.Cluster.NotALeader");
+  g_free (c.fake.writer_address);
+  client_clear (&c);
+}
+
+static void
+test_forward_unreachable_writer_fails_cleanly (void)
+{
+  Client c;
+  client_init (&c, 0);
+  c.fake.not_leader = TRUE;
+  c.fake.writer_address = g_strdup ("127.0.0.1:1"); /* nothing listens on port 1 */
+  connect_as (&c, 0x00000405, "admin");
+  send_run (&c, "WRITE", NULL);
+  expect_failure (&c, "Neo.TransientError.General.DatabaseUnavailable");
+  send_empty (&c, 0x0F);
+  expect_success (&c);
+  g_free (c.fake.writer_address);
+  client_clear (&c);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1291,5 +1494,10 @@ main (int argc, char **argv)
                    test_malformed_message_fails_and_closes);
   g_test_add_func ("/nornic/bolt/limits/byte-at-a-time-equals-bulk", test_byte_at_a_time_equals_bulk);
   g_test_add_func ("/nornic/bolt/limits/truncations-and-garbage-never-crash", test_truncations_and_garbage_never_crash);
+  g_test_add_func ("/nornic/bolt/forward/direct-writes-relayed-to-writer", test_forward_direct_writes);
+  g_test_add_func ("/nornic/bolt/forward/routing-client-gets-not-a-leader",
+                   test_forward_routing_client_gets_not_a_leader);
+  g_test_add_func ("/nornic/bolt/forward/unreachable-writer-fails-cleanly",
+                   test_forward_unreachable_writer_fails_cleanly);
   return g_test_run ();
 }
