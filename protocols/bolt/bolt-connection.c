@@ -1053,6 +1053,7 @@ handle_begin (NcBoltConnection *conn, Request *req, GBytes *message)
       return;
     }
   conn->tx = tx;
+  g_free (conn->tx_db);
   conn->tx_db = g_strdup (extra.db);
   conn->next_qid = 0;
   conn->tx_statements = 0;
