@@ -74,5 +74,7 @@ NcValue nc_cypher_exec_plan (NcCypherExec *exec);
 void nc_cypher_exec_free (NcCypherExec *exec);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCypherExec, nc_cypher_exec_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCypherQuery, nc_cypher_query_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCypherCache, nc_cypher_cache_free)
 
 G_END_DECLS

@@ -1,0 +1,170 @@
+/* Engine internals shared by the evaluator, the planner and the operators.
+ *
+ * Execution model: a tree of pull-based operators, each with
+ * next/reset/free. Every operator owns a row of `width` slots (one per
+ * variable binding, numbered by semantic analysis) and copies its input row
+ * before binding its own slots. Updating operators are eager: they consume
+ * their whole input, apply the effects, then stream the resulting rows, so
+ * reads never observe the statement's own later writes half-way. */
+#pragma once
+
+#include "cypher.h"
+#include "ast.h"
+#include "functions.h"
+#include "../errors.h"
+
+G_BEGIN_DECLS
+
+typedef struct _NcOp NcOp;
+typedef struct _NcExecCtx NcExecCtx;
+
+struct _NcExecCtx {
+  const NcCypherContext *ctx;
+  NcTxn *txn;
+  NcStore *store;
+  const NcMap *params;
+  NcStatement *stmt;
+  int width;
+  NcQueryStats stats;
+  gboolean did_write;
+  NcFuncCtx fctx;
+  guint tick;
+  gsize mem_used;
+  gboolean profile;
+  GHashTable *regex_cache;  /* pattern -> GRegex */
+  GHashTable *subplans;     /* NcExpr* -> NcOp* (pattern expressions, subqueries) */
+};
+
+typedef struct {
+  const char *name;
+  gboolean (*next) (NcOp *op, GError **error);
+  void (*reset) (NcOp *op);
+  void (*free) (NcOp *op);
+} NcOpClass;
+
+struct _NcOp {
+  const NcOpClass *klass;
+  NcExecCtx *x;
+  NcOp *child;
+  NcOp *inner;          /* right-hand side for apply-like operators */
+  NcValue *row;         /* width slots */
+  char *details;        /* plan description */
+  GArray *idents;       /* int slots introduced (for plans) */
+  gint64 rows, db_hits;
+  GPtrArray *branches;  /* UNION branches (borrowed), for plan descriptions */
+};
+
+/* ---- context ---------------------------------------------------------- */
+
+/* Deadline check; call once per row in every loop. */
+gboolean nc_exec_tick (NcExecCtx *x, GError **error);
+/* Accounts buffered bytes; fails with MEMORY_LIMIT over ctx->memory_limit. */
+gboolean nc_exec_account (NcExecCtx *x, gssize bytes, GError **error);
+gsize nc_value_estimate (const NcValue *v);
+void nc_set_timeout_error (GError **error);
+
+/* ---- rows and operators ---------------------------------------------- */
+
+gpointer nc_op_alloc (gsize size, const NcOpClass *klass, NcExecCtx *x, NcOp *child);
+gboolean nc_op_next (NcOp *op, GError **error);
+void nc_op_reset (NcOp *op);
+void nc_op_free (NcOp *op);
+void nc_row_copy (NcValue *dst, const NcValue *src, int width);
+void nc_row_clear (NcValue *row, int width);
+NcValue *nc_row_dup (const NcValue *src, int width);
+void nc_row_free (NcValue *row, int width);
+void nc_op_add_ident (NcOp *op, int slot);
+
+/* ---- evaluation -------------------------------------------------------- */
+
+/* Evaluates `e` against `row` (temporarily writes comprehension slots).
+ * (transfer full) into *out. */
+gboolean nc_eval (NcExecCtx *x, const NcExpr *e, NcValue *row, NcValue *out, GError **error);
+/* Evaluates a predicate: TRUE only when the result is true. */
+gboolean nc_eval_pred (NcExecCtx *x, const NcExpr *e, NcValue *row, gboolean *result, GError **error);
+/* Property of a node/relationship/map value; errors for deleted entities. */
+gboolean nc_eval_property (NcExecCtx *x, const NcValue *v, const char *key, NcValue *out, GError **error);
+/* Deep materialisation of entities for results. (transfer full) */
+NcValue nc_materialise (NcExecCtx *x, const NcValue *v);
+gboolean nc_check_property_value (const NcValue *v, GError **error);
+/* Path value from alternating node / relationship(-list) values. */
+NcValue nc_build_path (NcExecCtx *x, const NcValue *nodes, const NcValue *rels, guint n_nodes);
+
+/* ---- operators (op-*.c) ----------------------------------------------- */
+
+typedef struct {
+  NcExpr *expr;
+  int slot;
+} NcSlotExpr;
+
+NcOp *nc_op_once_new (NcExecCtx *x);
+void nc_op_once_set_argument (NcOp *once, const NcValue *row);
+/* A leaf that yields the argument row of `source` (UNION branches). */
+NcOp *nc_op_once_new_linked (NcExecCtx *x, NcOp *source);
+
+/* Node scan / index seek for one pattern node. `seek_key` with seek_expr
+ * (equality), seek_list (IN) or range bounds selects an index access. */
+typedef struct {
+  NcToken label;          /* NC_TOKEN_NONE = all nodes */
+  NcToken key;            /* index key or NC_TOKEN_NONE */
+  NcExpr *eq;             /* n.key = eq */
+  NcExpr *in_list;        /* n.key IN list */
+  NcExpr *lower, *upper;  /* range */
+  gboolean lower_incl, upper_incl;
+} NcScanSpec;
+NcOp *nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *spec);
+/* Checks labels/properties of an already bound node. */
+gboolean nc_node_matches (NcExecCtx *x, NcNodePat *node, gint64 id, NcValue *row, gboolean *ok, GError **error);
+gboolean nc_rel_matches (NcExecCtx *x, NcRelPat *rel, gint64 id, NcValue *row, gboolean *ok, GError **error);
+NcOp *nc_op_node_check_new (NcExecCtx *x, NcOp *child, NcNodePat *node);
+/* Expands from node slot `from` along `rel` to `to`; `reversed` when the
+ * pattern is walked right to left. `to_bound` makes it an expand-into. */
+NcOp *nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat *to,
+                        gboolean reversed, gboolean to_bound, gboolean rel_bound);
+NcOp *nc_op_shortest_new (NcExecCtx *x, NcOp *child, NcPatternPart *part, gboolean all);
+NcOp *nc_op_named_path_new (NcExecCtx *x, NcOp *child, NcPatternPart *part);
+NcOp *nc_op_rel_unique_new (NcExecCtx *x, NcOp *child, GArray *rel_slots);
+NcOp *nc_op_filter_new (NcExecCtx *x, NcOp *child, NcExpr *pred);
+NcOp *nc_op_project_new (NcExecCtx *x, NcOp *child, GArray *items /* NcSlotExpr */);
+NcOp *nc_op_aggregate_new (NcExecCtx *x, NcOp *child, GArray *keys /* NcSlotExpr */, GPtrArray *aggs /* NcExpr* */);
+NcOp *nc_op_distinct_new (NcExecCtx *x, NcOp *child, GArray *slots);
+NcOp *nc_op_sort_new (NcExecCtx *x, NcOp *child, GPtrArray *items /* NcSortItem* */, NcExpr *limit_hint);
+NcOp *nc_op_limit_new (NcExecCtx *x, NcOp *child, NcExpr *skip, NcExpr *limit);
+NcOp *nc_op_unwind_new (NcExecCtx *x, NcOp *child, NcExpr *list, int slot);
+/* Apply: for each child row, run `inner` (whose leaf is `arg`, a Once op).
+ * optional: emit the child row with `null_slots` cleared when inner is
+ * empty. unit: emit each child row once after draining inner. */
+NcOp *nc_op_apply_new (NcExecCtx *x, NcOp *child, NcOp *inner, NcOp *arg, gboolean optional,
+                       gboolean unit, GArray *null_slots);
+NcOp *nc_op_create_new (NcExecCtx *x, NcOp *child, GPtrArray *pattern);
+NcOp *nc_op_merge_new (NcExecCtx *x, NcOp *child, NcPatternPart *part, NcOp *match, NcOp *arg,
+                       GPtrArray *on_create, GPtrArray *on_match);
+NcOp *nc_op_set_new (NcExecCtx *x, NcOp *child, GPtrArray *items);
+NcOp *nc_op_delete_new (NcExecCtx *x, NcOp *child, GPtrArray *exprs, gboolean detach);
+NcOp *nc_op_foreach_new (NcExecCtx *x, NcOp *child, NcExpr *list, int slot, NcOp *body, NcOp *arg);
+NcOp *nc_op_procedure_new (NcExecCtx *x, NcOp *child, NcClause *call);
+NcOp *nc_op_union_new (NcExecCtx *x, GPtrArray *branches, GPtrArray *branch_slots, GArray *out_slots, gboolean distinct);
+
+/* Shared by CREATE and MERGE. */
+gboolean nc_create_pattern_part (NcExecCtx *x, NcPatternPart *part, NcValue *row, GError **error);
+gboolean nc_apply_set_items (NcExecCtx *x, GPtrArray *items, NcValue *row, GError **error);
+
+/* ---- planner ----------------------------------------------------------- */
+
+/* Builds the operator tree for a query; `leaf` is the Once op at the bottom. */
+NcOp *nc_plan_query (NcExecCtx *x, NcQueryAst *q, NcOp *leaf, gboolean unit_ok, GError **error);
+/* Subplan for an expression pattern or EXISTS/COUNT subquery, cached per
+ * execution; `arg_out` receives its Once leaf. */
+NcOp *nc_plan_expr_subplan (NcExecCtx *x, const NcExpr *e, NcOp **arg_out, GError **error);
+/* Plan description (EXPLAIN/PROFILE). */
+NcValue nc_plan_describe (NcExecCtx *x, NcOp *root, gboolean profile);
+
+/* ---- procedures and schema ------------------------------------------- */
+
+/* Rows of a built-in procedure: GPtrArray of NcValue arrays (n_fields). */
+gboolean nc_procedure_run (NcExecCtx *x, const char *name, const NcValue *args, guint n_args,
+                           GPtrArray **rows_out, guint *n_fields, GError **error);
+/* GError from a store error (domain NC_STORE_ERROR) in NC_ERROR. */
+void nc_cypher_propagate_store_error (GError **dst, GError *src);
+
+G_END_DECLS

@@ -1,0 +1,269 @@
+#define G_LOG_DOMAIN "nornicdb-cypher"
+
+/* Aggregation: groups rows by the grouping keys (equivalence: null ~ null,
+ * 1 ~ 1.0) and folds each aggregate. Eager by nature; groups are emitted in
+ * first-seen order. Without grouping keys an empty input still gives one
+ * row (count(*) = 0). */
+
+#include "engine.h"
+
+typedef struct {
+  guint n_keys;
+  NcValue *keys;
+  NcAggregate **aggs;
+  NcValue *first_row; /* a representative input row, for pass-through slots */
+} Group;
+
+typedef struct {
+  NcOp op;
+  GArray *keys;       /* NcSlotExpr */
+  GPtrArray *aggs;    /* NcExpr* */
+  GHashTable *index;  /* Group* -> Group* */
+  GPtrArray *groups;
+  gboolean built;
+  guint emit;
+} AggOp;
+
+static guint
+group_hash (gconstpointer p)
+{
+  const Group *g = p;
+  guint h = 17;
+  for (guint i = 0; i < g->n_keys; i++)
+    h = h * 31 + nc_value_hash (&g->keys[i]);
+  return h;
+}
+
+static gboolean
+group_equal (gconstpointer a, gconstpointer b)
+{
+  const Group *ga = a, *gb = b;
+  for (guint i = 0; i < ga->n_keys; i++)
+    if (!nc_value_equivalent (&ga->keys[i], &gb->keys[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+group_free (AggOp *a, Group *g)
+{
+  for (guint i = 0; i < a->keys->len; i++)
+    nc_value_clear (&g->keys[i]);
+  g_free (g->keys);
+  for (guint i = 0; i < a->aggs->len; i++)
+    nc_aggregate_free (g->aggs[i]);
+  g_free (g->aggs);
+  nc_row_free (g->first_row, a->op.x->width);
+  g_free (g);
+}
+
+static Group *
+group_new (AggOp *a, NcValue *keys, const NcValue *row, GError **error)
+{
+  Group *g = g_new0 (Group, 1);
+  g->keys = keys;
+  g->n_keys = a->keys->len;
+  g->aggs = g_new0 (NcAggregate *, MAX (a->aggs->len, 1));
+  g->first_row = nc_row_dup (row, a->op.x->width);
+  for (guint i = 0; i < a->aggs->len; i++)
+    {
+      NcExpr *e = a->aggs->pdata[i];
+      g->aggs[i] = nc_aggregate_new (e->kind == NC_EX_COUNT_STAR ? "count" : e->name, e->distinct, error);
+      if (g->aggs[i] == NULL)
+        {
+          group_free (a, g);
+          return NULL;
+        }
+    }
+  return g;
+}
+
+static Group *
+lookup_group (AggOp *a, Group *probe)
+{
+  return g_hash_table_lookup (a->index, probe);
+}
+
+static void
+insert_group (AggOp *a, Group *g)
+{
+  g_hash_table_add (a->index, g);
+}
+
+static gboolean
+step_group (AggOp *a, Group *g, NcValue *row, GError **error)
+{
+  NcExecCtx *x = a->op.x;
+  for (guint i = 0; i < a->aggs->len; i++)
+    {
+      NcExpr *e = a->aggs->pdata[i];
+      if (e->kind == NC_EX_COUNT_STAR)
+        {
+          if (!nc_aggregate_step (g->aggs[i], NULL, 0, error))
+            return FALSE;
+          continue;
+        }
+      guint n = e->args->len;
+      NcValue args[4] = { { 0 } };
+      gboolean ok = TRUE;
+      guint done = 0;
+      for (; done < n && done < 4; done++)
+        if (!(ok = nc_eval (x, e->args->pdata[done], row, &args[done], error)))
+          break;
+      if (ok && (g_ascii_strcasecmp (e->name, "collect") == 0))
+        ok = nc_exec_account (x, nc_value_estimate (&args[0]), error);
+      if (ok)
+        ok = nc_aggregate_step (g->aggs[i], args, MIN (n, 4), error);
+      for (guint k = 0; k < done; k++)
+        nc_value_clear (&args[k]);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+build (AggOp *a, GError **error)
+{
+  NcOp *op = &a->op;
+  NcExecCtx *x = op->x;
+  guint nk = a->keys->len;
+  while (nc_op_next (op->child, error))
+    {
+      if (!nc_exec_tick (x, error))
+        return FALSE;
+      nc_row_copy (op->row, op->child->row, x->width);
+      NcValue *keys = g_new0 (NcValue, MAX (nk, 1));
+      for (guint i = 0; i < nk; i++)
+        if (!nc_eval (x, g_array_index (a->keys, NcSlotExpr, i).expr, op->row, &keys[i], error))
+          {
+            for (guint k = 0; k < i; k++)
+              nc_value_clear (&keys[k]);
+            g_free (keys);
+            return FALSE;
+          }
+      Group probe = { nk, keys, NULL, NULL };
+      Group *g = lookup_group (a, &probe);
+      if (g == NULL)
+        {
+          gsize bytes = 64;
+          for (guint i = 0; i < nk; i++)
+            bytes += nc_value_estimate (&keys[i]);
+          if (!nc_exec_account (x, bytes, error))
+            {
+              for (guint k = 0; k < nk; k++)
+                nc_value_clear (&keys[k]);
+              g_free (keys);
+              return FALSE;
+            }
+          g = group_new (a, keys, op->row, error);
+          if (g == NULL)
+            return FALSE;
+          insert_group (a, g);
+          g_ptr_array_add (a->groups, g);
+        }
+      else
+        {
+          for (guint k = 0; k < nk; k++)
+            nc_value_clear (&keys[k]);
+          g_free (keys);
+        }
+      if (!step_group (a, g, op->row, error))
+        return FALSE;
+    }
+  if (error && *error)
+    return FALSE;
+  if (nk == 0 && a->groups->len == 0)
+    {
+      g_autofree NcValue *empty = g_new0 (NcValue, MAX (x->width, 1));
+      Group *g = group_new (a, g_new0 (NcValue, 1), empty, error);
+      if (g == NULL)
+        return FALSE;
+      g_ptr_array_add (a->groups, g);
+    }
+  return TRUE;
+}
+
+static gboolean
+agg_next (NcOp *op, GError **error)
+{
+  AggOp *a = (AggOp *) op;
+  if (!a->built)
+    {
+      a->built = TRUE;
+      if (!build (a, error))
+        return FALSE;
+    }
+  if (a->emit >= a->groups->len)
+    return FALSE;
+  Group *g = a->groups->pdata[a->emit++];
+  nc_row_copy (op->row, g->first_row, op->x->width);
+  for (guint i = 0; i < a->keys->len; i++)
+    {
+      NcSlotExpr *k = &g_array_index (a->keys, NcSlotExpr, i);
+      nc_value_clear (&op->row[k->slot]);
+      op->row[k->slot] = nc_value_copy (&g->keys[i]);
+    }
+  for (guint i = 0; i < a->aggs->len; i++)
+    {
+      NcExpr *e = a->aggs->pdata[i];
+      NcValue v = nc_value_null ();
+      if (!nc_aggregate_finish (g->aggs[i], &v, error))
+        return FALSE;
+      nc_value_clear (&op->row[e->slot]);
+      op->row[e->slot] = v;
+    }
+  return TRUE;
+}
+
+static void
+agg_reset (NcOp *op)
+{
+  AggOp *a = (AggOp *) op;
+  g_hash_table_remove_all (a->index);
+  for (guint i = 0; i < a->groups->len; i++)
+    group_free (a, a->groups->pdata[i]);
+  g_ptr_array_set_size (a->groups, 0);
+  a->built = FALSE;
+  a->emit = 0;
+}
+
+static void
+agg_free (NcOp *op)
+{
+  AggOp *a = (AggOp *) op;
+  agg_reset (op);
+  g_hash_table_unref (a->index);
+  g_ptr_array_unref (a->groups);
+  g_array_unref (a->keys);
+  g_ptr_array_unref (a->aggs);
+}
+
+static const NcOpClass agg_class = { "EagerAggregation", agg_next, agg_reset, agg_free };
+
+NcOp *
+nc_op_aggregate_new (NcExecCtx *x, NcOp *child, GArray *keys, GPtrArray *aggs)
+{
+  AggOp *a = nc_op_alloc (sizeof (AggOp), &agg_class, x, child);
+  a->keys = g_array_ref (keys);
+  a->aggs = g_ptr_array_ref (aggs);
+  a->index = g_hash_table_new (group_hash, group_equal);
+  a->groups = g_ptr_array_new ();
+  GString *d = g_string_new (NULL);
+  for (guint i = 0; i < keys->len; i++)
+    {
+      NcSlotExpr *k = &g_array_index (keys, NcSlotExpr, i);
+      if (d->len)
+        g_string_append (d, ", ");
+      nc_expr_unparse (k->expr, d);
+      nc_op_add_ident (&a->op, k->slot);
+    }
+  for (guint i = 0; i < aggs->len; i++)
+    {
+      if (d->len)
+        g_string_append (d, ", ");
+      nc_expr_unparse (aggs->pdata[i], d);
+    }
+  a->op.details = g_string_free (d, FALSE);
+  return &a->op;
+}

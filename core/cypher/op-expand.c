@@ -1,0 +1,349 @@
+#define G_LOG_DOMAIN "nornicdb-cypher"
+
+/* Expand: follows relationships from a bound node, fixed length or
+ * variable length (depth-first, relationship-unique along the path), into a
+ * new or an already bound node (expand-into). */
+
+#include "engine.h"
+
+typedef struct {
+  NcCursor *cur;
+  gint64 node;
+  gboolean opened;
+} Frame;
+
+typedef struct {
+  NcOp op;
+  int from;
+  NcRelPat *rel;
+  NcNodePat *to;
+  gboolean reversed, to_bound, rel_bound;
+  NcDirection dir;
+  GArray *types;        /* NcToken */
+  gboolean impossible;  /* a required type does not exist */
+  gboolean have_input;
+  gint64 from_id;
+  NcCursor *cur;        /* fixed length */
+  GArray *stack;        /* Frame, variable length */
+  GArray *path;         /* NcValue rel refs */
+  gboolean zero_pending;
+} ExpandOp;
+
+static NcValue
+rel_value (ExpandOp *e, gint64 rid, gint64 from, gint64 other, NcDirection d)
+{
+  if (d == NC_DIR_OUT)
+    return nc_value_rel_ref (rid, from, other);
+  if (d == NC_DIR_IN)
+    return nc_value_rel_ref (rid, other, from);
+  NcToken t;
+  NcNodeId s, en;
+  if (nc_txn_rel_info (e->op.x->txn, rid, &t, &s, &en))
+    return nc_value_rel_ref (rid, s, en);
+  return nc_value_rel_ref (rid, from, other);
+}
+
+static NcCursor *
+open_expand (ExpandOp *e, gint64 node)
+{
+  e->op.db_hits++;
+  return nc_txn_expand (e->op.x->txn, node, e->dir, (const NcToken *) e->types->data, e->types->len);
+}
+
+static gboolean
+end_ok (ExpandOp *e, gint64 other, gboolean *ok, GError **error)
+{
+  NcValue *row = e->op.row;
+  if (e->to_bound)
+    {
+      const NcValue *b = &row[e->to->slot];
+      if (b->type != NC_VALUE_NODE || b->u.entity->id != other)
+        {
+          *ok = FALSE;
+          return TRUE;
+        }
+    }
+  return nc_node_matches (e->op.x, e->to, other, row, ok, error);
+}
+
+static void
+clear_var_state (ExpandOp *e)
+{
+  for (guint i = 0; i < e->stack->len; i++)
+    {
+      Frame *f = &g_array_index (e->stack, Frame, i);
+      g_clear_pointer (&f->cur, nc_cursor_free);
+    }
+  g_array_set_size (e->stack, 0);
+  for (guint i = 0; i < e->path->len; i++)
+    nc_value_clear (&g_array_index (e->path, NcValue, i));
+  g_array_set_size (e->path, 0);
+}
+
+static void
+emit_var (ExpandOp *e, gint64 end)
+{
+  NcValue *row = e->op.row;
+  guint n = e->path->len;
+  NcList *l = nc_list_new (n);
+  for (guint i = 0; i < n; i++)
+    l->items[i] = nc_value_copy (&g_array_index (e->path, NcValue, e->reversed ? n - 1 - i : i));
+  if (!e->rel_bound)
+    {
+      nc_value_clear (&row[e->rel->slot]);
+      row[e->rel->slot] = nc_value_list_take (l);
+    }
+  else
+    nc_list_unref (l);
+  if (!e->to_bound)
+    {
+      nc_value_clear (&row[e->to->slot]);
+      row[e->to->slot] = nc_value_node_ref (end);
+    }
+}
+
+static gboolean
+bound_list_ok (ExpandOp *e)
+{
+  if (!e->rel_bound)
+    return TRUE;
+  const NcValue *b = &e->op.row[e->rel->slot];
+  guint n = e->path->len;
+  if (b->type != NC_VALUE_LIST || b->u.list->len != n)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    {
+      const NcValue *bi = &b->u.list->items[i];
+      const NcValue *pi = &g_array_index (e->path, NcValue, e->reversed ? n - 1 - i : i);
+      if (bi->type != NC_VALUE_REL || bi->u.entity->id != pi->u.entity->id)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+var_next (ExpandOp *e, gboolean *produced, GError **error)
+{
+  NcExecCtx *x = e->op.x;
+  *produced = FALSE;
+  if (e->zero_pending)
+    {
+      e->zero_pending = FALSE;
+      gboolean ok;
+      if (!end_ok (e, e->from_id, &ok, error))
+        return FALSE;
+      if (ok && bound_list_ok (e))
+        {
+          emit_var (e, e->from_id);
+          *produced = TRUE;
+          return TRUE;
+        }
+    }
+  while (e->stack->len > 0)
+    {
+      if (!nc_exec_tick (x, error))
+        return FALSE;
+      Frame *top = &g_array_index (e->stack, Frame, e->stack->len - 1);
+      if (!top->opened)
+        {
+          top->opened = TRUE;
+          if (e->rel->max < 0 || (gint64) e->path->len < e->rel->max)
+            top->cur = open_expand (e, top->node);
+        }
+      gint64 rid;
+      if (top->cur && nc_cursor_next (top->cur, &rid))
+        {
+          gboolean used = FALSE;
+          for (guint i = 0; i < e->path->len && !used; i++)
+            used = g_array_index (e->path, NcValue, i).u.entity->id == rid;
+          if (used)
+            continue;
+          gint64 other = nc_cursor_rel_other (top->cur);
+          gint64 here = top->node;
+          gboolean ok;
+          if (!nc_rel_matches (x, e->rel, rid, e->op.row, &ok, error))
+            return FALSE;
+          if (!ok)
+            continue;
+          NcValue rv = rel_value (e, rid, here, other, e->dir);
+          g_array_append_val (e->path, rv);
+          Frame f = { NULL, other, FALSE };
+          g_array_append_val (e->stack, f);
+          if ((gint64) e->path->len >= e->rel->min)
+            {
+              if (!end_ok (e, other, &ok, error))
+                return FALSE;
+              if (ok && bound_list_ok (e))
+                {
+                  emit_var (e, other);
+                  *produced = TRUE;
+                  return TRUE;
+                }
+            }
+          continue;
+        }
+      g_clear_pointer (&top->cur, nc_cursor_free);
+      g_array_set_size (e->stack, e->stack->len - 1);
+      if (e->path->len > 0 && e->stack->len > 0 && e->path->len >= e->stack->len)
+        {
+          nc_value_clear (&g_array_index (e->path, NcValue, e->path->len - 1));
+          g_array_set_size (e->path, e->path->len - 1);
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+expand_next (NcOp *op, GError **error)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  NcExecCtx *x = op->x;
+  for (;;)
+    {
+      if (!nc_exec_tick (x, error))
+        return FALSE;
+      if (e->have_input)
+        {
+          if (e->rel->varlen)
+            {
+              gboolean produced;
+              if (!var_next (e, &produced, error))
+                return FALSE;
+              if (produced)
+                return TRUE;
+            }
+          else
+            {
+              gint64 rid;
+              while (e->cur && nc_cursor_next (e->cur, &rid))
+                {
+                  if (!nc_exec_tick (x, error))
+                    return FALSE;
+                  op->db_hits++;
+                  gint64 other = nc_cursor_rel_other (e->cur);
+                  if (e->rel_bound)
+                    {
+                      const NcValue *b = &op->row[e->rel->slot];
+                      if (b->type != NC_VALUE_REL || b->u.entity->id != rid)
+                        continue;
+                    }
+                  gboolean ok;
+                  if (!nc_rel_matches (x, e->rel, rid, op->row, &ok, error))
+                    return FALSE;
+                  if (!ok)
+                    continue;
+                  if (!end_ok (e, other, &ok, error))
+                    return FALSE;
+                  if (!ok)
+                    continue;
+                  if (!e->rel_bound)
+                    {
+                      nc_value_clear (&op->row[e->rel->slot]);
+                      op->row[e->rel->slot] = rel_value (e, rid, e->from_id, other, e->dir);
+                    }
+                  if (!e->to_bound)
+                    {
+                      nc_value_clear (&op->row[e->to->slot]);
+                      op->row[e->to->slot] = nc_value_node_ref (other);
+                    }
+                  return TRUE;
+                }
+              g_clear_pointer (&e->cur, nc_cursor_free);
+            }
+          e->have_input = FALSE;
+        }
+      if (!nc_op_next (op->child, error))
+        return FALSE;
+      nc_row_copy (op->row, op->child->row, x->width);
+      const NcValue *fv = &op->row[e->from];
+      if (fv->type != NC_VALUE_NODE || e->impossible)
+        {
+          if (fv->type != NC_VALUE_NODE && fv->type != NC_VALUE_NULL)
+            {
+              g_set_error (error, NC_ERROR, NC_ERROR_TYPE, "Type mismatch: expected Node but was %s",
+                           nc_value_type_name (fv->type));
+              return FALSE;
+            }
+          continue;
+        }
+      e->from_id = fv->u.entity->id;
+      e->have_input = TRUE;
+      if (e->rel->varlen)
+        {
+          clear_var_state (e);
+          Frame f = { NULL, e->from_id, FALSE };
+          g_array_append_val (e->stack, f);
+          e->zero_pending = e->rel->min == 0;
+        }
+      else
+        e->cur = open_expand (e, e->from_id);
+    }
+}
+
+static void
+expand_reset (NcOp *op)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  g_clear_pointer (&e->cur, nc_cursor_free);
+  clear_var_state (e);
+  e->have_input = FALSE;
+}
+
+static void
+expand_free (NcOp *op)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  expand_reset (op);
+  g_array_unref (e->stack);
+  g_array_unref (e->path);
+  g_array_unref (e->types);
+}
+
+static const NcOpClass expand_class = { "Expand(All)", expand_next, expand_reset, expand_free };
+static const NcOpClass expand_into_class = { "Expand(Into)", expand_next, expand_reset, expand_free };
+static const NcOpClass varexpand_class = { "VarLengthExpand(All)", expand_next, expand_reset, expand_free };
+static const NcOpClass varexpand_into_class = { "VarLengthExpand(Into)", expand_next, expand_reset, expand_free };
+
+NcOp *
+nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat *to,
+                  gboolean reversed, gboolean to_bound, gboolean rel_bound)
+{
+  const NcOpClass *k = rel->varlen ? (to_bound ? &varexpand_into_class : &varexpand_class)
+                                   : (to_bound ? &expand_into_class : &expand_class);
+  ExpandOp *e = nc_op_alloc (sizeof (ExpandOp), k, x, child);
+  e->from = from;
+  e->rel = rel;
+  e->to = to;
+  e->reversed = reversed;
+  e->to_bound = to_bound;
+  e->rel_bound = rel_bound;
+  e->dir = rel->dir;
+  if (reversed && rel->dir != NC_DIR_BOTH)
+    e->dir = rel->dir == NC_DIR_OUT ? NC_DIR_IN : NC_DIR_OUT;
+  e->types = g_array_new (FALSE, FALSE, sizeof (NcToken));
+  for (guint i = 0; rel->types && i < rel->types->len; i++)
+    {
+      NcToken t = nc_store_token (x->store, NC_TOKEN_REL_TYPE, rel->types->pdata[i], FALSE);
+      if (t != NC_TOKEN_NONE)
+        g_array_append_val (e->types, t);
+    }
+  e->impossible = rel->types && rel->types->len > 0 && e->types->len == 0;
+  e->stack = g_array_new (FALSE, FALSE, sizeof (Frame));
+  e->path = g_array_new (FALSE, FALSE, sizeof (NcValue));
+  nc_op_add_ident (&e->op, rel->slot);
+  nc_op_add_ident (&e->op, to->slot);
+  GString *d = g_string_new (NULL);
+  g_string_append_printf (d, "(%s)%s[%s", (char *) x->stmt->slot_names->pdata[from],
+                          e->dir == NC_DIR_IN ? "<-" : "-", (char *) x->stmt->slot_names->pdata[rel->slot]);
+  for (guint i = 0; rel->types && i < rel->types->len; i++)
+    g_string_append_printf (d, "%s%s", i ? "|" : ":", (char *) rel->types->pdata[i]);
+  if (rel->varlen)
+    {
+      g_string_append_printf (d, "*%" G_GINT64_FORMAT "..", rel->min);
+      if (rel->max >= 0)
+        g_string_append_printf (d, "%" G_GINT64_FORMAT, rel->max);
+    }
+  g_string_append_printf (d, "]%s(%s)", e->dir == NC_DIR_OUT ? "->" : "-", (char *) x->stmt->slot_names->pdata[to->slot]);
+  e->op.details = g_string_free (d, FALSE);
+  return &e->op;
+}

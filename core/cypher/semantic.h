@@ -1,0 +1,26 @@
+/* Semantic analysis: scoping (every variable binding gets a row slot),
+ * variable references resolved to slots, function resolution, and the
+ * compile-time checks of openCypher (undefined variables, type conflicts,
+ * rebinding in CREATE/MERGE, misplaced aggregation, UNION columns ...).
+ * Runs before any execution, so a failing statement has no side effects. */
+#pragma once
+
+#include "ast.h"
+
+G_BEGIN_DECLS
+
+/* Slot types tracked for conflict checks. */
+typedef enum {
+  NC_VT_ANY = 0,
+  NC_VT_NODE,
+  NC_VT_REL,
+  NC_VT_RELLIST,
+  NC_VT_PATH,
+} NcVarType;
+
+gboolean nc_cypher_analyze (NcStatement *s, const char *text, GError **error);
+
+/* Output fields of the built-in procedures (NULL if unknown). */
+const char *const *nc_cypher_procedure_fields (const char *name, int *n_args);
+
+G_END_DECLS
