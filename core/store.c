@@ -120,6 +120,18 @@ typedef struct {
   gint64 id;
 } PruneItem;
 
+/* What one commit changed in the counts, so readers on a snapshot between
+ * the visible and the applied index get exact counts without a scan. */
+typedef struct {
+  NcLsn lsn;
+  gint64 d_nodes, d_rels;
+  guint n_labels;
+  NcToken *labels;
+  gint64 *deltas;
+} CountDelta;
+
+#define COUNT_HISTORY_MAX 1024
+
 struct _NcStore {
   GRWLock lock;
   NodeSlot *nodes;
@@ -138,6 +150,8 @@ struct _NcStore {
   GArray *head_labels;       /* gint64 by label token */
   gint64 committed_nodes, committed_rels;
   GArray *committed_labels;
+  GArray *count_history;     /* CountDelta, ascending lsn */
+  NcLsn count_floor;         /* every commit with an index above it is in count_history */
   NcLsn applied;
   GArray *prune_queue;       /* PruneItem: slots whose chains may still shrink */
 
@@ -678,6 +692,14 @@ check_unique (NcStore *s, const NcTxn *txn, gint64 self, const NcToken *labels, 
 
 /* ---- store lifecycle ------------------------------------------------------- */
 
+static void
+count_delta_clear (gpointer p)
+{
+  CountDelta *d = p;
+  g_free (d->labels);
+  g_free (d->deltas);
+}
+
 NcStore *
 nc_store_new (void)
 {
@@ -696,6 +718,8 @@ nc_store_new (void)
   s->schema = g_ptr_array_new_with_free_func ((GDestroyNotify) schema_free);
   s->head_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
   s->committed_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
+  s->count_history = g_array_new (FALSE, FALSE, sizeof (CountDelta));
+  g_array_set_clear_func (s->count_history, count_delta_clear);
   s->prune_queue = g_array_new (FALSE, FALSE, sizeof (PruneItem));
   s->reader_snaps = g_array_new (FALSE, FALSE, sizeof (guint64));
   return s;
@@ -723,6 +747,8 @@ store_clear_data (NcStore *s)
   s->head_nodes = s->head_rels = s->committed_nodes = s->committed_rels = 0;
   g_array_set_size (s->head_labels, 0);
   g_array_set_size (s->committed_labels, 0);
+  g_array_set_size (s->count_history, 0);
+  s->count_floor = 0;
   g_array_set_size (s->prune_queue, 0);
   s->applied = 0;
 }
@@ -737,6 +763,7 @@ nc_store_free (NcStore *store)
   g_ptr_array_unref (store->schema);
   g_array_unref (store->head_labels);
   g_array_unref (store->committed_labels);
+  g_array_unref (store->count_history);
   g_array_unref (store->prune_queue);
   g_array_unref (store->reader_snaps);
   for (int k = 0; k < 3; k++)
@@ -1010,6 +1037,44 @@ tag_and_prune (NcStore *s, Version *head, gboolean rel, gint64 id, NcLsn lsn, Nc
     queue_prune (s, rel, id);
 }
 
+static void
+record_count_delta (NcStore *s, NcTxn *txn, NcLsn lsn, NcLsn horizon)
+{
+  CountDelta d = { .lsn = lsn, .d_nodes = txn->d_nodes, .d_rels = txn->d_rels };
+  s->committed_nodes += txn->d_nodes;
+  s->committed_rels += txn->d_rels;
+  for (guint t = 0; t < txn->d_labels->len; t++)
+    if (g_array_index (txn->d_labels, gint64, t) != 0)
+      d.n_labels++;
+  if (d.n_labels > 0)
+    {
+      d.labels = g_new (NcToken, d.n_labels);
+      d.deltas = g_new (gint64, d.n_labels);
+      guint j = 0;
+      for (guint t = 0; t < txn->d_labels->len; t++)
+        {
+          gint64 v = g_array_index (txn->d_labels, gint64, t);
+          if (v == 0)
+            continue;
+          counts_add (s->committed_labels, t, v);
+          d.labels[j] = t;
+          d.deltas[j++] = v;
+        }
+    }
+  g_array_append_val (s->count_history, d);
+  /* no reader can ask for a snapshot below the horizon */
+  guint drop = 0;
+  while (drop < s->count_history->len &&
+         (s->count_history->len - drop > COUNT_HISTORY_MAX ||
+          g_array_index (s->count_history, CountDelta, drop).lsn <= horizon))
+    {
+      s->count_floor = MAX (s->count_floor, g_array_index (s->count_history, CountDelta, drop).lsn);
+      drop++;
+    }
+  if (drop > 0)
+    g_array_remove_range (s->count_history, 0, drop);
+}
+
 void
 nc_txn_commit (NcTxn *txn, NcLsn lsn)
 {
@@ -1035,11 +1100,7 @@ nc_txn_commit (NcTxn *txn, NcLsn lsn)
       tag_and_prune (s, s->rels[id].head, TRUE, id, lsn, horizon);
     }
   s->applied = MAX (s->applied, lsn);
-  s->committed_nodes += txn->d_nodes;
-  s->committed_rels += txn->d_rels;
-  for (guint t = 0; t < txn->d_labels->len; t++)
-    if (g_array_index (txn->d_labels, gint64, t) != 0)
-      counts_add (s->committed_labels, t, g_array_index (txn->d_labels, gint64, t));
+  record_count_delta (s, txn, lsn, horizon);
   g_rw_lock_writer_unlock (&s->lock);
   for (guint i = 0; i < txn->schema_undo->len; i++)
     schema_undo_free (g_ptr_array_index (txn->schema_undo, i));
@@ -1164,6 +1225,8 @@ recount (NcStore *s)
       s->head_rels++;
   s->committed_nodes = s->head_nodes;
   s->committed_rels = s->head_rels;
+  g_array_set_size (s->count_history, 0);
+  s->count_floor = s->applied;
   g_array_set_size (s->committed_labels, 0);
   if (s->head_labels->len > 0)
     g_array_append_vals (s->committed_labels, s->head_labels->data, s->head_labels->len);
@@ -2338,18 +2401,46 @@ count_by_scan (NcTxn *txn, gboolean rels, NcToken label)
   return n;
 }
 
+/* Counts as of a reader's snapshot from the committed counts minus the
+ * commits after it; FALSE when those commits are no longer recorded. */
+static gboolean
+count_at_snapshot (NcStore *s, NcLsn snapshot, int what, NcToken label, gint64 *out)
+{
+  gint64 n;
+  if (snapshot < s->count_floor)
+    return FALSE;
+  n = what == 0 ? s->committed_nodes : what == 1 ? s->committed_rels : counts_get (s->committed_labels, label);
+  for (guint i = s->count_history->len; i-- > 0;)
+    {
+      const CountDelta *d = &g_array_index (s->count_history, CountDelta, i);
+      if (d->lsn <= snapshot)
+        break;
+      if (what == 0)
+        n -= d->d_nodes;
+      else if (what == 1)
+        n -= d->d_rels;
+      else
+        for (guint j = 0; j < d->n_labels; j++)
+          if (d->labels[j] == label)
+            n -= d->deltas[j];
+    }
+  *out = n;
+  return TRUE;
+}
+
 gint64
 nc_txn_count_nodes (NcTxn *txn, NcToken label)
 {
   NcStore *s = txn->store;
   gint64 n = -1;
+  gboolean ok = TRUE;
   g_rw_lock_reader_lock (&s->lock);
   if (txn->write)
     n = label == NC_TOKEN_NONE ? s->head_nodes : counts_get (s->head_labels, label);
-  else if (txn->snapshot >= s->applied)
-    n = label == NC_TOKEN_NONE ? s->committed_nodes : counts_get (s->committed_labels, label);
+  else
+    ok = count_at_snapshot (s, txn->snapshot, label == NC_TOKEN_NONE ? 0 : 2, label, &n);
   g_rw_lock_reader_unlock (&s->lock);
-  return n >= 0 ? n : count_by_scan (txn, FALSE, label);
+  return ok ? n : count_by_scan (txn, FALSE, label);
 }
 
 gint64
@@ -2357,13 +2448,14 @@ nc_txn_count_rels (NcTxn *txn)
 {
   NcStore *s = txn->store;
   gint64 n = -1;
+  gboolean ok = TRUE;
   g_rw_lock_reader_lock (&s->lock);
   if (txn->write)
     n = s->head_rels;
-  else if (txn->snapshot >= s->applied)
-    n = s->committed_rels;
+  else
+    ok = count_at_snapshot (s, txn->snapshot, 1, NC_TOKEN_NONE, &n);
   g_rw_lock_reader_unlock (&s->lock);
-  return n >= 0 ? n : count_by_scan (txn, TRUE, NC_TOKEN_NONE);
+  return ok ? n : count_by_scan (txn, TRUE, NC_TOKEN_NONE);
 }
 
 /* ---- cursors --------------------------------------------------------------- */

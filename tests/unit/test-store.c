@@ -1495,6 +1495,62 @@ test_counts_follow_snapshots (Fixture *f, gconstpointer data)
   nc_txn_rollback (old);
 }
 
+static gint64
+count_by_cursor (NcTxn *txn, NcToken lbl)
+{
+  g_autoptr (GArray) ids = drain (nc_txn_scan_nodes (txn, lbl));
+  return ids->len;
+}
+
+/* Counts must be exact for snapshots behind the applied index: recent ones
+ * (commits not yet published) and old ones (more commits than the count
+ * history keeps). */
+static void
+test_counts_exact_behind_applied_index (Fixture *f, gconstpointer data)
+{
+  NcToken p = label (f, "P");
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  for (int i = 0; i < 5; i++)
+    create_node (w, p, NC_TOKEN_NONE, 0);
+  commit (f, w);
+  NcTxn *old = nc_store_begin_read (f->store);
+  /* 1100 published commits: more than the history keeps */
+  for (int i = 0; i < 1100; i++)
+    {
+      w = nc_store_begin_write (f->store);
+      create_node (w, i % 2 ? p : NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+      if (i % 3 == 0)
+        g_assert_true (nc_txn_delete_node (w, i, TRUE, &error));
+      commit (f, w);
+    }
+  NcTxn *mid = nc_store_begin_read (f->store);
+  /* three commits applied but not published */
+  for (int i = 0; i < 3; i++)
+    {
+      w = nc_store_begin_write (f->store);
+      create_node (w, p, NC_TOKEN_NONE, 0);
+      g_assert_true (nc_txn_delete_node (w, 10 + i, TRUE, &error));
+      nc_txn_commit (w, ++f->lsn);
+    }
+  g_assert_cmpuint (nc_txn_snapshot (mid), <, nc_store_applied_index (f->store));
+  NcTxn *views[] = { old, mid };
+  for (guint i = 0; i < G_N_ELEMENTS (views); i++)
+    {
+      g_assert_cmpint (nc_txn_count_nodes (views[i], NC_TOKEN_NONE), ==, count_by_cursor (views[i], NC_TOKEN_NONE));
+      g_assert_cmpint (nc_txn_count_nodes (views[i], p), ==, count_by_cursor (views[i], p));
+      g_assert_cmpint (nc_txn_count_rels (views[i]), ==, 0);
+    }
+  g_assert_cmpint (nc_txn_count_nodes (old, NC_TOKEN_NONE), ==, 5);
+  nc_store_publish (f->store, f->lsn);
+  NcTxn *now = nc_store_begin_read (f->store);
+  g_assert_cmpint (nc_txn_count_nodes (now, p), ==, count_by_cursor (now, p));
+  g_assert_cmpint (nc_txn_count_nodes (now, NC_TOKEN_NONE), ==, count_by_cursor (now, NC_TOKEN_NONE));
+  nc_txn_rollback (now);
+  nc_txn_rollback (mid);
+  nc_txn_rollback (old);
+}
+
 static void
 test_store_errors_map_to_neo4j_codes (Fixture *f, gconstpointer data)
 {
@@ -1553,6 +1609,7 @@ main (int argc, char **argv)
   ADD ("truncate-after-discards-tail", test_truncate_after_discards_tail);
   ADD ("unknown-tokens-are-rejected", test_unknown_tokens_are_rejected);
   ADD ("counts-follow-snapshots", test_counts_follow_snapshots);
+  ADD ("counts-exact-behind-applied-index", test_counts_exact_behind_applied_index);
   ADD ("store-errors-map-to-neo4j-codes", test_store_errors_map_to_neo4j_codes);
 #undef ADD
   return g_test_run ();
