@@ -1006,10 +1006,14 @@ FN (fn_round)
     return FALSE;
   if (n_args == 1)
     {
-      /* Java Math.round: half rounds towards positive infinity. */
-      *out = nc_value_float (isfinite (x) ? floor (x + 0.5) : x);
-      if (isfinite (x) && fabs (x) >= 4503599627370496.0)
-        *out = nc_value_float (x);
+      /* Java Math.round: half rounds towards positive infinity. x - floor(x)
+       * is exact, unlike floor(x + 0.5) (0.49999999999999994 stays 0). */
+      if (isfinite (x) && fabs (x) < 4503599627370496.0)
+        {
+          double fl = floor (x);
+          x = x - fl >= 0.5 ? fl + 1 : fl;
+        }
+      *out = nc_value_float (x);
       return TRUE;
     }
   if (args[1].type == NC_VALUE_NULL || (n_args > 2 && args[2].type == NC_VALUE_NULL))

@@ -1049,13 +1049,9 @@ nc_duration_scale (const NcValue *dv, const NcValue *num, gboolean divide, NcVal
           g_set_error_literal (error, NC_ERROR, NC_ERROR_ARITHMETIC, "/ by zero");
           return FALSE;
         }
-      f = 1.0 / f;
-      /* Divide exactly where possible, so P3D / 3 stays P1D. */
-      double m = (double) w->u.duration.months / (1.0 / f);
-      double d = (double) w->u.duration.days / (1.0 / f);
-      double s = (double) w->u.duration.seconds / (1.0 / f);
-      double n = (double) w->u.duration.nanos / (1.0 / f);
-      return nc_duration_approximate (m, d, s, n, out, error);
+      return nc_duration_approximate ((double) w->u.duration.months / f, (double) w->u.duration.days / f,
+                                      (double) w->u.duration.seconds / f, (double) w->u.duration.nanos / f,
+                                      out, error);
     }
   return nc_duration_approximate ((double) w->u.duration.months * f, (double) w->u.duration.days * f,
                                   (double) w->u.duration.seconds * f, (double) w->u.duration.nanos * f,

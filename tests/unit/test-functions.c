@@ -389,6 +389,8 @@ test_math_functions (void)
   assert_float (call ("floor", 1, nc_value_int (3)), 3.0);
   assert_float (call ("round", 1, nc_value_float (2.5)), 3.0);
   assert_float (call ("round", 1, nc_value_float (-2.5)), -2.0);
+  assert_float (call ("round", 1, nc_value_float (0.49999999999999994)), 0.0);
+  assert_float (call ("round", 1, nc_value_float (-0.5)), 0.0);
   assert_float (call ("round", 2, nc_value_float (3.14159), nc_value_int (2)), 3.14);
   assert_float (call ("round", 2, nc_value_float (2.675), nc_value_int (2)), 2.68);
   assert_float (call ("round", 3, nc_value_float (-2.5), nc_value_int (0), S ("HALF_EVEN")), -2.0);
