@@ -922,6 +922,22 @@ UNARY_FLOAT (fn_atan, "atan", atan (x))
 UNARY_FLOAT (fn_degrees, "degrees", x * 180.0 / G_PI)
 UNARY_FLOAT (fn_radians, "radians", x * G_PI / 180.0)
 UNARY_FLOAT (fn_haversin, "haversin", (1.0 - cos (x)) / 2.0)
+UNARY_FLOAT (fn_sinh, "sinh", sinh (x))
+UNARY_FLOAT (fn_cosh, "cosh", cosh (x))
+UNARY_FLOAT (fn_tanh, "tanh", tanh (x))
+UNARY_FLOAT (fn_coth, "coth", 1.0 / tanh (x))
+
+FN (fn_is_nan)
+{
+  NULL_IN_NULL_OUT ();
+  if (args[0].type == NC_VALUE_INT)
+    *out = nc_value_bool (FALSE);
+  else if (args[0].type == NC_VALUE_FLOAT)
+    *out = nc_value_bool (isnan (args[0].u.f));
+  else
+    return type_mismatch (error, "isNaN", "a numeric value", &args[0]);
+  return TRUE;
+}
 
 FN (fn_atan2)
 {
@@ -1137,29 +1153,43 @@ FN (fn_to_lower)
   return TRUE;
 }
 
+/* Trims whitespace, or (Neo4j 5 two-argument form) the characters of a
+ * given trim string. */
 static gboolean
-is_space_at (const char *p)
+is_trimmed_at (const char *p, const char *chars)
 {
-  return g_unichar_isspace (g_utf8_get_char (p));
+  gunichar c = g_utf8_get_char (p);
+  if (chars == NULL)
+    return g_unichar_isspace (c);
+  return g_utf8_strchr (chars, -1, c) != NULL;
 }
 
 static gboolean
 trim_common (const NcValue *args, guint n_args, NcValue *out, GError **error, const char *fn,
              gboolean left, gboolean right)
 {
-  NULL_IN_NULL_OUT ();
+  *out = nc_value_null ();
+  if (any_null (args, n_args))
+    return TRUE;
   if (!string_arg (args, 0, fn, error))
     return FALSE;
+  const char *chars = NULL;
+  if (n_args > 1)
+    {
+      if (!string_arg (args, 1, fn, error))
+        return FALSE;
+      chars = args[1].u.s->data;
+    }
   const char *start = args[0].u.s->data;
   const char *end = start + args[0].u.s->len;
   if (left)
-    while (start < end && is_space_at (start))
+    while (start < end && is_trimmed_at (start, chars))
       start = g_utf8_next_char (start);
   if (right)
     while (end > start)
       {
         const char *prev = g_utf8_prev_char (end);
-        if (!is_space_at (prev))
+        if (!is_trimmed_at (prev, chars))
           break;
         end = prev;
       }
@@ -1170,6 +1200,44 @@ trim_common (const NcValue *args, guint n_args, NcValue *out, GError **error, co
 FN (fn_trim) { return trim_common (args, n_args, out, error, "trim", TRUE, TRUE); }
 FN (fn_ltrim) { return trim_common (args, n_args, out, error, "ltrim", TRUE, FALSE); }
 FN (fn_rtrim) { return trim_common (args, n_args, out, error, "rtrim", FALSE, TRUE); }
+
+FN (fn_normalize)
+{
+  *out = nc_value_null ();
+  if (any_null (args, n_args))
+    return TRUE;
+  if (!string_arg (args, 0, "normalize", error))
+    return FALSE;
+  GNormalizeMode mode = G_NORMALIZE_NFC;
+  if (n_args > 1)
+    {
+      /* normalize(s, NFD) arrives as the form's name. */
+      static const struct { const char *name; GNormalizeMode mode; } forms[] = {
+        { "NFC", G_NORMALIZE_NFC }, { "NFD", G_NORMALIZE_NFD },
+        { "NFKC", G_NORMALIZE_NFKC }, { "NFKD", G_NORMALIZE_NFKD },
+      };
+      if (!string_arg (args, 1, "normalize", error))
+        return FALSE;
+      guint i;
+      for (i = 0; i < G_N_ELEMENTS (forms); i++)
+        if (g_ascii_strcasecmp (forms[i].name, args[1].u.s->data) == 0)
+          break;
+      if (i == G_N_ELEMENTS (forms))
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, "Unknown normal form: %s", args[1].u.s->data);
+          return FALSE;
+        }
+      mode = forms[i].mode;
+    }
+  g_autofree char *r = g_utf8_normalize (args[0].u.s->data, args[0].u.s->len, mode);
+  if (r == NULL)
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT, "normalize(): invalid UTF-8");
+      return FALSE;
+    }
+  *out = nc_value_string (r);
+  return TRUE;
+}
 
 FN (fn_replace)
 {
@@ -1546,6 +1614,11 @@ static const NcFunctionDef functions[] = {
   { "degrees", 1, 1, fn_degrees },
   { "radians", 1, 1, fn_radians },
   { "haversin", 1, 1, fn_haversin },
+  { "sinh", 1, 1, fn_sinh },
+  { "cosh", 1, 1, fn_cosh },
+  { "tanh", 1, 1, fn_tanh },
+  { "coth", 1, 1, fn_coth },
+  { "isNaN", 1, 1, fn_is_nan },
   { "rand", 0, 0, fn_rand },
   { "randomUUID", 0, 0, fn_random_uuid },
   { "timestamp", 0, 0, fn_timestamp },
@@ -1554,8 +1627,10 @@ static const NcFunctionDef functions[] = {
   { "upper", 1, 1, fn_to_upper },
   { "lower", 1, 1, fn_to_lower },
   { "trim", 1, 1, fn_trim },
-  { "ltrim", 1, 1, fn_ltrim },
-  { "rtrim", 1, 1, fn_rtrim },
+  { "btrim", 1, 2, fn_trim },
+  { "ltrim", 1, 2, fn_ltrim },
+  { "rtrim", 1, 2, fn_rtrim },
+  { "normalize", 1, 2, fn_normalize },
   { "replace", 3, 3, fn_replace },
   { "substring", 2, 3, fn_substring },
   { "left", 2, 2, fn_left },

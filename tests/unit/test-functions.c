@@ -356,6 +356,13 @@ test_string_functions (void)
   assert_renders (call ("trim", 1, S ("  a b \t")), "a b");
   assert_renders (call ("ltrim", 1, S ("  a ")), "a ");
   assert_renders (call ("rtrim", 1, S ("  a ")), "  a");
+  assert_renders (call ("btrim", 2, S ("xxhixyx"), S ("xy")), "hi");
+  assert_renders (call ("ltrim", 2, S ("--a--"), S ("-")), "a--");
+  assert_null (call ("btrim", 2, S ("a"), nc_value_null ()));
+  /* "é" as e + combining acute composes to one code point under NFC. */
+  assert_int (call ("size", 1, call ("normalize", 1, S ("e\xcc\x81"))), 1);
+  assert_int (call ("size", 1, call ("normalize", 2, S ("\xc3\xa9"), S ("NFD"))), 2);
+  call_fails (NC_ERROR_ARGUMENT, "normalize", 2, S ("a"), S ("NFX"));
   assert_renders (call ("replace", 3, S ("hello"), S ("l"), S ("L")), "heLLo");
   assert_renders (call ("replace", 3, S ("ab"), S (""), S ("-")), "-a-b-");
   /* TCK String: substring('0123456789', 1) */
@@ -412,6 +419,12 @@ test_math_functions (void)
   assert_float (call ("radians", 1, nc_value_int (180)), G_PI);
   assert_float (call ("haversin", 1, nc_value_float (G_PI)), 1.0);
   assert_float (call ("cot", 1, nc_value_float (G_PI / 4)), 1.0);
+  assert_float (call ("tanh", 1, nc_value_int (0)), 0.0);
+  assert_float (call ("cosh", 1, nc_value_int (0)), 1.0);
+  NcValue isnan_v = call ("isNaN", 1, nc_value_float (NAN));
+  g_assert_true (isnan_v.u.b);
+  isnan_v = call ("isNaN", 1, nc_value_int (1));
+  g_assert_false (isnan_v.u.b);
   assert_null (call ("sin", 1, nc_value_null ()));
   call_fails (NC_ERROR_TYPE, "sqrt", 1, S ("4"));
   NcValue r = call ("rand", 0);
