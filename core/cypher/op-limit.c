@@ -49,7 +49,14 @@ limit_next (NcOp *op, GError **error)
         return FALSE;
     }
   if (l->remaining == 0)
-    return FALSE;
+    {
+      /* Updating clauses below run to completion whatever LIMIT says. */
+      if (op->x->stmt->has_updates)
+        while (nc_op_next (op->child, error))
+          if (!nc_exec_tick (op->x, error))
+            return FALSE;
+      return FALSE;
+    }
   while (l->to_skip > 0)
     {
       if (!nc_op_next (op->child, error))

@@ -685,7 +685,7 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
       while (g_hash_table_iter_next (&it, &k, NULL))
         if (((char *) k)[0] != '\0')
           g_ptr_array_add (names, k);
-      if (names->len == 0 && c->items->len == 0)
+      if (names->len == 0 && c->items->len == 0 && c->kind == NC_CL_RETURN)
         {
           fail (S, c->offset, NC_ERROR_SYNTAX, "%s * is not allowed when there are no variables in scope",
                 c->kind == NC_CL_WITH ? "WITH" : "RETURN");
