@@ -83,6 +83,7 @@ struct _Conn {
   gint64 created, last_recv, last_send, close_deadline;
   guint64 bytes_sent, bytes_received, frames_sent, frames_received;
   char *hello_from;         /* the node id from its Hello */
+  gboolean tls_established;  /* TLS handshake completed */
 };
 
 struct _NcClusterNode {
@@ -389,7 +390,12 @@ conn_fail (Conn *c, gboolean send_error, NcClusterError code, const char *fmt, .
   g_autofree char *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
   char label[256];
-  g_warning ("cluster peer %s: %s; closing connection", conn_label (c, label, sizeof label), msg);
+  /* A peer we keep re-dialling fails the same way every few seconds: say
+   * it once, then keep it at debug level until something changes. */
+  if (c->outgoing && c->peer != NULL && g_strcmp0 (c->peer->last_error, msg) == 0)
+    g_debug ("cluster peer %s: %s (again); closing connection", conn_label (c, label, sizeof label), msg);
+  else
+    g_warning ("cluster peer %s: %s; closing connection", conn_label (c, label, sizeof label), msg);
   peer_set_error (c->peer, msg);
 
   /* An Error frame needs a working channel: TCP or TLS past its handshake. */
@@ -436,6 +442,9 @@ conn_close (Conn *c)
       g_source_unref (c->source);
       c->source = NULL;
     }
+  /* Best effort close_notify, so the peer sees a clean TLS shutdown. */
+  if (c->tls != NULL && c->tls_established)
+    gnutls_bye (c->tls, GNUTLS_SHUT_WR);
   if (c->socket != NULL)
     g_socket_close (c->socket, NULL);
   g_queue_clear_full (&c->wqueue, (GDestroyNotify) g_bytes_unref);
@@ -639,6 +648,12 @@ conn_read (Conn *c)
           n = gnutls_record_recv (c->tls, buf, sizeof buf);
           if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
             return TRUE;
+          /* A peer that died without close_notify is an ordinary EOF here:
+           * frames carry their own length, so truncation is detected anyway. */
+          if (n == GNUTLS_E_PREMATURE_TERMINATION)
+            n = 0;
+          else if (n < 0 && !gnutls_error_is_fatal ((int) n))
+            continue;
           if (n < 0)
             {
               conn_fail (c, FALSE, NC_CLUSTER_ERROR_CLOSED, "TLS receive failed: %s", gnutls_strerror ((int) n));
@@ -718,7 +733,10 @@ conn_handshake (Conn *c)
     {
       /* Best effort: tell the peer why (it gets no application data). */
       gnutls_alert_send_appropriate (c->tls, r);
-      conn_fail (c, FALSE, NC_CLUSTER_ERROR_TLS, "TLS handshake failed: %s", gnutls_strerror (r));
+      gboolean versions = r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET || r == GNUTLS_E_NO_CIPHER_SUITES ||
+                          r == GNUTLS_E_INSUFFICIENT_CREDENTIALS;
+      conn_fail (c, FALSE, NC_CLUSTER_ERROR_TLS, "TLS handshake failed: %s%s", gnutls_strerror (r),
+                 versions ? " (no common TLS version/cipher: check NORNICDB_CLUSTER_TLS_MIN_VERSION on both sides)" : "");
       return;
     }
   g_autoptr(GError) error = NULL;
@@ -730,6 +748,7 @@ conn_handshake (Conn *c)
   g_autofree char *desc = gnutls_session_get_desc (c->tls);
   char label[256];
   g_debug ("cluster peer %s: TLS established %s", conn_label (c, label, sizeof label), desc);
+  c->tls_established = TRUE;
   conn_enter_hello (c);
 }
 
@@ -1269,6 +1288,8 @@ nc_cluster_node_remove_peer (NcClusterNode *node, const char *address)
       Peer *p = g_ptr_array_index (node->peers, i);
       if (!p->configured || strcmp (p->address, address) != 0)
         continue;
+      /* Out of the list first: closing its last connection must not free it. */
+      g_ptr_array_steal_index (node->peers, i);
       p->configured = FALSE;  /* no reconnect */
       destroy_source (&p->retry);
       /* Incoming connections from that node stay; they move to a dial-in record. */
@@ -1287,7 +1308,6 @@ nc_cluster_node_remove_peer (NcClusterNode *node, const char *address)
           else
             c->peer = NULL;
         }
-      g_ptr_array_remove (node->peers, p);
       /* Re-home the remaining incoming connections. */
       for (guint j = 0; j < mine->len; j++)
         {
@@ -1305,6 +1325,7 @@ nc_cluster_node_remove_peer (NcClusterNode *node, const char *address)
             }
           c->peer = q;
         }
+      peer_free (p);
       return;
     }
 }

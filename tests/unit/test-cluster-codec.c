@@ -224,7 +224,9 @@ test_optional_fields_absent (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) frame = nc_cluster_frame_encode (m, 0, &error);
   g_assert_no_error (error);
-  g_assert_null (strstr (g_bytes_get_data (frame, NULL) + 4, "leader_hint"));
+  gsize flen = 0;
+  const char *ftext = g_bytes_get_data (frame, &flen);
+  g_assert_null (g_strstr_len (ftext + 4, (gssize) flen - 4, "leader_hint"));
   g_autoptr(NcClusterMessage) back = decode_frame (frame, "c1", &error);
   g_assert_no_error (error);
   g_assert_null (back->u.read_index_response.leader_hint);

@@ -343,14 +343,19 @@ test_keepalive_keeps_idle_peers_healthy (void)
 {
   NcClusterNodeSettings s;
   tcu_settings (&s, "a");
+  /* Generous windows so a loaded machine cannot fail this by stalling. */
+  s.health_window_ms = 1000;
+  s.dead_after_ms = 1500;
   g_autoptr(TestNode) a = tcu_node_new (&s);
   tcu_settings (&s, "b");
+  s.health_window_ms = 1000;
+  s.dead_after_ms = 1500;
   g_autoptr(TestNode) b = tcu_node_new (&s);
   g_autofree char *baddr = tcu_node_address (b);
   g_assert_true (nc_cluster_node_add_peer (a->node, "b", baddr, NULL));
   g_assert_true (tcu_wait_up (a, "b", 5000));
   /* No module traffic for well over the dead-peer timeout. */
-  tcu_spin (1500);
+  tcu_spin (2000);
   g_assert_true (tcu_peer_healthy (a, "b"));
   g_assert_true (tcu_peer_healthy (b, "a"));
   g_assert_cmpuint (a->down_events->len, ==, 0);
@@ -403,6 +408,31 @@ test_slow_peer_dropped (void)
 }
 
 static void
+test_removed_peer_not_redialled (void)
+{
+  NcClusterNodeSettings s;
+  tcu_settings (&s, "a");
+  g_autoptr(TestNode) a = tcu_node_new (&s);
+  tcu_settings (&s, "b");
+  g_autoptr(TestNode) b = tcu_node_new (&s);
+  g_autofree char *baddr = tcu_node_address (b);
+  g_assert_true (nc_cluster_node_add_peer (a->node, "b", baddr, NULL));
+  g_assert_true (tcu_wait_up (b, "a", 5000));
+  g_assert_true (tcu_wait_up (a, "b", 5000));
+  nc_cluster_node_remove_peer (a->node, baddr);
+  g_assert_cmpuint (a->down_events->len, ==, 1);
+  gpointer pair[2] = { b, (gpointer) "a" };
+  g_assert_true (tcu_wait (5000, not_connected, pair));
+  tcu_spin (400);  /* several reconnect delays */
+  g_assert_cmpuint (b->up_events->len, ==, 1);
+  g_autoptr(GPtrArray) peers = nc_cluster_node_list_peers (a->node);
+  g_assert_cmpuint (peers->len, ==, 0);
+  /* It can be added again. */
+  g_assert_true (nc_cluster_node_add_peer (a->node, "b", baddr, NULL));
+  g_assert_true (tcu_wait_up (a, "b", 5000));
+}
+
+static void
 test_settings_validated (void)
 {
   NcClusterNodeSettings s;
@@ -441,6 +471,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/cluster/transport/silent-peer-turns-unhealthy-then-dropped", test_silent_peer_turns_unhealthy);
   g_test_add_func ("/nornic/cluster/transport/keepalive-keeps-idle-peers-healthy", test_keepalive_keeps_idle_peers_healthy);
   g_test_add_func ("/nornic/cluster/transport/slow-peer-dropped-when-queue-full", test_slow_peer_dropped);
+  g_test_add_func ("/nornic/cluster/transport/removed-peer-is-not-redialled", test_removed_peer_not_redialled);
   g_test_add_func ("/nornic/cluster/transport/settings-are-validated", test_settings_validated);
   return g_test_run ();
 }
