@@ -1022,6 +1022,19 @@ nc_eval (NcExecCtx *x, const NcExpr *e, NcValue *row, NcValue *out, GError **err
           return FALSE;
         if (a.type == NC_VALUE_NULL)
           return TRUE;
+        if (a.type == NC_VALUE_REL)
+          {
+            /* r:T holds when the relationship has type T */
+            NcToken type;
+            NcNodeId s0, e0;
+            gboolean ok = nc_txn_rel_info (x->txn, a.u.entity->id, &type, &s0, &e0);
+            const char *tn = ok ? nc_store_token_name (x->store, NC_TOKEN_REL_TYPE, type) : NULL;
+            gboolean all = tn != NULL;
+            for (guint i = 0; all && i < e->keys->len; i++)
+              all = g_str_equal (tn, e->keys->pdata[i]);
+            *out = nc_value_bool (all);
+            return TRUE;
+          }
         if (a.type != NC_VALUE_NODE)
           return type_error (error, "Node", &a);
         gboolean all = TRUE;

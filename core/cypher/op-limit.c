@@ -26,7 +26,7 @@ eval_count (NcExecCtx *x, NcExpr *e, const char *what, gint64 *out, GError **err
   if (v.type != NC_VALUE_INT || v.u.i < 0)
     {
       g_autofree char *s = nc_value_to_debug_string (&v);
-      g_set_error (error, NC_ERROR, v.type == NC_VALUE_INT ? NC_ERROR_ARGUMENT : NC_ERROR_ARGUMENT,
+      g_set_error (error, NC_ERROR, NC_ERROR_SYNTAX,
                    "Invalid input. '%s' is not a valid value. Must be a non-negative integer. (%s)", s, what);
       return FALSE;
     }

@@ -30,6 +30,7 @@ enum {
   AGG_ALLOWED = 1 << 0,   /* projection items */
   IN_AGG = 1 << 1,        /* inside an aggregate's arguments */
   NO_NEW_VARS = 1 << 2,
+  IN_PRED = 1 << 3,       /* boolean predicate position: patterns allowed */
 };
 
 static gboolean sem_query (Sem *S, Scope *outer, NcQueryAst *q, gboolean subquery, GPtrArray *out_scopes);
@@ -129,6 +130,63 @@ type_label (NcVarType t)
     case NC_VT_REL: return "Relationship";
     case NC_VT_RELLIST: return "List<Relationship>";
     case NC_VT_PATH: return "Path";
+    case NC_VT_VALUE: return "a value";
+    default: return "Any";
+    }
+}
+
+/* ---- static types --------------------------------------------------------- */
+
+#define TYPE_UNKNOWN NC_VALUE_N_TYPES
+
+/* The value type of `e` when it is known before execution. */
+static NcValueType
+static_type (Scope *sc, const NcExpr *e)
+{
+  switch (e->kind)
+    {
+    case NC_EX_LITERAL: return e->lit.type;
+    case NC_EX_LIST: case NC_EX_LIST_COMP: case NC_EX_PATTERN_COMP: return NC_VALUE_LIST;
+    case NC_EX_MAP: case NC_EX_MAP_PROJ: return NC_VALUE_MAP;
+    case NC_EX_NOT: case NC_EX_AND: case NC_EX_OR: case NC_EX_XOR: case NC_EX_CMP: case NC_EX_IN:
+    case NC_EX_STARTS: case NC_EX_ENDS: case NC_EX_CONTAINS: case NC_EX_REGEX: case NC_EX_IS_NULL:
+    case NC_EX_IS_NOT_NULL: case NC_EX_QUANT: case NC_EX_EXISTS_SUB: case NC_EX_PATTERN:
+      return NC_VALUE_BOOL;
+    case NC_EX_COUNT_SUB: case NC_EX_COUNT_STAR: return NC_VALUE_INT;
+    case NC_EX_VAR:
+      {
+        Var *v = lookup (sc, e->name);
+        if (v == NULL)
+          return TYPE_UNKNOWN;
+        switch (v->type)
+          {
+          case NC_VT_NODE: return NC_VALUE_NODE;
+          case NC_VT_REL: return NC_VALUE_REL;
+          case NC_VT_PATH: return NC_VALUE_PATH;
+          case NC_VT_RELLIST: return NC_VALUE_LIST;
+          default: return TYPE_UNKNOWN;
+          }
+      }
+    default:
+      return TYPE_UNKNOWN;
+    }
+}
+
+static const char *
+vtype_label (NcValueType t)
+{
+  switch (t)
+    {
+    case NC_VALUE_NULL: return "Null";
+    case NC_VALUE_BOOL: return "Boolean";
+    case NC_VALUE_INT: return "Integer";
+    case NC_VALUE_FLOAT: return "Float";
+    case NC_VALUE_STRING: return "String";
+    case NC_VALUE_LIST: return "List<Any>";
+    case NC_VALUE_MAP: return "Map";
+    case NC_VALUE_NODE: return "Node";
+    case NC_VALUE_REL: return "Relationship";
+    case NC_VALUE_PATH: return "Path";
     default: return "Any";
     }
 }
@@ -215,9 +273,19 @@ check_func_arg_types (Sem *S, Scope *sc, NcExpr *e)
   return TRUE;
 }
 
+static gboolean is_updating (const NcClause *c);
+
 static gboolean
 sem_subquery_expr (Sem *S, Scope *sc, NcExpr *e)
 {
+  for (guint p = 0; p < e->sub->parts->len; p++)
+    {
+      NcSingleQuery *sq = e->sub->parts->pdata[p];
+      for (guint i = 0; i < sq->clauses->len; i++)
+        if (is_updating (sq->clauses->pdata[i]))
+          return fail (S, ((NcClause *) sq->clauses->pdata[i])->offset, NC_ERROR_SYNTAX,
+                       "An Exists Expression cannot contain any updates (InvalidClauseComposition)");
+    }
   /* EXISTS/COUNT { query }: sees the outer scope; returns nothing. */
   g_autoptr (Scope) inner = scope_new (NULL);
   for (Scope *s = sc; s; s = s->parent)
@@ -233,10 +301,68 @@ sem_subquery_expr (Sem *S, Scope *sc, NcExpr *e)
 }
 
 static gboolean
+check_static (Sem *S, Scope *sc, NcExpr *e)
+{
+  if (e->kind == NC_EX_AND || e->kind == NC_EX_OR || e->kind == NC_EX_XOR || e->kind == NC_EX_NOT)
+    {
+      NcExpr *ops[2] = { e->a, e->b };
+      for (int i = 0; i < 2; i++)
+        {
+          if (ops[i] == NULL)
+            continue;
+          NcValueType t = static_type (sc, ops[i]);
+          if (t != TYPE_UNKNOWN && t != NC_VALUE_BOOL && t != NC_VALUE_NULL)
+            return fail (S, ops[i]->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Boolean but was %s", vtype_label (t));
+        }
+    }
+  if (e->kind == NC_EX_IN)
+    {
+      NcValueType t = static_type (sc, e->b);
+      if (t != TYPE_UNKNOWN && t != NC_VALUE_LIST && t != NC_VALUE_NULL)
+        return fail (S, e->b->offset, NC_ERROR_SYNTAX, "Type mismatch: expected List<T> but was %s", vtype_label (t));
+    }
+  if (e->kind == NC_EX_PROP && e->a->kind == NC_EX_VAR)
+    {
+      NcValueType t = static_type (sc, e->a);
+      if (t == NC_VALUE_PATH || t == NC_VALUE_LIST || t == NC_VALUE_INT || t == NC_VALUE_BOOL || t == NC_VALUE_STRING
+          || t == NC_VALUE_FLOAT)
+        return fail (S, e->a->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Map, Node, Relationship, Point, Duration, Date, Time, LocalTime, LocalDateTime or DateTime but was %s",
+                     vtype_label (t));
+    }
+  if (e->kind == NC_EX_FUNC && e->args && e->args->len == 1)
+    {
+      NcValueType t = static_type (sc, e->args->pdata[0]);
+      if (g_ascii_strcasecmp (e->name, "length") == 0 && (t == NC_VALUE_NODE || t == NC_VALUE_REL))
+        return fail (S, e->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Path but was %s", vtype_label (t));
+      if (g_ascii_strcasecmp (e->name, "size") == 0 && (t == NC_VALUE_PATH || t == NC_VALUE_NODE || t == NC_VALUE_REL))
+        return fail (S, e->offset, NC_ERROR_SYNTAX, "Type mismatch: expected String or List<T> but was %s", vtype_label (t));
+    }
+  return TRUE;
+}
+
+static gboolean sem_expr_inner (Sem *S, Scope *sc, NcExpr *e, int flags);
+
+static gboolean
 sem_expr (Sem *S, Scope *sc, NcExpr *e, int flags)
 {
   if (e == NULL)
     return TRUE;
+  if (e->kind == NC_EX_PATTERN && !(flags & IN_PRED))
+    return fail (S, e->offset, NC_ERROR_SYNTAX,
+                 "A pattern expression should only be used in order to test the existence of a pattern. It can no longer be used inside the function size(), an alternative is to replace size() with COUNT {}.");
+  int child = flags;
+  if (!(e->kind == NC_EX_AND || e->kind == NC_EX_OR || e->kind == NC_EX_XOR || e->kind == NC_EX_NOT))
+    child &= ~IN_PRED;
+  if (e->kind == NC_EX_FUNC && e->name && g_ascii_strcasecmp (e->name, "exists") == 0)
+    child |= IN_PRED;
+  if (!sem_expr_inner (S, sc, e, child))
+    return FALSE;
+  return check_static (S, sc, e);
+}
+
+static gboolean
+sem_expr_inner (Sem *S, Scope *sc, NcExpr *e, int flags)
+{
   switch (e->kind)
     {
     case NC_EX_LITERAL:
@@ -305,9 +431,9 @@ sem_expr (Sem *S, Scope *sc, NcExpr *e, int flags)
         Var *v = bind (S, inner, e->name, NC_VT_ANY);
         e->slot = v->slot;
         int f2 = flags & ~AGG_ALLOWED;
-        if (e->kind == NC_EX_LIST_COMP && (contains_agg (e->b) || contains_agg (e->c)))
-          f2 = flags;
-        return sem_expr (S, inner, e->b, f2) && sem_expr (S, inner, e->c, f2);
+        if (contains_agg (e->b) || contains_agg (e->c))
+          return fail (S, e->offset, NC_ERROR_SYNTAX, "Invalid use of aggregating function in a list comprehension (InvalidAggregation)");
+        return sem_expr (S, inner, e->b, f2 | IN_PRED) && sem_expr (S, inner, e->c, f2);
       }
     case NC_EX_REDUCE:
       {
@@ -332,7 +458,7 @@ sem_expr (Sem *S, Scope *sc, NcExpr *e, int flags)
         g_autoptr (Scope) inner = scope_new (sc);
         if (!sem_pattern_part (S, inner, e->part, PAT_COMP))
           return FALSE;
-        return sem_expr (S, inner, e->b, flags & ~AGG_ALLOWED) && sem_expr (S, inner, e->c, flags & ~AGG_ALLOWED);
+        return sem_expr (S, inner, e->b, (flags & ~AGG_ALLOWED) | IN_PRED) && sem_expr (S, inner, e->c, flags & ~AGG_ALLOWED);
       }
     case NC_EX_EXISTS_SUB:
     case NC_EX_COUNT_SUB:
@@ -361,7 +487,7 @@ check_type (Sem *S, Var *v, NcVarType want, const char *name, guint offset)
 {
   if (v->type == want)
     return TRUE;
-  if (v->type == NC_VT_ANY && want != NC_VT_RELLIST)
+  if (v->type == NC_VT_ANY)
     {
       /* A value bound earlier (e.g. by WITH) may be used as an entity;
        * checked at run time. */
@@ -455,7 +581,7 @@ sem_pattern_part (Sem *S, Scope *sc, NcPatternPart *part, int mode)
             return fail (S, r->offset, NC_ERROR_SYNTAX, "Can't create relationship `%s`: the variable is already declared in this context", r->var);
           if (!(v->type == NC_VT_ANY && !r->varlen) && !check_type (S, v, want, r->var, r->offset))
             return FALSE;
-          if (r->varlen && v->type != NC_VT_RELLIST)
+          if (r->varlen && v->type != NC_VT_RELLIST && v->type != NC_VT_ANY)
             return fail (S, r->offset, NC_ERROR_SYNTAX, "Type mismatch: `%s` defined with conflicting type %s (expected List<Relationship>)",
                          r->var, type_label (v->type));
           r->slot = v->slot;
@@ -550,8 +676,6 @@ is_constant_expr (const NcExpr *e)
     return TRUE;
   if (e->kind == NC_EX_VAR || e->kind == NC_EX_PATTERN || e->kind == NC_EX_PATTERN_COMP
       || e->kind == NC_EX_EXISTS_SUB || e->kind == NC_EX_COUNT_SUB || e->kind == NC_EX_MAP_PROJ || e->is_agg)
-    return FALSE;
-  if (e->kind == NC_EX_FUNC && e->name && (g_ascii_strcasecmp (e->name, "rand") == 0))
     return FALSE;
   if (!is_constant_expr (e->a) || !is_constant_expr (e->b) || !is_constant_expr (e->c) || !is_constant_expr (e->d))
     return FALSE;
@@ -770,19 +894,21 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
               continue;
             }
         }
+      if (t == NC_VT_ANY)
+        {
+          NcValueType st = static_type (sc, it->expr);
+          if (st != TYPE_UNKNOWN && st != NC_VALUE_NULL && st != NC_VALUE_NODE && st != NC_VALUE_REL && st != NC_VALUE_PATH)
+            t = NC_VT_VALUE;
+        }
       it->slot = bind (S, out, it->alias, t)->slot;
     }
-  /* ORDER BY sees the projection, plus the old scope unless the projection
-   * aggregates or is DISTINCT. */
-  if (c->order)
+  /* ORDER BY and WITH ... WHERE see the projection, plus the old scope
+   * unless the projection aggregates or is DISTINCT. */
+  g_autoptr (Scope) osc = NULL;
+  if (c->order || c->where)
     {
-      g_autoptr (Scope) osc = NULL;
       if (has_agg || c->distinct)
-        {
-          osc = scope_copy (out);
-          for (guint i = 0; i < c->order->len; i++)
-            rewrite_to_projection (&((NcSortItem *) c->order->pdata[i])->expr, c);
-        }
+        osc = scope_copy (out);
       else
         {
           osc = scope_copy (sc);
@@ -792,6 +918,12 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
           while (g_hash_table_iter_next (&hit, &k, &v))
             g_hash_table_insert (osc->vars, g_strdup (k), g_memdup2 (v, sizeof (Var)));
         }
+    }
+  if (c->order)
+    {
+      if (has_agg || c->distinct)
+        for (guint i = 0; i < c->order->len; i++)
+          rewrite_to_projection (&((NcSortItem *) c->order->pdata[i])->expr, c);
       for (guint i = 0; i < c->order->len; i++)
         {
           NcSortItem *si = c->order->pdata[i];
@@ -805,10 +937,6 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
             }
           if (!sem_expr (S, osc, si->expr, 0))
             {
-              if (S->error && *S->error && (has_agg || c->distinct) && lookup (sc, "") == NULL)
-                {
-                  /* Neo4j's phrasing for references to dropped variables. */
-                }
               scope_free (out);
               return NULL;
             }
@@ -827,7 +955,7 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
           scope_free (out);
           return NULL;
         }
-      if (!sem_expr (S, out, c->where, 0))
+      if (!sem_expr (S, osc, c->where, IN_PRED))
         {
           scope_free (out);
           return NULL;
@@ -925,7 +1053,7 @@ sem_clause (Sem *S, Scope **psc, NcClause *c, gboolean in_foreach)
         return FALSE;
       if (c->where && contains_agg (c->where))
         return fail (S, c->where->offset, NC_ERROR_SYNTAX, "Invalid use of aggregating function in WHERE");
-      return sem_expr (S, sc, c->where, 0);
+      return sem_expr (S, sc, c->where, IN_PRED);
     case NC_CL_UNWIND:
       if (!sem_expr (S, sc, c->expr, 0))
         return FALSE;
@@ -1052,7 +1180,7 @@ sem_clause (Sem *S, Scope **psc, NcClause *c, gboolean in_foreach)
               return fail (S, it->expr->offset, NC_ERROR_SYNTAX, "Variable `%s` already declared", it->alias);
             it->slot = bind (S, sc, it->alias, NC_VT_ANY)->slot;
           }
-        return sem_expr (S, sc, c->where, 0);
+        return sem_expr (S, sc, c->where, IN_PRED);
       }
     case NC_CL_SUBQUERY:
       {

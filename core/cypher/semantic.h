@@ -16,6 +16,7 @@ typedef enum {
   NC_VT_REL,
   NC_VT_RELLIST,
   NC_VT_PATH,
+  NC_VT_VALUE,    /* known not to be an entity */
 } NcVarType;
 
 gboolean nc_cypher_analyze (NcStatement *s, const char *text, GError **error);
