@@ -222,6 +222,14 @@ nc_snapshot_write (const char *dir, NcTxn *read_txn, guint64 index, guint64 term
                    g_strerror (saved));
       return NULL;
     }
+  /* The directory's own entry must be durable too, or a power loss right
+   * after the first snapshot (and the WAL compaction it allows) could lose
+   * the whole directory. */
+  if (!fsync_path_dir (dir, error))
+    {
+      g_prefix_error (error, "cannot write snapshot: ");
+      return NULL;
+    }
   g_autofree char *final = g_strdup_printf ("%s/snapshot-%020" G_GUINT64_FORMAT ".snap", sdir,
                                             index);
   g_autofree char *tmp = g_strdup_printf ("%s.tmp-XXXXXX", final);

@@ -993,6 +993,15 @@ nc_wal_open (const char *dir, const NcWalOptions *opts, guint64 first_index, GEr
   wal->entries = g_array_new (FALSE, FALSE, sizeof (Entry));
   g_array_set_clear_func (wal->entries, entry_clear);
 
+  /* Make the wal/ directory entry itself durable (it may have just been
+   * created). */
+  int parent_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent_fd >= 0)
+    {
+      if (wal_sync_meta (wal, parent_fd) < 0)
+        g_warning ("cannot sync directory %s: %s", dir, g_strerror (errno));
+      close (parent_fd);
+    }
   wal->dir_fd = open (wal->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   g_autofree char *lock_path = g_build_filename (wal->dir, "LOCK", NULL);
   if (wal->dir_fd >= 0)
