@@ -865,9 +865,9 @@ txn_new (NcStore *s, gboolean write)
   NcTxn *t = g_new0 (NcTxn, 1);
   t->store = s;
   t->write = write;
-  t->ws = nc_writeset_new ();
   if (write)
     {
+      t->ws = nc_writeset_new ();
       t->snapshot = G_MAXUINT64;
       t->touched_nodes = g_array_new (FALSE, FALSE, sizeof (gint64));
       t->touched_rels = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -965,6 +965,9 @@ nc_txn_snapshot (NcTxn *txn)
 NcWriteSet *
 nc_txn_writeset (NcTxn *txn)
 {
+  /* readers rarely ask: theirs is made on demand and stays empty */
+  if (txn->ws == NULL)
+    txn->ws = nc_writeset_new ();
   return txn->ws;
 }
 
