@@ -45,6 +45,8 @@ typedef struct {
   gboolean has_in_snap;
   guint64 in_snap_index, in_snap_term, in_snap_value, in_snap_chain;
   NcRaftRole last_role;
+  guint reads_seen;
+  guint64 last_read_index;
 } Node;
 
 typedef struct {
@@ -585,7 +587,12 @@ node_ready (Sim *sim, Node *n)
           net_send (sim, n, g_ptr_array_index (rd.messages, i));
       apply_entries (sim, n, rd.committed);
       for (guint i = 0; i < rd.read_states->len; i++)
-        client_on_read_state (sim, n, g_ptr_array_index (rd.read_states, i));
+        {
+          NcRaftReadState *rs = g_ptr_array_index (rd.read_states, i);
+          n->reads_seen++;
+          n->last_read_index = rs->index;
+          client_on_read_state (sim, n, rs);
+        }
       if (rd.has_soft_state)
         {
           if (rd.role != n->last_role)
@@ -1168,6 +1175,14 @@ gboolean sim_is_up (Sim *sim, guint node) { return sim->nodes[node].up; }
 guint64 sim_value (Sim *sim, guint node) { return sim->nodes[node].sm_value; }
 guint64 sim_applied (Sim *sim, guint node) { return sim->nodes[node].sm_applied; }
 guint sim_history_size (Sim *sim) { return sim->history->len; }
+
+guint
+sim_read_states_seen (Sim *sim, guint node, guint64 *last_index)
+{
+  if (last_index)
+    *last_index = sim->nodes[node].last_read_index;
+  return sim->nodes[node].reads_seen;
+}
 guint sim_ops_ok (Sim *sim) { return sim->ops_ok; }
 
 guint64

@@ -74,12 +74,16 @@ gboolean sim_compact (Sim *sim, guint node);
 /* Process pending Readys of a node now (normally done inside sim_step). */
 void sim_process_ready (Sim *sim, guint node);
 
-/* Message filter: return FALSE to drop the message (tests only). */
-typedef gboolean (*SimFilter) (Sim *sim, const NcRaftMsg *msg, gpointer data);
+/* Message filter: return FALSE to drop the message; it may also edit the
+ * copy that travels (e.g. drop some entries). Tests only. */
+typedef gboolean (*SimFilter) (Sim *sim, NcRaftMsg *msg, gpointer data);
 void sim_set_filter (Sim *sim, SimFilter filter, gpointer data);
 /* Observer of every message a node hands to the network. */
 typedef void (*SimObserver) (Sim *sim, const NcRaftMsg *msg, gpointer data);
 void sim_set_observer (Sim *sim, SimObserver observer, gpointer data);
+
+/* Read states a node's core produced (count, and the last one's index). */
+guint sim_read_states_seen (Sim *sim, guint node, guint64 *last_index);
 
 /* ---- workload / linearizability ---- */
 /* Stops faults, heals, restarts every node and waits for convergence;

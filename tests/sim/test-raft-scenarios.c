@@ -1,0 +1,625 @@
+/* Named regression scenarios for the Raft core, each run under the
+ * deterministic simulator with every safety checker on. Each scenario steers
+ * the network and the disks into the situation its name describes and then
+ * asserts the behaviour that makes Raft safe there. */
+#include "sim.h"
+
+#include <string.h>
+
+static SimOptions
+quiet_options (guint nodes, guint64 seed)
+{
+  SimOptions o;
+  sim_options_default (&o, nodes, seed);
+  o.drop_pct = 0;
+  o.dup_pct = 0;
+  o.delay_min = 1;
+  o.delay_max = 1;
+  o.persist_delay_max = 1;
+  o.random_faults = FALSE;
+  o.workload = FALSE;
+  o.verbose = g_test_verbose ();
+  return o;
+}
+
+static gboolean
+has_leader (Sim *sim, gpointer data)
+{
+  return sim_leader (sim) >= 0;
+}
+
+static gboolean
+node_is_leader (Sim *sim, gpointer data)
+{
+  return sim_leader (sim) == GPOINTER_TO_INT (data);
+}
+
+typedef struct {
+  guint64 index;
+  guint mask; /* nodes that must have applied it */
+} AppliedWait;
+
+static gboolean
+applied_by (Sim *sim, gpointer data)
+{
+  AppliedWait *w = data;
+  for (guint i = 0; i < sim_n_nodes (sim); i++)
+    if ((w->mask >> i) & 1 && (!sim_is_up (sim, i) || sim_applied (sim, i) < w->index))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+wait_applied (Sim *sim, guint64 index, guint mask, guint max_ticks)
+{
+  AppliedWait w = { index, mask };
+  g_assert_true (sim_run_until (sim, max_ticks, applied_by, &w));
+}
+
+static gint
+elect (Sim *sim)
+{
+  g_assert_true (sim_run_until (sim, 500, has_leader, NULL));
+  gint l = sim_leader (sim);
+  NcRaft *r = sim_raft (sim, l);
+  /* the leader's no-op commits everything before it */
+  wait_applied (sim, nc_raft_last_index (r), (1u << sim_n_nodes (sim)) - 1, 300);
+  return l;
+}
+
+static void
+force_leader (Sim *sim, guint node)
+{
+  for (guint attempt = 0; attempt < 5 && sim_leader (sim) != (gint) node; attempt++)
+    {
+      sim_force_campaign (sim, node);
+      sim_run_until (sim, 20, node_is_leader, GINT_TO_POINTER (node));
+    }
+  g_assert_cmpint (sim_leader (sim), ==, node);
+}
+
+static guint64
+propose (Sim *sim, guint node, guint64 value)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 idx = 0;
+  g_assert_true (sim_propose (sim, node, value, &idx, &error));
+  g_assert_no_error (error);
+  return idx;
+}
+
+#define ALL(sim) ((1u << sim_n_nodes (sim)) - 1)
+
+/* ------------------------------------------------------------ figure 8 */
+
+static guint64 fig8_max_index;
+static gint fig8_from = -1;
+
+/* Lets fig8_from's AppendEntries through, minus entries above fig8_max_index. */
+static gboolean
+fig8_filter (Sim *sim, NcRaftMsg *m, gpointer data)
+{
+  if (m->type != NC_RAFT_MSG_APPEND_ENTRIES || fig8_from < 0
+      || sim_node_index (sim, m->from) != fig8_from)
+    return TRUE;
+  if (fig8_max_index == 0)
+    return m->heartbeat; /* nothing but heartbeats */
+  if (m->entries)
+    while (m->entries->len > 0
+           && ((NcRaftEntry *) g_ptr_array_index (m->entries, m->entries->len - 1))->index > fig8_max_index)
+      g_ptr_array_remove_index (m->entries, m->entries->len - 1);
+  return TRUE;
+}
+
+static void
+block_groups (Sim *sim, guint mask_a)
+{
+  for (guint a = 0; a < sim_n_nodes (sim); a++)
+    for (guint b = 0; b < sim_n_nodes (sim); b++)
+      sim_block (sim, a, b, ((mask_a >> a) & 1) != ((mask_a >> b) & 1));
+}
+
+/* Raft paper, Figure 8: an entry of an older term replicated on a majority
+ * must not be committed by counting replicas; only a current-term entry
+ * commits it. Otherwise S5 can later overwrite a "committed" entry. */
+static void
+test_figure_8 (void)
+{
+  SimOptions o = quiet_options (5, 8);
+  o.election_min = o.election_max = 1000; /* only forced elections */
+  o.pre_vote = FALSE;
+  o.check_quorum = FALSE;
+  o.max_entries = 1;
+  Sim *sim = sim_new (&o);
+  sim_set_filter (sim, fig8_filter, NULL);
+  const guint S1 = 0, S2 = 1, S3 = 2, S5 = 4;
+
+  /* (a) S1 leads; its entry X at index 2 reaches only S2 */
+  force_leader (sim, S1);
+  wait_applied (sim, 1, ALL (sim), 100);
+  block_groups (sim, (1u << S1) | (1u << S2));
+  guint64 x_index = propose (sim, S1, 777);
+  g_assert_cmpuint (x_index, ==, 2);
+  sim_run (sim, 10);
+  guint64 x_term = nc_raft_log_term (sim_raft (sim, S2), 2);
+  g_assert_cmpuint (x_term, ==, nc_raft_term (sim_raft (sim, S1)));
+  g_assert_cmpuint (nc_raft_commit_index (sim_raft (sim, S1)), <, 2);
+
+  /* (b) S1 crashes; S5 wins with S3 and S4, its own index 2 stays local */
+  sim_crash (sim, S1);
+  sim_heal (sim);
+  fig8_from = S5;
+  fig8_max_index = 0;
+  force_leader (sim, S5);
+  sim_run (sim, 5);
+  guint64 s5_term = nc_raft_log_term (sim_raft (sim, S5), 2);
+  g_assert_cmpuint (s5_term, >, x_term);
+  sim_crash (sim, S5);
+
+  /* (c) S1 returns and leads; X (old term) reaches S3, so it sits on a
+   * majority (S1, S2, S3), but S1's current-term no-op does not */
+  sim_restart (sim, S1);
+  fig8_from = S1;
+  fig8_max_index = 2;
+  force_leader (sim, S1);
+  sim_run (sim, 40);
+  g_assert_cmpuint (nc_raft_log_term (sim_raft (sim, S3), 2), ==, x_term);
+  g_assert_cmpuint (nc_raft_log_term (sim_raft (sim, S2), 2), ==, x_term);
+  guint64 m2 = 0, m3 = 0;
+  g_assert_true (nc_raft_peer_match (sim_raft (sim, S1), "n2", &m2));
+  g_assert_true (nc_raft_peer_match (sim_raft (sim, S1), "n3", &m3));
+  g_assert_cmpuint (m2, >=, 2);
+  g_assert_cmpuint (m3, >=, 2);
+  /* the Figure 8 rule: not committed although on a majority */
+  g_assert_cmpuint (nc_raft_commit_index (sim_raft (sim, S1)), <, 2);
+  g_assert_false (sim_value_applied (sim, 777));
+
+  /* (d) S1 crashes again; S5 wins (its last term is higher) and overwrites X */
+  sim_crash (sim, S1);
+  sim_restart (sim, S5);
+  fig8_from = -1;
+  force_leader (sim, S5);
+  wait_applied (sim, 3, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4), 200);
+  g_assert_cmpuint (sim_committed_term (sim, 2), ==, s5_term);
+  sim_restart (sim, S1);
+  wait_applied (sim, 3, ALL (sim), 200);
+  g_assert_false (sim_value_applied (sim, 777));
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* --------------------------------------------------- vote before persist */
+
+static void
+test_vote_before_persist (void)
+{
+  /* The correct glue never trips the checker... */
+  SimOptions o = quiet_options (3, 21);
+  Sim *sim = sim_new (&o);
+  sim_run (sim, 300);
+  g_assert_null (sim_failure (sim));
+  g_assert_cmpint (sim_leader (sim), >=, 0);
+  sim_free (sim);
+
+  /* ...and the mutant that releases vote grants before persisting them is
+   * caught at the first grant. */
+  o.mutant_send_before_persist = TRUE;
+  sim = sim_new (&o);
+  sim_run (sim, 300);
+  g_assert_nonnull (sim_failure (sim));
+  g_assert_nonnull (strstr (sim_failure (sim), "vote granted before persistence"));
+  sim_free (sim);
+}
+
+/* ---------------------------------------------------------- stale leader */
+
+static void
+test_stale_leader_after_partition (void)
+{
+  SimOptions o = quiet_options (5, 3);
+  Sim *sim = sim_new (&o);
+  gint old = elect (sim);
+  guint64 old_term = nc_raft_term (sim_raft (sim, old));
+  guint buddy = (old + 1) % 5;
+  block_groups (sim, (1u << old) | (1u << buddy));
+
+  /* the stale leader still accepts a write and a read, but can finish neither */
+  guint64 stale_index = propose (sim, old, 4242);
+  g_autoptr (GBytes) ctx = g_bytes_new ("r1", 2);
+  g_assert_true (nc_raft_read_index (sim_raft (sim, old), ctx, NULL));
+  guint reads_before = sim_read_states_seen (sim, old, NULL);
+  sim_run (sim, 100);
+  g_assert_cmpuint (sim_read_states_seen (sim, old, NULL), ==, reads_before);
+  g_assert_cmpint (nc_raft_role (sim_raft (sim, old)), !=, NC_RAFT_LEADER); /* check-quorum */
+  gint fresh = sim_leader (sim);
+  g_assert_cmpint (fresh, >=, 0);
+  g_assert_cmpint (fresh, !=, old);
+  g_assert_cmpuint (nc_raft_term (sim_raft (sim, fresh)), >, old_term);
+  guint64 idx = propose (sim, fresh, 5151);
+  sim_run (sim, 20);
+
+  /* heal: the old leader's uncommitted entry is replaced, never applied */
+  sim_heal (sim);
+  wait_applied (sim, idx, ALL (sim), 300);
+  g_assert_false (sim_value_applied (sim, 4242));
+  g_assert_true (sim_value_applied (sim, 5151));
+  g_assert_cmpuint (sim_committed_term (sim, stale_index), !=, old_term);
+  g_assert_cmpuint (sim_value (sim, old), ==, 5151);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ------------------------------------------------ snapshot with entries */
+
+static guint snap_sent_to_lagger;
+static guint proposals_during_snapshot;
+static gboolean snap_in_flight;
+static gint lagger = -1;
+static gboolean drop_first_snapshot;
+
+static gboolean
+snapshot_filter (Sim *sim, NcRaftMsg *m, gpointer data)
+{
+  if (m->type == NC_RAFT_MSG_INSTALL_SNAPSHOT && sim_node_index (sim, m->to) == lagger)
+    {
+      snap_sent_to_lagger++;
+      snap_in_flight = TRUE;
+      if (drop_first_snapshot)
+        {
+          drop_first_snapshot = FALSE;
+          return FALSE; /* the transfer fails once; the leader must retry */
+        }
+    }
+  return TRUE;
+}
+
+static void
+test_snapshot_while_entries_in_flight (void)
+{
+  SimOptions o = quiet_options (3, 5);
+  o.delay_max = 3;
+  o.persist_delay_max = 3;
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  lagger = (l + 1) % 3;
+  guint other = (l + 2) % 3;
+  sim_isolate (sim, lagger);
+  guint64 v = 1000, last = 0;
+  for (guint i = 0; i < 30; i++)
+    {
+      last = propose (sim, l, ++v);
+      sim_run (sim, 1);
+    }
+  wait_applied (sim, last, (1u << l) | (1u << other), 200);
+  g_assert_true (sim_compact (sim, l));
+  g_assert_true (sim_compact (sim, other));
+  g_assert_cmpuint (nc_raft_first_index (sim_raft (sim, l)), >, sim_applied (sim, lagger) + 1);
+
+  sim_set_filter (sim, snapshot_filter, NULL);
+  drop_first_snapshot = TRUE;
+  sim_heal (sim);
+  /* keep writing while the snapshot travels */
+  for (guint i = 0; i < 40; i++)
+    {
+      if (snap_in_flight)
+        proposals_during_snapshot++;
+      last = propose (sim, l, ++v);
+      sim_run (sim, 1);
+    }
+  wait_applied (sim, last, ALL (sim), 300);
+  g_assert_cmpuint (snap_sent_to_lagger, >=, 2); /* the dropped one was retried */
+  g_assert_cmpuint (proposals_during_snapshot, >, 0);
+  g_assert_cmpuint (sim_value (sim, lagger), ==, v);
+  g_assert_cmpuint (nc_raft_first_index (sim_raft (sim, lagger)), >, 1);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ------------------------------------------------------------ membership */
+
+static gboolean
+conf_committed (Sim *sim, gpointer data)
+{
+  gint l = sim_leader (sim);
+  return l >= 0 && nc_raft_commit_index (sim_raft (sim, l)) >= GPOINTER_TO_SIZE (data);
+}
+
+static void
+test_remove_leader (void)
+{
+  SimOptions o = quiet_options (3, 9);
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  NcRaft *lr = sim_raft (sim, l);
+  NcRaftConfChange cc = { NC_RAFT_CONF_REMOVE, sim_node_id (sim, l), NULL };
+  guint64 idx = 0;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (nc_raft_propose_conf_change (lr, &cc, &idx, &error));
+  /* takes effect when appended: the leader no longer counts itself */
+  g_assert_false (nc_raft_membership_is_voter (nc_raft_membership (lr), sim_node_id (sim, l)));
+  g_assert_cmpint (nc_raft_role (lr), ==, NC_RAFT_LEADER);
+  for (guint i = 0; i < 100 && nc_raft_role (lr) == NC_RAFT_LEADER; i++)
+    sim_step (sim);
+  /* it stepped down once the removal committed */
+  g_assert_cmpint (nc_raft_role (lr), !=, NC_RAFT_LEADER);
+  g_assert_cmpuint (nc_raft_commit_index (lr), >=, idx);
+  g_assert_true (sim_run_until (sim, 100, has_leader, NULL));
+  gint nl = sim_leader (sim);
+  g_assert_cmpint (nl, !=, l);
+  g_assert_cmpuint (nc_raft_membership_n_voters (nc_raft_membership (sim_raft (sim, nl))), ==, 2);
+  guint64 term = nc_raft_term (sim_raft (sim, nl));
+  /* the cluster of two keeps working; the removed node never campaigns */
+  guint64 w = propose (sim, nl, 99);
+  wait_applied (sim, w, ALL (sim) & ~(1u << l), 100);
+  sim_run (sim, 200);
+  g_assert_cmpint (nc_raft_role (lr), ==, NC_RAFT_FOLLOWER);
+  g_assert_cmpuint (nc_raft_term (sim_raft (sim, nl)), ==, term);
+  g_assert_cmpint (sim_leader (sim), ==, nl);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+static void
+test_concurrent_membership_changes_refused (void)
+{
+  SimOptions o = quiet_options (3, 11);
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  gint fresh = sim_add_node (sim);
+  g_assert_cmpint (fresh, ==, 3);
+  NcRaft *lr = sim_raft (sim, l);
+  g_autoptr (GError) error = NULL;
+  guint64 idx = 0;
+
+  NcRaftConfChange add = { NC_RAFT_CONF_ADD_LEARNER, "n4", "127.0.0.14:7688" };
+  g_assert_true (nc_raft_propose_conf_change (lr, &add, &idx, &error));
+  g_assert_no_error (error);
+  /* a second change while the first is uncommitted is refused */
+  NcRaftConfChange promote = { NC_RAFT_CONF_PROMOTE, "n4", NULL };
+  g_assert_false (nc_raft_propose_conf_change (lr, &promote, NULL, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_CONF_CHANGE_PENDING);
+  g_clear_error (&error);
+  NcRaftConfChange remove = { NC_RAFT_CONF_REMOVE, sim_node_id (sim, (l + 1) % 3), NULL };
+  g_assert_false (nc_raft_propose_conf_change (lr, &remove, NULL, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_CONF_CHANGE_PENDING);
+  g_clear_error (&error);
+
+  /* the learner catches up without voting */
+  g_assert_true (sim_run_until (sim, 200, conf_committed, GSIZE_TO_POINTER (idx)));
+  guint64 w = propose (sim, l, 31337);
+  wait_applied (sim, w, ALL (sim), 200);
+  g_assert_cmpuint (sim_value (sim, fresh), ==, 31337);
+  g_assert_false (nc_raft_membership_is_voter (nc_raft_membership (lr), "n4"));
+  g_assert_cmpuint (nc_raft_membership_n_voters (nc_raft_membership (lr)), ==, 3);
+
+  /* now the promotion is accepted and makes it a voter */
+  g_assert_true (nc_raft_propose_conf_change (lr, &promote, &idx, &error));
+  g_assert_no_error (error);
+  g_assert_true (sim_run_until (sim, 200, conf_committed, GSIZE_TO_POINTER (idx)));
+  g_assert_true (nc_raft_membership_is_voter (nc_raft_membership (lr), "n4"));
+  g_assert_cmpuint (nc_raft_membership_n_voters (nc_raft_membership (lr)), ==, 4);
+  /* with four voters, two nodes down means no quorum; three up is enough */
+  sim_crash (sim, (l + 1) % 3);
+  w = propose (sim, l, 4444);
+  wait_applied (sim, w, (1u << l) | (1u << fresh), 200);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ----------------------------------------------------- leadership transfer */
+
+static void
+test_leadership_transfer (void)
+{
+  SimOptions o = quiet_options (3, 13);
+  o.election_min = 40;
+  o.election_max = 60;
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  guint target = (l + 1) % 3;
+  /* the target lags behind */
+  sim_block (sim, l, target, TRUE);
+  guint64 last = 0;
+  for (guint i = 0; i < 10; i++)
+    last = propose (sim, l, 500 + i);
+  sim_run (sim, 5);
+  g_assert_cmpuint (sim_applied (sim, target), <, last);
+  sim_block (sim, l, target, FALSE);
+
+  g_autoptr (GError) error = NULL;
+  g_assert_true (nc_raft_transfer_leadership (sim_raft (sim, l), sim_node_id (sim, target), &error));
+  g_assert_no_error (error);
+  g_assert_false (sim_propose (sim, l, 1, NULL, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_TRANSFERRING);
+  guint64 start = sim_now (sim);
+  g_assert_true (sim_run_until (sim, 100, node_is_leader, GINT_TO_POINTER (target)));
+  /* elected by TimeoutNow, well before any election timeout could fire */
+  g_assert_cmpuint (sim_now (sim) - start, <, o.election_min);
+  wait_applied (sim, last, ALL (sim), 100);
+  g_assert_cmpuint (sim_value (sim, target), ==, 509);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ------------------------------------------------------------- pre-vote */
+
+static void
+run_isolated_follower (gboolean pre_vote, guint64 *follower_term_rise, gboolean *leader_kept)
+{
+  SimOptions o = quiet_options (3, 17);
+  o.pre_vote = pre_vote;
+  o.check_quorum = pre_vote;
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  guint f = (l + 1) % 3;
+  guint64 term = nc_raft_term (sim_raft (sim, l));
+  sim_isolate (sim, f);
+  sim_run (sim, 10 * o.election_max);
+  *follower_term_rise = nc_raft_term (sim_raft (sim, f)) - term;
+  sim_heal (sim);
+  sim_run (sim, 100);
+  *leader_kept = sim_leader (sim) == l && nc_raft_term (sim_raft (sim, l)) == term;
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+static void
+test_pre_vote_prevents_disruption (void)
+{
+  guint64 rise;
+  gboolean kept;
+  run_isolated_follower (TRUE, &rise, &kept);
+  g_assert_cmpuint (rise, ==, 0);
+  g_assert_true (kept);
+  /* control: without pre-vote the same partition bumps terms and deposes */
+  run_isolated_follower (FALSE, &rise, &kept);
+  g_assert_cmpuint (rise, >, 0);
+  g_assert_false (kept);
+}
+
+/* --------------------------------------------------------- check-quorum */
+
+static void
+test_check_quorum_steps_down (void)
+{
+  for (int with = 1; with >= 0; with--)
+    {
+      SimOptions o = quiet_options (3, 19);
+      o.check_quorum = with;
+      o.pre_vote = with;
+      Sim *sim = sim_new (&o);
+      gint l = elect (sim);
+      sim_isolate (sim, l);
+      sim_run (sim, 2 * o.election_min + 2);
+      if (with)
+        {
+          g_assert_cmpint (nc_raft_role (sim_raft (sim, l)), ==, NC_RAFT_FOLLOWER);
+          g_assert_null (nc_raft_leader (sim_raft (sim, l)));
+        }
+      else /* control: without check-quorum it keeps believing it leads */
+        g_assert_cmpint (nc_raft_role (sim_raft (sim, l)), ==, NC_RAFT_LEADER);
+      g_assert_null (sim_failure (sim));
+      sim_free (sim);
+    }
+}
+
+/* -------------------------------------------------------------- batching */
+
+static guint batched_msgs[SIM_MAX_NODES];
+static guint batched_entries[SIM_MAX_NODES];
+
+static void
+count_appends (Sim *sim, const NcRaftMsg *m, gpointer data)
+{
+  gint to = sim_node_index (sim, m->to);
+  if (m->type == NC_RAFT_MSG_APPEND_ENTRIES && m->entries && m->entries->len > 0 && to >= 0)
+    {
+      batched_msgs[to]++;
+      batched_entries[to] += m->entries->len;
+    }
+}
+
+static void
+test_proposals_batched (void)
+{
+  SimOptions o = quiet_options (3, 23);
+  o.max_entries = 16;
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  sim_run (sim, 10);
+  sim_set_observer (sim, count_appends, NULL);
+  for (guint i = 0; i < 5; i++)
+    propose (sim, l, 70 + i);
+  sim_process_ready (sim, l);
+  for (guint i = 0; i < 3; i++)
+    if ((gint) i != l)
+      {
+        g_assert_cmpuint (batched_msgs[i], ==, 1);
+        g_assert_cmpuint (batched_entries[i], ==, 5);
+      }
+  sim_set_observer (sim, NULL, NULL);
+  wait_applied (sim, nc_raft_last_index (sim_raft (sim, l)), ALL (sim), 100);
+  g_assert_cmpuint (sim_value (sim, (l + 1) % 3), ==, 74);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ------------------------------------------------------------ read index */
+
+static void
+test_read_index_on_follower (void)
+{
+  SimOptions o = quiet_options (3, 29);
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  guint f = (l + 1) % 3;
+  guint64 w = propose (sim, l, 8080);
+  wait_applied (sim, w, 1u << l, 50); /* acknowledged to the writer */
+  g_autoptr (GBytes) ctx = g_bytes_new ("follower-read", 13);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (nc_raft_read_index (sim_raft (sim, f), ctx, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 50 && sim_read_states_seen (sim, f, NULL) == 0; i++)
+    sim_step (sim);
+  guint64 ri = 0;
+  g_assert_cmpuint (sim_read_states_seen (sim, f, &ri), ==, 1);
+  /* the read index covers the write acknowledged before the read began */
+  g_assert_cmpuint (ri, >=, w);
+  /* a node that knows no leader refuses instead of answering stale */
+  sim_isolate (sim, f);
+  sim_run (sim, 3 * o.election_max);
+  g_assert_false (nc_raft_read_index (sim_raft (sim, f), ctx, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_NOT_LEADER);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
+/* ------------------------------------------------------ seeded regression */
+
+static void
+test_random_seeds_smoke (void)
+{
+  /* a handful of full random runs, so the scenario binary alone exercises
+   * crashes, partitions and the linearizability checker */
+  for (guint64 seed = 1; seed <= 20; seed++)
+    {
+      SimOptions o;
+      sim_options_default (&o, seed % 2 ? 3 : 5, seed);
+      o.random_faults = TRUE;
+      o.workload = TRUE;
+      o.drop_pct = 5;
+      o.dup_pct = 2;
+      o.delay_max = 3;
+      o.compact_every = 15;
+      Sim *sim = sim_new (&o);
+      sim_run (sim, 500);
+      sim_settle (sim, 800);
+      gboolean inconclusive = FALSE;
+      if (sim_failure (sim) == NULL)
+        sim_check_linearizable (sim, &inconclusive);
+      if (sim_failure (sim))
+        g_test_message ("seed %" G_GUINT64_FORMAT ": %s", seed, sim_failure (sim));
+      g_assert_null (sim_failure (sim));
+      g_assert_cmpuint (sim_ops_ok (sim), >, 0);
+      sim_free (sim);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/nornic/raft/figure-8", test_figure_8);
+  g_test_add_func ("/nornic/raft/vote-before-persist", test_vote_before_persist);
+  g_test_add_func ("/nornic/raft/stale-leader-after-partition", test_stale_leader_after_partition);
+  g_test_add_func ("/nornic/raft/snapshot-while-entries-in-flight", test_snapshot_while_entries_in_flight);
+  g_test_add_func ("/nornic/raft/remove-leader", test_remove_leader);
+  g_test_add_func ("/nornic/raft/concurrent-membership-changes-refused", test_concurrent_membership_changes_refused);
+  g_test_add_func ("/nornic/raft/leadership-transfer", test_leadership_transfer);
+  g_test_add_func ("/nornic/raft/pre-vote-prevents-disruption", test_pre_vote_prevents_disruption);
+  g_test_add_func ("/nornic/raft/check-quorum-steps-down", test_check_quorum_steps_down);
+  g_test_add_func ("/nornic/raft/proposals-batched", test_proposals_batched);
+  g_test_add_func ("/nornic/raft/read-index-on-follower", test_read_index_on_follower);
+  g_test_add_func ("/nornic/raft/random-seeds-smoke", test_random_seeds_smoke);
+  return g_test_run ();
+}
