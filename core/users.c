@@ -35,6 +35,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <json-glib/json-glib.h>
+#include <nettle/hmac.h>
 #include <nettle/memops.h>
 #include <nettle/pbkdf2.h>
 
@@ -50,6 +51,10 @@
 /* Bound on the per-address failure table, so a flood from many addresses
  * cannot grow memory without limit. */
 #define NC_USERS_RATE_MAX_ADDRESSES 65536
+/* Successful logins are remembered this long so that every HTTP request
+ * (Basic auth on each one) does not pay a full PBKDF2 (Neo4j's
+ * auth_cache_ttl is 10 minutes as well). */
+#define NC_USERS_AUTH_CACHE_US (10 * 60 * G_USEC_PER_SEC)
 
 typedef struct {
   NcUserRole role;
@@ -57,6 +62,12 @@ typedef struct {
   guint8 salt[NC_USERS_SALT_LEN];
   guint8 hash[NC_USERS_HASH_LEN];
   gboolean default_password;
+  /* Auth cache (memory only): HMAC of the last password that verified,
+   * keyed with a per-process random key; cleared with the record on any
+   * password change. */
+  gboolean cache_valid;
+  gint64 cache_until_us;
+  guint8 cache_mac[NC_USERS_HASH_LEN];
 } UserRecord;
 
 typedef struct {
@@ -78,6 +89,7 @@ struct _NcUsers {
   /* Hash of an arbitrary password, used to spend the same time on unknown
    * user names as on known ones (no user enumeration by timing). */
   UserRecord dummy;
+  guint8 cache_key[32];
 };
 
 const char *
@@ -477,6 +489,14 @@ nc_users_open (const char *data_dir, const char *initial_auth, GError **error)
       return NULL;
     }
   users->dummy.iterations = users->iterations;
+  rc = gnutls_rnd (GNUTLS_RND_RANDOM, users->cache_key, sizeof users->cache_key);
+  if (rc < 0)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_UNKNOWN, "Could not initialise randomness: %s",
+                   gnutls_strerror (rc));
+      nc_users_free (users);
+      return NULL;
+    }
 
   if (g_mkdir_with_parents (data_dir, 0700) != 0)
     {
@@ -530,6 +550,7 @@ nc_users_free (NcUsers *users)
     return;
   g_hash_table_unref (users->users);
   g_hash_table_unref (users->failures);
+  memset (users->cache_key, 0, sizeof users->cache_key);
   g_free (users->data_dir);
   g_free (users->path);
   g_mutex_clear (&users->lock);
@@ -564,6 +585,16 @@ nc_users_auth_enabled (NcUsers *users)
 }
 
 /* ---- authentication ------------------------------------------------------------- */
+
+static void
+cache_mac (NcUsers *users, const char *user, const char *password, guint8 *out)
+{
+  struct hmac_sha256_ctx ctx;
+  hmac_sha256_set_key (&ctx, sizeof users->cache_key, users->cache_key);
+  hmac_sha256_update (&ctx, strlen (user) + 1, (const uint8_t *) user);
+  hmac_sha256_update (&ctx, strlen (password), (const uint8_t *) password);
+  hmac_sha256_digest (&ctx, NC_USERS_HASH_LEN, out);
+}
 
 /* NULL addresses (in-process callers) share one bucket rather than escaping
  * the limit. */
@@ -652,6 +683,8 @@ nc_users_authenticate (NcUsers *users, const char *client_addr, const char *user
                            "times in a row.");
       return FALSE;
     }
+  if (password == NULL)
+    password = "";
   {
     UserRecord *found = user != NULL ? g_hash_table_lookup (users->users, user) : NULL;
     known = found != NULL;
@@ -659,8 +692,33 @@ nc_users_authenticate (NcUsers *users, const char *client_addr, const char *user
   }
   g_mutex_unlock (&users->lock);
 
-  /* PBKDF2 runs without the lock so concurrent logins do not serialise. */
-  ok = record_verify (&rec, password != NULL ? password : "") && known;
+  if (known && rec.cache_valid && g_get_monotonic_time () < rec.cache_until_us)
+    {
+      guint8 mac[NC_USERS_HASH_LEN];
+      cache_mac (users, user, password, mac);
+      ok = memeql_sec (mac, rec.cache_mac, sizeof mac) != 0;
+    }
+  else
+    ok = FALSE;
+  if (!ok)
+    {
+      /* PBKDF2 runs without the lock so concurrent logins do not serialise. */
+      ok = record_verify (&rec, password) && known;
+      if (ok)
+        {
+          UserRecord *now;
+          g_mutex_lock (&users->lock);
+          now = g_hash_table_lookup (users->users, user);
+          /* Cache only if the password has not changed meanwhile. */
+          if (now != NULL && memcmp (now->salt, rec.salt, sizeof rec.salt) == 0)
+            {
+              cache_mac (users, user, password, now->cache_mac);
+              now->cache_until_us = g_get_monotonic_time () + NC_USERS_AUTH_CACHE_US;
+              now->cache_valid = TRUE;
+            }
+          g_mutex_unlock (&users->lock);
+        }
+    }
 
   g_mutex_lock (&users->lock);
   if (ok)

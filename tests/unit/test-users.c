@@ -436,6 +436,47 @@ test_iterations_stored_per_user (Fixture *f, gconstpointer data)
   nc_users_free (users);
 }
 
+static void
+test_auth_cache_skips_pbkdf2 (Fixture *f, gconstpointer data)
+{
+  g_autoptr (NcUsers) users = open_users (f, "admin:pw");
+  gint64 t0, first, second;
+
+  nc_users_set_iterations (users, 400000);
+  g_assert_true (nc_users_create (users, "slow", "pw", NC_USER_ROLE_READER, FALSE, NULL));
+  t0 = g_get_monotonic_time ();
+  g_assert_true (nc_users_authenticate (users, NULL, "slow", "pw", NULL, NULL));
+  first = g_get_monotonic_time () - t0;
+  t0 = g_get_monotonic_time ();
+  g_assert_true (nc_users_authenticate (users, NULL, "slow", "pw", NULL, NULL));
+  second = g_get_monotonic_time () - t0;
+  g_test_message ("first %" G_GINT64_FORMAT " us, cached %" G_GINT64_FORMAT " us", first, second);
+  g_assert_cmpint (second * 10, <, first);
+  /* a wrong password is never answered from the cache */
+  g_assert_false (nc_users_authenticate (users, NULL, "slow", "other", NULL, NULL));
+}
+
+static void
+test_auth_cache_invalidated (Fixture *f, gconstpointer data)
+{
+  g_autoptr (NcUsers) users = open_users (f, "admin:pw");
+  NcUserRole role;
+
+  g_assert_true (nc_users_create (users, "u", "old", NC_USER_ROLE_READER, FALSE, NULL));
+  g_assert_true (nc_users_authenticate (users, NULL, "u", "old", &role, NULL));
+  g_assert_true (nc_users_authenticate (users, NULL, "u", "old", &role, NULL)); /* cached */
+  g_assert_true (nc_users_set_password (users, "u", "new", NULL));
+  g_assert_false (nc_users_authenticate (users, NULL, "u", "old", NULL, NULL));
+  g_assert_true (nc_users_authenticate (users, NULL, "u", "new", &role, NULL));
+  /* a role change shows through a cached login */
+  g_assert_true (nc_users_set_role (users, "u", NC_USER_ROLE_EDITOR, NULL));
+  g_assert_true (nc_users_authenticate (users, NULL, "u", "new", &role, NULL));
+  g_assert_cmpint (role, ==, NC_USER_ROLE_EDITOR);
+  /* a dropped user's cached login is gone with the user */
+  g_assert_true (nc_users_drop (users, "u", FALSE, NULL));
+  g_assert_false (nc_users_authenticate (users, NULL, "u", "new", NULL, NULL));
+}
+
 typedef struct {
   NcUsers *users;
   int ok;
@@ -512,6 +553,8 @@ main (int argc, char **argv)
   ADD ("/nornic/users/corrupt-file-fails-open-and-is-kept", test_corrupt_file_is_an_error);
   ADD ("/nornic/users/iterations-are-stored-per-user", test_iterations_stored_per_user);
   ADD ("/nornic/users/concurrent-create-and-authenticate", test_concurrent_use);
+  ADD ("/nornic/users/successful-login-is-cached", test_auth_cache_skips_pbkdf2);
+  ADD ("/nornic/users/password-change-and-drop-invalidate-cached-login", test_auth_cache_invalidated);
   g_test_add_func ("/nornic/users/role-names-round-trip", test_role_names);
   return g_test_run ();
 }
