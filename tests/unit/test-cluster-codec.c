@@ -391,6 +391,63 @@ test_encode_refuses_unknown_type_and_no_sender (void)
   g_assert_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_BAD_FIELD);
 }
 
+/* ---- the documentation lists every message and field ------------------------------- */
+
+static const char *
+doc_type_U64 (void) { return "u64"; }
+static const char *
+doc_type_BOOL (void) { return "bool"; }
+static const char *
+doc_type_STRING (void) { return "string"; }
+static const char *
+doc_type_BYTES (void) { return "bytes (base64)"; }
+static const char *
+doc_type_STRLIST (void) { return "string list"; }
+static const char *
+doc_type_ENTRIES (void) { return "entry list"; }
+
+/* The text from "### <code> <Name>" to the next heading. */
+static char *
+doc_section (const char *doc, int code, const char *name)
+{
+  g_autofree char *header = g_strdup_printf ("\n### %d %s\n", code, name);
+  const char *start = strstr (doc, header);
+  if (start == NULL)
+    g_error ("docs/cluster-protocol.md has no section \"### %d %s\"", code, name);
+  start += strlen (header);
+  const char *end = strstr (start, "\n#");
+  return end != NULL ? g_strndup (start, (gsize) (end - start)) : g_strdup (start);
+}
+
+static void
+doc_field (const char *section, const char *msg, const char *field, const char *type, const char *required)
+{
+  g_autofree char *row = g_strdup_printf ("| `%s` | %s | %s |", field, type, required);
+  if (strstr (section, row) == NULL)
+    g_error ("docs/cluster-protocol.md, %s: missing row starting \"%s\"", msg, row);
+}
+
+static void
+test_docs_list_every_message (void)
+{
+  g_autofree char *doc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_file_get_contents (NC_CLUSTER_DOC, &doc, NULL, &error));
+  g_assert_no_error (error);
+  char *sec = NULL;
+#define REQUIRED "yes"
+#define OPTIONAL "no"
+#define NC_MSG(U, C, l, code, dir, desc) sec = doc_section (doc, code, #C);
+#define NC_FIELD(C, T, name, req) doc_field (sec, #C, #name, doc_type_##T (), req);
+#define NC_MSG_END(C) g_clear_pointer (&sec, g_free);
+#include "cluster-messages.def"
+#undef NC_MSG
+#undef NC_FIELD
+#undef NC_MSG_END
+#undef REQUIRED
+#undef OPTIONAL
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,5 +473,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/cluster/codec/encode-refuses-frame-over-limit", test_encode_refuses_over_limit);
   g_test_add_func ("/nornic/cluster/codec/encode-refuses-unknown-type-and-missing-sender",
                    test_encode_refuses_unknown_type_and_no_sender);
+  g_test_add_func ("/nornic/cluster/codec/docs-list-every-message-and-field", test_docs_list_every_message);
   return g_test_run ();
 }
