@@ -21,6 +21,7 @@ typedef struct {
   NcDirection dir;
   GArray *types;        /* NcToken */
   gboolean impossible;  /* a required type does not exist */
+  gboolean unresolved;  /* some type name had no token when planned */
   gboolean have_input;
   gint64 from_id;
   NcCursor *cur;        /* fixed length */
@@ -256,6 +257,8 @@ expand_next (NcOp *op, GError **error)
         return FALSE;
       nc_row_copy (op->row, op->child->row, x->width);
       const NcValue *fv = &op->row[e->from];
+      if (e->unresolved && fv->type == NC_VALUE_NODE)
+        e->impossible = FALSE; /* decided below once the types are re-resolved */
       if (fv->type != NC_VALUE_NODE || e->impossible)
         {
           if (fv->type != NC_VALUE_NODE && fv->type != NC_VALUE_NULL)
@@ -268,6 +271,27 @@ expand_next (NcOp *op, GError **error)
         }
       e->from_id = fv->u.entity->id;
       e->have_input = TRUE;
+      if (e->unresolved)
+        {
+          /* types created by this statement after planning */
+          g_array_set_size (e->types, 0);
+          guint missing = 0;
+          for (guint i = 0; i < e->rel->types->len; i++)
+            {
+              NcToken t = nc_store_token (x->store, NC_TOKEN_REL_TYPE, e->rel->types->pdata[i], FALSE);
+              if (t != NC_TOKEN_NONE)
+                g_array_append_val (e->types, t);
+              else
+                missing++;
+            }
+          e->unresolved = missing > 0;
+          e->impossible = e->types->len == 0;
+          if (e->impossible)
+            {
+              e->have_input = FALSE;
+              continue;
+            }
+        }
       if (e->rel->varlen)
         {
           clear_var_state (e);
@@ -328,6 +352,7 @@ nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat 
         g_array_append_val (e->types, t);
     }
   e->impossible = rel->types && rel->types->len > 0 && e->types->len == 0;
+  e->unresolved = rel->types && e->types->len < rel->types->len;
   e->stack = g_array_new (FALSE, FALSE, sizeof (Frame));
   e->path = g_array_new (FALSE, FALSE, sizeof (NcValue));
   nc_op_add_ident (&e->op, rel->slot);

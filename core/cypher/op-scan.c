@@ -130,6 +130,19 @@ open_cursor (ScanOp *s, GError **error)
                                    sp->upper ? &hi : NULL, sp->upper_incl);
       return TRUE;
     }
+  if (sp->label == NC_TOKEN_NONE - 1)
+    {
+      /* the label did not exist when planned; this statement may have
+       * created it since */
+      NcToken t = nc_store_token (x->store, NC_TOKEN_LABEL, s->node->labels->pdata[0], FALSE);
+      if (t == NC_TOKEN_NONE)
+        return TRUE;
+      for (guint i = 1; i < s->node->labels->len; i++)
+        if (nc_store_token (x->store, NC_TOKEN_LABEL, s->node->labels->pdata[i], FALSE) == NC_TOKEN_NONE)
+          return TRUE;
+      s->cur = nc_txn_scan_nodes (x->txn, t);
+      return TRUE;
+    }
   s->cur = nc_txn_scan_nodes (x->txn, sp->label);
   return TRUE;
 }
@@ -206,15 +219,17 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
   s->spec = *spec;
   nc_op_add_ident (&s->op, node->slot);
   const char *var = x->stmt->slot_names->pdata[node->slot];
-  const char *label = spec->label != NC_TOKEN_NONE ? nc_store_token_name (x->store, NC_TOKEN_LABEL, spec->label) : NULL;
+  const char *label = spec->label != NC_TOKEN_NONE && spec->label != NC_TOKEN_NONE - 1 ? nc_store_token_name (x->store, NC_TOKEN_LABEL, spec->label) : NULL;
   if (spec->key != NC_TOKEN_NONE)
     {
       const char *key = nc_store_token_name (x->store, NC_TOKEN_PROP_KEY, spec->key);
       s->op.klass = (spec->eq || spec->in_list) ? &seek_class : &range_class;
       s->op.details = g_strdup_printf ("RANGE INDEX %s:%s(%s)", var, label, key);
     }
-  else if (label)
+  else if (label || spec->label == NC_TOKEN_NONE - 1)
     {
+      if (label == NULL)
+        label = node->labels->pdata[0];
       s->op.klass = &label_class;
       s->op.details = g_strdup_printf ("%s:%s", var, label);
     }

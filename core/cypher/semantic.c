@@ -897,7 +897,8 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
       if (t == NC_VT_ANY)
         {
           NcValueType st = static_type (sc, it->expr);
-          if (st != TYPE_UNKNOWN && st != NC_VALUE_NULL && st != NC_VALUE_NODE && st != NC_VALUE_REL && st != NC_VALUE_PATH)
+          if (st != TYPE_UNKNOWN && st != NC_VALUE_NULL && st != NC_VALUE_NODE && st != NC_VALUE_REL && st != NC_VALUE_PATH
+              && st != NC_VALUE_LIST)
             t = NC_VT_VALUE;
         }
       it->slot = bind (S, out, it->alias, t)->slot;
