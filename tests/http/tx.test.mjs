@@ -229,3 +229,30 @@ test('concurrent auto-commit requests all succeed', async () => {
   for (const r of results) assert.deepEqual(r.body.errors, []);
   assert.equal(await count('Conc'), 20);
 });
+
+test('Access-Mode: READ runs the transaction read-only', async () => {
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', {
+    auth, headers: { 'Access-Mode': 'READ' }, body: { statements: [{ statement: 'CREATE (:ReadOnlyMode)' }] },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.errors[0].code, 'Neo.ClientError.Statement.AccessMode');
+  assert.equal(await count('ReadOnlyMode'), 0);
+});
+
+test('a second request on a busy transaction gets 409 instead of interleaving', async () => {
+  const open = await request(server, 'POST', '/db/neo4j/tx', { auth, body: {} });
+  const txPath = new URL(open.headers.get('location')).pathname;
+  const slow = request(server, 'POST', txPath, {
+    auth, body: { statements: [{ statement: 'UNWIND range(1, 10000000) AS x WITH x WHERE x % 7 = 0 RETURN count(x) AS c' }] },
+  });
+  await sleep(100);
+  const second = await request(server, 'POST', txPath, { auth, body: { statements: [{ statement: 'RETURN 1' }] } });
+  assert.equal(second.status, 409, second.text);
+  const first = await slow;
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.results[0].data[0].row, [1428571]);
+  // the transaction is still usable afterwards
+  const commit = await request(server, 'POST', `${txPath}/commit`, { auth, body: {} });
+  assert.equal(commit.status, 200);
+  assert.deepEqual(commit.body.errors, []);
+});
