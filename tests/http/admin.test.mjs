@@ -110,3 +110,17 @@ test('a wrong method on a module admin path is 405 with Allow', async () => {
   assert.equal(r.status, 405, r.text);
   assert.match(r.headers.get('allow') ?? '', /GET/);
 });
+
+test('user commands run through /db/system/tx/commit share the same users', async () => {
+  let r = await request(server, 'POST', '/db/system/tx/commit', {
+    auth, body: { statements: [{ statement: 'CREATE USER erin SET PASSWORD $p CHANGE NOT REQUIRED', parameters: { p: 'erin-pw' } }] },
+  });
+  assert.deepEqual(r.body.errors, [], r.text);
+  const list = await request(server, 'GET', '/admin/users', { auth });
+  assert.ok(list.body.users.some((u) => u.username === 'erin'));
+  r = await request(server, 'POST', '/db/system/tx/commit', { auth, body: { statements: [{ statement: 'SHOW USERS' }] } });
+  assert.deepEqual(r.body.results[0].columns.slice(0, 2), ['user', 'roles']);
+  assert.ok(r.body.results[0].data.some((d) => d.row[0] === 'erin'));
+  const q = await request(server, 'POST', '/db/neo4j/tx/commit', { auth: basic('erin', 'erin-pw'), body: { statements: [{ statement: 'RETURN 1' }] } });
+  assert.equal(q.status, 200);
+});
