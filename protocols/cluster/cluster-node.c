@@ -750,6 +750,10 @@ conn_handshake (Conn *c)
   g_debug ("cluster peer %s: TLS established %s", conn_label (c, label, sizeof label), desc);
   c->tls_established = TRUE;
   conn_enter_hello (c);
+  /* The peer's first records may already sit in GnuTLS's buffer, where no
+   * poll will report them: look once without waiting for the socket. */
+  if (c->source != NULL)
+    g_source_set_ready_time (c->source, 0);
 }
 
 /* ---- the per-connection source -------------------------------------------------------------- */

@@ -433,6 +433,85 @@ test_removed_peer_not_redialled (void)
 }
 
 static void
+test_silent_connection_dropped_after_handshake_timeout (void)
+{
+  tcu_logs_clear ();
+  NcClusterNodeSettings s;
+  tcu_settings (&s, "l");
+  s.handshake_timeout_ms = 300;
+  g_autoptr(TestNode) l = tcu_node_new (&s);
+  g_autoptr(GSocket) raw = tcu_raw_connect (nc_cluster_node_get_port (l->node));
+  g_autofree char *raw_addr = tcu_raw_local_address (raw);
+  gboolean closed = FALSE;
+  g_autoptr(GByteArray) got = tcu_raw_read (raw, 5000, &closed);
+  g_assert_true (closed);
+  g_autoptr(GPtrArray) frames = tcu_frames (got);
+  g_assert_cmpuint (frames->len, ==, 1);
+  NcClusterMessage *err = g_ptr_array_index (frames, 0);
+  g_assert_cmpint (err->type, ==, NC_CLUSTER_MSG_ERROR);
+  g_assert_cmpstr (err->u.error.code, ==, "ProtocolViolation");
+  g_assert_true (tcu_logs_have (raw_addr, "no Hello within 300 ms", NULL));
+}
+
+typedef struct {
+  NcClusterNode *node;
+  guint messages;
+  guint ups;
+} CtxPeer;
+
+static void
+ctx_message_cb (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data)
+{
+  ((CtxPeer *) user_data)->messages++;
+}
+
+static void
+ctx_peer_cb (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterMessage *hello, gpointer user_data)
+{
+  ((CtxPeer *) user_data)->ups += up ? 1 : 0;
+}
+
+static void
+test_runs_on_given_context (void)
+{
+  /* Nothing may land on the default context: modules pass the daemon's. */
+  g_autoptr(GMainContext) ctx = g_main_context_new ();
+  NcClusterNodeSettings s;
+  CtxPeer pa = { 0 }, pb = { 0 };
+  g_autoptr(GError) error = NULL;
+  tcu_settings (&s, "a");
+  g_autoptr(NcClusterNode) a = nc_cluster_node_new (&s, ctx, &error);
+  g_assert_no_error (error);
+  tcu_settings (&s, "b");
+  g_autoptr(NcClusterNode) b = nc_cluster_node_new (&s, ctx, &error);
+  g_assert_no_error (error);
+  nc_cluster_node_set_callbacks (a, ctx_message_cb, ctx_peer_cb, &pa);
+  nc_cluster_node_set_callbacks (b, ctx_message_cb, ctx_peer_cb, &pb);
+  g_assert_true (nc_cluster_node_start (a, NULL));
+  g_assert_true (nc_cluster_node_start (b, NULL));
+  g_autofree char *baddr = g_strdup_printf ("127.0.0.1:%u", nc_cluster_node_get_port (b));
+  g_assert_true (nc_cluster_node_add_peer (a, "b", baddr, NULL));
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  gboolean sent = FALSE;
+  while (pb.messages < 2 && g_get_monotonic_time () < deadline)
+    {
+      g_assert_false (g_main_context_pending (NULL));
+      if (!g_main_context_iteration (ctx, FALSE))
+        g_usleep (1000);
+      if (!sent && pa.ups == 1)
+        {
+          g_autoptr(NcClusterMessage) m = nc_cluster_message_new (NC_CLUSTER_MSG_TIMEOUT_NOW);
+          m->u.timeout_now.leader_id = g_strdup ("a");
+          sent = nc_cluster_node_send (a, "b", m, NULL);
+        }
+    }
+  g_assert_cmpuint (pa.ups, ==, 1);
+  g_assert_cmpuint (pb.messages, ==, 2);  /* Hello and TimeoutNow */
+  nc_cluster_node_set_callbacks (a, NULL, NULL, NULL);
+  nc_cluster_node_set_callbacks (b, NULL, NULL, NULL);
+}
+
+static void
 test_settings_validated (void)
 {
   NcClusterNodeSettings s;
@@ -472,6 +551,9 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/cluster/transport/keepalive-keeps-idle-peers-healthy", test_keepalive_keeps_idle_peers_healthy);
   g_test_add_func ("/nornic/cluster/transport/slow-peer-dropped-when-queue-full", test_slow_peer_dropped);
   g_test_add_func ("/nornic/cluster/transport/removed-peer-is-not-redialled", test_removed_peer_not_redialled);
+  g_test_add_func ("/nornic/cluster/transport/connection-without-hello-dropped-after-handshake-timeout",
+                   test_silent_connection_dropped_after_handshake_timeout);
+  g_test_add_func ("/nornic/cluster/transport/runs-entirely-on-the-given-context", test_runs_on_given_context);
   g_test_add_func ("/nornic/cluster/transport/settings-are-validated", test_settings_validated);
   return g_test_run ();
 }
