@@ -179,6 +179,7 @@ struct _NcTxn {
   gint64 d_nodes, d_rels;
   GArray *d_labels;          /* gint64 by label token */
   GPtrArray *schema_undo;    /* SchemaUndo* */
+  GArray *deferred_deletes;  /* gint64: deleted nodes that had relationships */
 };
 
 typedef enum {
@@ -874,6 +875,7 @@ txn_new (NcStore *s, gboolean write)
       t->created_rels = g_array_new (FALSE, FALSE, sizeof (gint64));
       t->d_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
       t->schema_undo = g_ptr_array_new ();
+      t->deferred_deletes = g_array_new (FALSE, FALSE, sizeof (gint64));
     }
   return t;
 }
@@ -897,6 +899,7 @@ txn_free (NcTxn *t)
       g_array_unref (t->created_rels);
       g_array_unref (t->d_labels);
       g_ptr_array_free (t->schema_undo, TRUE);
+      g_array_unref (t->deferred_deletes);
     }
   g_free (t);
 }
@@ -1516,8 +1519,22 @@ node_live_rels (NcTxn *txn, gint64 id)
   return out;
 }
 
+typedef enum {
+  DELETE_STRICT,     /* fail when relationships remain */
+  DELETE_DETACH,     /* delete the relationships first */
+  DELETE_DEFERRED,   /* check for remaining relationships later (nc_txn_check_deletes) */
+} DeleteMode;
+
+static void
+set_still_has_rels (GError **error, gint64 id)
+{
+  g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_STILL_HAS_RELS,
+               "Cannot delete node<%" G_GINT64_FORMAT ">, because it still has relationships. "
+               "To delete this node, you must first delete its relationships.", id);
+}
+
 static gboolean
-do_delete_node (NcTxn *txn, gint64 id, gboolean detach, GError **error)
+do_delete_node (NcTxn *txn, gint64 id, DeleteMode mode, GError **error)
 {
   NcStore *s = txn->store;
   Version *h = (id >= 0 && id < s->nodes_len) ? s->nodes[id].head : NULL;
@@ -1529,16 +1546,22 @@ do_delete_node (NcTxn *txn, gint64 id, gboolean detach, GError **error)
   if (h->tomb)
     return TRUE;
   g_autoptr (GArray) rels = node_live_rels (txn, id);
-  if (rels->len > 0 && !detach)
+  if (rels->len > 0)
     {
-      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_STILL_HAS_RELS,
-                   "Cannot delete node<%" G_GINT64_FORMAT ">, because it still has relationships. "
-                   "To delete this node, you must first delete its relationships.", id);
-      return FALSE;
+      if (mode == DELETE_STRICT)
+        {
+          set_still_has_rels (error, id);
+          return FALSE;
+        }
+      if (mode == DELETE_DETACH)
+        {
+          for (guint i = 0; i < rels->len; i++)
+            if (!do_delete_rel (txn, g_array_index (rels, gint64, i), error))
+              return FALSE;
+        }
+      else
+        g_array_append_val (txn->deferred_deletes, id);
     }
-  for (guint i = 0; i < rels->len; i++)
-    if (!do_delete_rel (txn, g_array_index (rels, gint64, i), error))
-      return FALSE;
   Version *v = make_writable (txn, &s->nodes[id].head, FALSE, id);
   for (guint32 i = 0; i < v->n_labels; i++)
     delta_label (txn, v->labels[i], -1);
@@ -1548,6 +1571,29 @@ do_delete_node (NcTxn *txn, gint64 id, gboolean detach, GError **error)
   s->head_nodes--;
   txn->d_nodes--;
   record (txn, NC_EFFECT_DELETE_NODE, id, NULL, NULL);
+  return TRUE;
+}
+
+/* Fails when a node deleted with DELETE_DEFERRED still has relationships;
+ * lock held. */
+static gboolean
+check_deferred_deletes (NcTxn *txn, GError **error)
+{
+  NcStore *s = txn->store;
+  for (guint i = 0; i < txn->deferred_deletes->len; i++)
+    {
+      gint64 id = g_array_index (txn->deferred_deletes, gint64, i);
+      Version *h = s->nodes[id].head;
+      if (h == NULL || !h->tomb)
+        continue;
+      g_autoptr (GArray) rels = node_live_rels (txn, id);
+      if (rels->len > 0)
+        {
+          set_still_has_rels (error, id);
+          return FALSE;
+        }
+    }
+  g_array_set_size (txn->deferred_deletes, 0);
   return TRUE;
 }
 
@@ -1703,8 +1749,30 @@ nc_txn_delete_node (NcTxn *txn, NcNodeId id, gboolean detach, GError **error)
   if (!check_write (txn, error))
     return FALSE;
   g_rw_lock_writer_lock (&txn->store->lock);
-  gboolean ok = do_delete_node (txn, id, detach, error);
+  gboolean ok = do_delete_node (txn, id, detach ? DELETE_DETACH : DELETE_STRICT, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_delete_node_deferred (NcTxn *txn, NcNodeId id, GError **error)
+{
+  if (!check_write (txn, error))
+    return FALSE;
+  g_rw_lock_writer_lock (&txn->store->lock);
+  gboolean ok = do_delete_node (txn, id, DELETE_DEFERRED, error);
+  g_rw_lock_writer_unlock (&txn->store->lock);
+  return ok;
+}
+
+gboolean
+nc_txn_check_deletes (NcTxn *txn, GError **error)
+{
+  if (!txn->write)
+    return TRUE;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  gboolean ok = check_deferred_deletes (txn, error);
+  g_rw_lock_reader_unlock (&txn->store->lock);
   return ok;
 }
 
@@ -2093,7 +2161,8 @@ apply_effect (NcTxn *txn, const NcEffect *e, GError **error)
         return do_create_node (txn, e->id, labels, n, clean, error) >= 0;
       }
     case NC_EFFECT_DELETE_NODE:
-      return do_delete_node (txn, e->id, FALSE, error);
+      /* the leader may have deleted the relationships after the node */
+      return do_delete_node (txn, e->id, DELETE_DEFERRED, error);
     case NC_EFFECT_SET_NODE_PROP:
     case NC_EFFECT_SET_REL_PROP:
       if (e->name == NULL || !value_storable (&e->value, error))
@@ -2166,6 +2235,17 @@ nc_store_apply_writeset (NcStore *store, const NcWriteSet *ws, NcLsn lsn, GError
                        lsn, i, local->message);
           return FALSE;
         }
+    }
+  g_autoptr (GError) local = NULL;
+  g_rw_lock_writer_lock (&store->lock);
+  gboolean ok = check_deferred_deletes (txn, &local);
+  g_rw_lock_writer_unlock (&store->lock);
+  if (!ok)
+    {
+      nc_txn_rollback (txn);
+      g_set_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET,
+                   "write-set for index %" G_GUINT64_FORMAT " does not apply: %s", lsn, local->message);
+      return FALSE;
     }
   nc_txn_commit (txn, lsn);
   return TRUE;

@@ -264,6 +264,17 @@ void nc_store_error_to_nc_error (GError **error);
 /* Test hook: number of versions in an entity's chain (0 when none). */
 guint nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id);
 
+/* Deletes a node the way Cypher's DELETE does in Neo4j: a node that still
+ * has relationships is deleted anyway and the check is deferred, so that
+ * `DELETE n, r` works whatever the order of the rows. The effect is recorded
+ * now. nc_txn_check_deletes() must be called before the transaction is
+ * committed (the engine does it at the end of each statement): it fails
+ * with NC_STORE_ERROR_STILL_HAS_RELS when such a node still has visible
+ * relationships, and the transaction must then be rolled back. A write-set
+ * applied with nc_store_apply_writeset() is checked the same way at its end. */
+gboolean nc_txn_delete_node_deferred (NcTxn *txn, NcNodeId id, GError **error);
+gboolean nc_txn_check_deletes (NcTxn *txn, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -1044,6 +1044,73 @@ test_detach_delete_records_each_relationship (Fixture *f, gconstpointer data)
 }
 
 static void
+test_deferred_delete_checked_before_commit (Fixture *f, gconstpointer data)
+{
+  NcToken X = rtype (f, "X");
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  NcNodeId a = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcNodeId b = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcRelId r1 = nc_txn_create_rel (w, X, a, b, NULL, &error);
+  NcRelId r2 = nc_txn_create_rel (w, X, b, a, NULL, &error);
+  g_autoptr (GBytes) setup = nc_writeset_encode (nc_txn_writeset (w));
+  commit (f, w);
+
+  /* `DELETE n, r` with the node first: allowed until the check */
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_delete_node_deferred (w, a, &error));
+  g_assert_no_error (error);
+  g_assert_false (nc_txn_node_exists (w, a));
+  g_assert_false (nc_txn_check_deletes (w, &error));
+  g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_STILL_HAS_RELS);
+  g_clear_error (&error);
+  g_assert_true (nc_txn_delete_rel (w, r1, &error));
+  g_assert_true (nc_txn_delete_rel (w, r2, &error));
+  g_assert_true (nc_txn_check_deletes (w, &error));
+  g_assert_no_error (error);
+  g_autoptr (GBytes) deletes = nc_writeset_encode (nc_txn_writeset (w));
+  g_assert_cmpint (nc_writeset_get (nc_txn_writeset (w), 0)->kind, ==, NC_EFFECT_DELETE_NODE);
+  commit (f, w);
+
+  /* a replica applies the same order */
+  NcStore *replica = nc_store_new ();
+  GBytes *sets[] = { setup, deletes };
+  for (guint i = 0; i < 2; i++)
+    {
+      gsize len;
+      const guint8 *d = g_bytes_get_data (sets[i], &len);
+      g_autoptr (NcWriteSet) ws = nc_writeset_decode (d, len, &error);
+      g_assert_true (nc_store_apply_writeset (replica, ws, i + 1, &error));
+      g_assert_no_error (error);
+    }
+  NcTxn *rw = nc_store_begin_write (replica);
+  g_assert_false (nc_txn_node_exists (rw, a));
+  g_assert_true (nc_txn_node_exists (rw, b));
+  g_assert_cmpint (nc_txn_count_rels (rw), ==, 0);
+  nc_txn_rollback (rw);
+
+  /* ...but refuses a write-set that leaves relationships dangling */
+  NcStore *replica2 = nc_store_new ();
+  {
+    gsize len;
+    const guint8 *d = g_bytes_get_data (setup, &len);
+    g_autoptr (NcWriteSet) ws = nc_writeset_decode (d, len, &error);
+    g_assert_true (nc_store_apply_writeset (replica2, ws, 1, &error));
+  }
+  g_autoptr (NcWriteSet) bad = nc_writeset_new ();
+  NcEffect del = { .kind = NC_EFFECT_DELETE_NODE, .id = a };
+  nc_writeset_append (bad, &del);
+  g_assert_false (nc_store_apply_writeset (replica2, bad, 2, &error));
+  g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_BAD_WRITESET);
+  g_clear_error (&error);
+  rw = nc_store_begin_write (replica2);
+  g_assert_true (nc_txn_node_exists (rw, a));
+  nc_txn_rollback (rw);
+  nc_store_free (replica2);
+  nc_store_free (replica);
+}
+
+static void
 test_non_storable_values_are_type_errors (Fixture *f, gconstpointer data)
 {
   NcToken k = key (f, "k");
@@ -1602,6 +1669,7 @@ main (int argc, char **argv)
   ADD ("unique-constraint-over-duplicates-fails", test_unique_constraint_over_duplicates_fails);
   ADD ("schema-is-transactional", test_schema_is_transactional);
   ADD ("detach-delete-records-each-relationship", test_detach_delete_records_each_relationship);
+  ADD ("deferred-delete-checked-before-commit", test_deferred_delete_checked_before_commit);
   ADD ("non-storable-values-are-type-errors", test_non_storable_values_are_type_errors);
   ADD ("materialise-fills-entities", test_materialise_fills_entities);
   ADD ("apply-writeset-reproduces-graph", test_apply_writeset_reproduces_graph);
