@@ -43,6 +43,9 @@ typedef enum {
 typedef struct _Peer Peer;
 typedef struct _Conn Conn;
 
+static void conn_unref (Conn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Conn, conn_unref)
+
 struct _Peer {
   NcClusterNode *node;      /* back pointer for the retry timer */
   char *id;                 /* NULL: configured by address, id not yet learned */
@@ -816,6 +819,8 @@ static gboolean
 conn_start_io (Conn *c, GSocket *socket)
 {
   NcClusterNode *node = c->node;
+  /* Our own reference: a failure below closes (and unlists) the connection. */
+  g_autoptr(Conn) self = conn_ref (c);
   c->socket = g_object_ref (socket);
   c->fd = g_socket_get_fd (socket);
   socket_tune (socket);
@@ -1096,11 +1101,20 @@ nc_cluster_node_new (const NcClusterNodeSettings *s, GMainContext *context, GErr
       g_set_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG, "cluster id must be a UTF-8 string");
       return NULL;
     }
-  if (s->max_frame_bytes > G_MAXUINT32)
+  if (s->max_frame_bytes > G_MAXUINT32 || (s->max_frame_bytes != 0 && s->max_frame_bytes < 4096))
     {
-      g_set_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG, "cluster frame limit cannot exceed 4 GiB");
+      /* Below 4 KiB a Hello or an Error frame might not fit. */
+      g_set_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG,
+                   "cluster frame limit must be between 4 KiB and 4 GiB");
       return NULL;
     }
+  const char *const texts[] = { s->bind_address, s->advertise_address, s->bolt_address, s->mode, s->region };
+  for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)
+    if (texts[i] != NULL && !g_utf8_validate (texts[i], -1, NULL))
+      {
+        g_set_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG, "cluster settings must be UTF-8 strings");
+        return NULL;
+      }
 
   g_autoptr(NcClusterNode) node = g_new0 (NcClusterNode, 1);
   node->ref = 1;
@@ -1177,7 +1191,7 @@ void
 nc_cluster_node_set_role (NcClusterNode *node, const char *role, guint64 epoch)
 {
   g_free (node->role);
-  node->role = g_strdup (role != NULL ? role : "unknown");
+  node->role = g_utf8_make_valid (role != NULL ? role : "unknown", -1);
   node->epoch = epoch;
 }
 

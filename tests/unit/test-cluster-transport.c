@@ -521,6 +521,11 @@ test_settings_validated (void)
   g_assert_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG);
   g_clear_error (&error);
   tcu_settings (&s, "a");
+  s.max_frame_bytes = 100;  /* too small for a Hello */
+  g_assert_null (nc_cluster_node_new (&s, NULL, &error));
+  g_assert_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG);
+  g_clear_error (&error);
+  tcu_settings (&s, "a");
   s.bind_address = "not an address:xyz";
   g_autoptr(NcClusterNode) n = nc_cluster_node_new (&s, NULL, &error);
   g_assert_no_error (error);
