@@ -3065,6 +3065,24 @@ nc_store_error_to_nc_error (GError **error)
   e->code = code;
 }
 
+gboolean
+nc_txn_deleted_in_txn (NcTxn *txn, gboolean rel, gint64 id)
+{
+  NcStore *s = txn->store;
+  gboolean deleted = FALSE;
+  if (!txn->write)
+    return FALSE;
+  g_rw_lock_reader_lock (&s->lock);
+  Version *h = NULL;
+  if (rel && id >= 0 && id < s->rels_len)
+    h = s->rels[id].head;
+  else if (!rel && id >= 0 && id < s->nodes_len)
+    h = s->nodes[id].head;
+  deleted = h != NULL && h->tomb && h->lsn == NC_LSN_PENDING;
+  g_rw_lock_reader_unlock (&s->lock);
+  return deleted;
+}
+
 guint
 nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id)
 {

@@ -275,6 +275,11 @@ guint nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id);
 gboolean nc_txn_delete_node_deferred (NcTxn *txn, NcNodeId id, GError **error);
 gboolean nc_txn_check_deletes (NcTxn *txn, GError **error);
 
+/* TRUE when the write transaction itself deleted this node/relationship (so
+ * the engine can report "Node with id 3 has been deleted in this
+ * transaction" rather than treating it as missing). FALSE for readers. */
+gboolean nc_txn_deleted_in_txn (NcTxn *txn, gboolean rel, gint64 id);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -278,14 +278,18 @@ test_delete_is_invisible_after_commit_only (Fixture *f, gconstpointer data)
 
   NcTxn *before = nc_store_begin_read (f->store);
   w = nc_store_begin_write (f->store);
+  g_assert_false (nc_txn_deleted_in_txn (w, FALSE, a));
   g_assert_true (nc_txn_delete_node (w, a, FALSE, &error));
   g_assert_false (nc_txn_node_exists (w, a));
+  g_assert_true (nc_txn_deleted_in_txn (w, FALSE, a));
+  g_assert_false (nc_txn_deleted_in_txn (before, FALSE, a));
   /* deleting again in the same transaction is a no-op */
   g_assert_true (nc_txn_delete_node (w, a, FALSE, &error));
   /* writing to it is an error */
   NcValue v = nc_value_int (5);
   g_assert_false (nc_txn_set_node_prop (w, a, x, &v, &error));
   g_assert_error (error, NC_STORE_ERROR, NC_STORE_ERROR_NOT_FOUND);
+  g_assert_cmpstr (error->message, ==, "Node with id 0 has been deleted in this transaction");
   g_clear_error (&error);
   g_assert_true (nc_txn_node_exists (before, a));
   commit (f, w);
