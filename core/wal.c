@@ -17,6 +17,19 @@
  * Callbacks run on the writer thread and must not call nc_wal_flush,
  * nc_wal_truncate_after, nc_wal_reset or nc_wal_close (they wait for the
  * writer). nc_wal_append from a callback is fine.
+ *
+ * Choices the header leaves open
+ * - An empty log that starts at F reports last index F - 1 (0 for a fresh
+ *   log), so that "append last + 1" holds after a snapshot or a reset.
+ * - Recovery: a bad record (short, over-long, checksum mismatch) in the
+ *   last segment is a torn tail and is cut off when nothing valid follows
+ *   it, or when what follows is preceded by unwritten (zero) sectors; a
+ *   zero tail is a clean end (the runway). Anything else, including a
+ *   checksummed record with the wrong index, is NC_WAL_ERROR_CORRUPT.
+ * - nc_wal_compact never deletes the active segment and never goes past the
+ *   durable index.
+ * - A write, fdatasync, truncation or reset failure puts the log in the
+ *   failed state; truncate_after and reset refuse to run on a failed log.
  */
 #define G_LOG_DOMAIN "nornicdb-wal"
 
