@@ -365,6 +365,9 @@ exec_ctx_clear (NcExecCtx *x)
     g_hash_table_unref (x->regex_cache);
   x->subplans = NULL;
   x->regex_cache = NULL;
+  if (x->params)
+    nc_map_unref ((NcMap *) x->params);
+  x->params = NULL;
 }
 
 void
@@ -420,7 +423,9 @@ nc_cypher_execute (NcCypherQuery *q, const NcCypherContext *ctx, const NcMap *pa
   x->ctx = ctx;
   x->txn = ctx->txn;
   x->store = ctx->store;
-  x->params = params;
+  /* The caller's map may be freed before the rows are pulled (Bolt frees
+   * RUN's fields before PULL): hold a reference. */
+  x->params = params ? nc_map_ref ((NcMap *) params) : NULL;
   x->stmt = s;
   x->width = s->n_slots;
   x->profile = s->profile;

@@ -5,7 +5,8 @@
  * subqueries and MATCH after bound variables. `optional` emits the input row
  * with the inner variables set to null when the inner plan has no row;
  * `unit` drains the inner plan and emits the input row once (unit
- * subqueries). */
+ * subqueries). For a plain apply, `null_slots` (when given) names the
+ * inner columns added to the outer row instead. */
 
 #include "engine.h"
 
@@ -46,7 +47,20 @@ apply_next (NcOp *op, GError **error)
           if (nc_op_next (op->inner, &local))
             {
               a->found = TRUE;
-              nc_row_copy (op->row, op->inner->row, x->width);
+              if (!a->optional && a->null_slots)
+                {
+                  /* CALL { ... RETURN cols }: the outer row plus the
+                   * subquery's columns */
+                  nc_row_copy (op->row, op->child->row, x->width);
+                  for (guint i = 0; i < a->null_slots->len; i++)
+                    {
+                      int s = g_array_index (a->null_slots, int, i);
+                      nc_value_clear (&op->row[s]);
+                      op->row[s] = nc_value_copy (&op->inner->row[s]);
+                    }
+                }
+              else
+                nc_row_copy (op->row, op->inner->row, x->width);
               return TRUE;
             }
           if (local)

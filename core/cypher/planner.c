@@ -508,7 +508,8 @@ plan_clause (NcExecCtx *x, NcOp *op, NcClause *c, GError **error)
         NcOp *inner = nc_plan_query (x, c->sub, arg, TRUE, error);
         if (inner == NULL)
           return NULL;
-        return nc_op_apply_new (x, op, inner, arg, FALSE, c->sub->columns == NULL, NULL);
+        return nc_op_apply_new (x, op, inner, arg, FALSE, c->sub->columns == NULL,
+                                c->sub->columns ? c->sub->col_slots->pdata[0] : NULL);
       }
     }
   g_set_error (error, NC_ERROR, NC_ERROR_NOT_SUPPORTED, "Clause not supported");

@@ -920,6 +920,8 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
             g_hash_table_insert (osc->vars, g_strdup (k), g_memdup2 (v, sizeof (Var)));
         }
     }
+  if (c->where && (has_agg || c->distinct))
+    rewrite_to_projection (&c->where, c);
   if (c->order)
     {
       if (has_agg || c->distinct)
