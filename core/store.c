@@ -50,14 +50,28 @@ struct Version {
   NcLsn lsn;
   NcMap *props;      /* NULL when the entity has no properties */
   guint32 n_labels;  /* nodes only */
-  guint32 tomb;
+  guint32 tomb : 1;
+  guint32 pooled : 1; /* allocated from the store's VersionPool */
   NcToken labels[];  /* sorted */
 };
 
+/* Versions without labels (every relationship version) are all the same
+ * size; a free list of them avoids malloc's per-block overhead, which is a
+ * third of their size. Only touched under the store lock held for writing. */
+typedef struct {
+  GPtrArray *chunks;
+  gpointer free_list;
+  guint8 *bump;
+  gsize bump_left;
+} VersionPool;
+
+#define POOL_CHUNK_VERSIONS 2048
+
+/* The relationship's type is read from its slot, which the visibility
+ * check touches anyway (same cache line), keeping entries at 16 bytes. */
 typedef struct {
   gint64 rel;
   gint64 other;
-  NcToken type;
 } AdjEntry;
 
 typedef struct {
@@ -154,6 +168,7 @@ struct _NcStore {
   NcLsn count_floor;         /* every commit with an index above it is in count_history */
   NcLsn applied;
   GArray *prune_queue;       /* PruneItem: slots whose chains may still shrink */
+  VersionPool pool;
 
   GMutex writer_mutex;
   GCond writer_cond;
@@ -268,10 +283,62 @@ counts_get (GArray *a, NcToken t)
   return t < a->len ? g_array_index (a, gint64, t) : 0;
 }
 
-static Version *
-version_new (guint32 n_labels)
+static void
+pool_init (VersionPool *p)
 {
-  Version *v = g_malloc (sizeof (Version) + (gsize) n_labels * sizeof (NcToken));
+  p->chunks = g_ptr_array_new_with_free_func (g_free);
+  p->free_list = NULL;
+  p->bump = NULL;
+  p->bump_left = 0;
+}
+
+static void
+pool_destroy (VersionPool *p)
+{
+  g_ptr_array_unref (p->chunks);
+  p->chunks = NULL;
+}
+
+static Version *
+pool_alloc (VersionPool *p)
+{
+  if (p->free_list != NULL)
+    {
+      gpointer v = p->free_list;
+      p->free_list = *(gpointer *) v;
+      return v;
+    }
+  if (p->bump_left == 0)
+    {
+      p->bump = g_malloc (POOL_CHUNK_VERSIONS * sizeof (Version));
+      p->bump_left = POOL_CHUNK_VERSIONS;
+      g_ptr_array_add (p->chunks, p->bump);
+    }
+  Version *v = (Version *) p->bump;
+  p->bump += sizeof (Version);
+  p->bump_left--;
+  return v;
+}
+
+static Version *
+version_new (NcStore *s, guint32 n_labels)
+{
+  Version *v;
+#ifdef __SANITIZE_ADDRESS__
+  /* plain malloc keeps use-after-free of versions visible to ASan */
+  if (FALSE)
+#else
+  if (n_labels == 0)
+#endif
+    {
+      v = pool_alloc (&s->pool);
+      v->pooled = TRUE;
+    }
+  else
+    {
+      v = g_malloc (sizeof (Version) + (gsize) n_labels * sizeof (NcToken));
+      v->pooled = FALSE;
+    }
   v->older = NULL;
   v->lsn = NC_LSN_PENDING;
   v->props = NULL;
@@ -281,20 +348,26 @@ version_new (guint32 n_labels)
 }
 
 static void
-version_free (Version *v)
+version_free (NcStore *s, Version *v)
 {
   if (v->props)
     nc_map_unref (v->props);
-  g_free (v);
+  if (v->pooled)
+    {
+      *(gpointer *) v = s->pool.free_list;
+      s->pool.free_list = v;
+    }
+  else
+    g_free (v);
 }
 
 static void
-chain_free (Version *v)
+chain_free (NcStore *s, Version *v)
 {
   while (v)
     {
       Version *o = v->older;
-      version_free (v);
+      version_free (s, v);
       v = o;
     }
 }
@@ -722,6 +795,7 @@ nc_store_new (void)
   s->count_history = g_array_new (FALSE, FALSE, sizeof (CountDelta));
   g_array_set_clear_func (s->count_history, count_delta_clear);
   s->prune_queue = g_array_new (FALSE, FALSE, sizeof (PruneItem));
+  pool_init (&s->pool);
   s->reader_snaps = g_array_new (FALSE, FALSE, sizeof (guint64));
   return s;
 }
@@ -733,14 +807,17 @@ store_clear_data (NcStore *s)
 {
   for (gint64 i = 0; i < s->nodes_len; i++)
     {
-      chain_free (s->nodes[i].head);
+      chain_free (s, s->nodes[i].head);
       g_free (s->nodes[i].out.v);
       g_free (s->nodes[i].in.v);
     }
   for (gint64 i = 0; i < s->rels_len; i++)
-    chain_free (s->rels[i].head);
+    chain_free (s, s->rels[i].head);
   g_clear_pointer (&s->nodes, g_free);
   g_clear_pointer (&s->rels, g_free);
+  /* every pooled version is free now: give the memory back */
+  pool_destroy (&s->pool);
+  pool_init (&s->pool);
   s->nodes_len = s->nodes_cap = s->rels_len = s->rels_cap = 0;
   s->next_node = s->next_rel = 0;
   g_ptr_array_set_size (s->label_bits, 0);
@@ -766,6 +843,7 @@ nc_store_free (NcStore *store)
   g_array_unref (store->committed_labels);
   g_array_unref (store->count_history);
   g_array_unref (store->prune_queue);
+  pool_destroy (&store->pool);
   g_array_unref (store->reader_snaps);
   for (int k = 0; k < 3; k++)
     {
@@ -845,16 +923,16 @@ ensure_rels (NcStore *s, gint64 id)
 }
 
 static void
-adj_append (AdjList *l, gint64 rel, gint64 other, NcToken type)
+adj_append (AdjList *l, gint64 rel, gint64 other)
 {
   if (l->len == l->cap)
     {
-      l->cap = l->cap ? l->cap * 2 : 4;
+      /* 1.5x growth: adjacency is most of the memory of a large graph */
+      l->cap = l->cap < 4 ? 4 : l->cap + l->cap / 2;
       l->v = g_renew (AdjEntry, l->v, l->cap);
     }
   l->v[l->len].rel = rel;
   l->v[l->len].other = other;
-  l->v[l->len].type = type;
   l->len++;
 }
 
@@ -991,14 +1069,14 @@ prune_horizon (NcStore *s)
  * version committed at or before the horizon. Returns TRUE when the chain
  * still holds more than one version. */
 static gboolean
-chain_prune (Version *head, NcLsn horizon)
+chain_prune (NcStore *s, Version *head, NcLsn horizon)
 {
   Version *v = head;
   while (v != NULL && (v->lsn == NC_LSN_PENDING || v->lsn > horizon))
     v = v->older;
   if (v != NULL && v->older != NULL)
     {
-      chain_free (v->older);
+      chain_free (s, v->older);
       v->older = NULL;
     }
   return head != NULL && head->older != NULL;
@@ -1028,7 +1106,7 @@ drain_prune_queue (NcStore *s, NcLsn horizon, guint budget)
                              : (it.id < s->nodes_len ? s->nodes[it.id].head : NULL);
       if (head != NULL && head->lsn == NC_LSN_PENDING)
         continue;
-      if (chain_prune (head, horizon))
+      if (chain_prune (s, head, horizon))
         g_array_append_val (s->prune_queue, it);
     }
 }
@@ -1039,7 +1117,7 @@ tag_and_prune (NcStore *s, Version *head, gboolean rel, gint64 id, NcLsn lsn, Nc
   if (head == NULL || head->lsn != NC_LSN_PENDING)
     return;
   head->lsn = lsn;
-  if (chain_prune (head, horizon))
+  if (chain_prune (s, head, horizon))
     queue_prune (s, rel, id);
 }
 
@@ -1115,13 +1193,13 @@ nc_txn_commit (NcTxn *txn, NcLsn lsn)
 }
 
 static void
-pop_pending (Version **headp)
+pop_pending (NcStore *s, Version **headp)
 {
   Version *v = *headp;
   if (v != NULL && v->lsn == NC_LSN_PENDING)
     {
       *headp = v->older;
-      version_free (v);
+      version_free (s, v);
     }
 }
 
@@ -1163,9 +1241,9 @@ nc_txn_rollback (NcTxn *txn)
         in->len--;
     }
   for (guint i = 0; i < txn->touched_nodes->len; i++)
-    pop_pending (&s->nodes[g_array_index (txn->touched_nodes, gint64, i)].head);
+    pop_pending (s, &s->nodes[g_array_index (txn->touched_nodes, gint64, i)].head);
   for (guint i = 0; i < txn->touched_rels->len; i++)
-    pop_pending (&s->rels[g_array_index (txn->touched_rels, gint64, i)].head);
+    pop_pending (s, &s->rels[g_array_index (txn->touched_rels, gint64, i)].head);
   s->head_nodes -= txn->d_nodes;
   s->head_rels -= txn->d_rels;
   for (guint t = 0; t < txn->d_labels->len; t++)
@@ -1239,13 +1317,13 @@ recount (NcStore *s)
 }
 
 static void
-truncate_chain (Version **headp, NcLsn lsn)
+truncate_chain (NcStore *s, Version **headp, NcLsn lsn)
 {
   while (*headp != NULL && (*headp)->lsn > lsn)
     {
       Version *v = *headp;
       *headp = v->older;
-      version_free (v);
+      version_free (s, v);
     }
 }
 
@@ -1267,11 +1345,11 @@ nc_store_truncate_after (NcStore *store, NcLsn lsn)
   gboolean rels_gone = FALSE;
   g_rw_lock_writer_lock (&store->lock);
   for (gint64 i = 0; i < store->nodes_len; i++)
-    truncate_chain (&store->nodes[i].head, lsn);
+    truncate_chain (store, &store->nodes[i].head, lsn);
   for (gint64 i = 0; i < store->rels_len; i++)
     if (store->rels[i].head != NULL)
       {
-        truncate_chain (&store->rels[i].head, lsn);
+        truncate_chain (store, &store->rels[i].head, lsn);
         rels_gone |= store->rels[i].head == NULL;
       }
   if (rels_gone)
@@ -1311,7 +1389,7 @@ make_writable (NcTxn *txn, Version **headp, gboolean rel, gint64 id)
   Version *h = *headp;
   if (h->lsn == NC_LSN_PENDING)
     return h;
-  Version *v = version_new (h->n_labels);
+  Version *v = version_new (txn->store, h->n_labels);
   memcpy (v->labels, h->labels, h->n_labels * sizeof (NcToken));
   v->props = h->props ? nc_map_ref (h->props) : NULL;
   v->older = h;
@@ -1416,7 +1494,7 @@ do_create_node (NcTxn *txn, gint64 id, const NcToken *labels_in, guint n_in, NcM
     return -1;
 
   ensure_nodes (s, id);
-  Version *v = version_new (n);
+  Version *v = version_new (s, n);
   memcpy (v->labels, labels, n * sizeof (NcToken));
   v->props = props ? nc_map_ref (props) : NULL;
   s->nodes[id].head = v;
@@ -1459,14 +1537,14 @@ do_create_rel (NcTxn *txn, gint64 id, NcToken type, gint64 start, gint64 end, Nc
     }
   ensure_rels (s, id);
   RelSlot *r = &s->rels[id];
-  Version *v = version_new (0);
+  Version *v = version_new (s, 0);
   v->props = props ? nc_map_ref (props) : NULL;
   r->head = v;
   r->type = type;
   r->start = start;
   r->end = end;
-  adj_append (&s->nodes[start].out, id, end, type);
-  adj_append (&s->nodes[end].in, id, start, type);
+  adj_append (&s->nodes[start].out, id, end);
+  adj_append (&s->nodes[end].in, id, start);
   g_array_append_val (txn->touched_rels, id);
   g_array_append_val (txn->created_rels, id);
   s->head_rels++;
@@ -1669,6 +1747,15 @@ do_add_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
     return FALSE;
   Version *v = make_writable (txn, &s->nodes[id].head, FALSE, id);
   /* grow in place: only the slot points at the head version */
+  if (v->pooled)
+    {
+      Version *big = g_malloc (sizeof (Version));
+      *big = *v;
+      big->pooled = FALSE;
+      v->props = NULL; /* moved to big */
+      version_free (s, v);
+      v = big;
+    }
   v = g_realloc (v, sizeof (Version) + (v->n_labels + 1) * sizeof (NcToken));
   s->nodes[id].head = v;
   guint32 i = v->n_labels;
@@ -2393,14 +2480,14 @@ nc_txn_node_degree (NcTxn *txn, NcNodeId id, NcDirection dir, NcToken type)
       NodeSlot *slot = &s->nodes[id];
       if (dir & NC_DIR_OUT)
         for (guint32 i = 0; i < slot->out.len; i++)
-          if (type_wanted (slot->out.v[i].type, &type, n_types) && rel_visible (s, txn, slot->out.v[i].rel))
+          if (type_wanted (s->rels[slot->out.v[i].rel].type, &type, n_types) && rel_visible (s, txn, slot->out.v[i].rel))
             n++;
       if (dir & NC_DIR_IN)
         for (guint32 i = 0; i < slot->in.len; i++)
           {
             if (dir == NC_DIR_BOTH && slot->in.v[i].other == id)
               continue; /* self-loop already counted as outgoing */
-            if (type_wanted (slot->in.v[i].type, &type, n_types) && rel_visible (s, txn, slot->in.v[i].rel))
+            if (type_wanted (s->rels[slot->in.v[i].rel].type, &type, n_types) && rel_visible (s, txn, slot->in.v[i].rel))
               n++;
           }
     }
@@ -2799,7 +2886,7 @@ fill_expand (NcCursor *c)
       examined++;
       if (c->phase == 1 && c->dir == NC_DIR_BOTH && a->other == c->node)
         continue; /* self-loop: yielded from the outgoing list */
-      if (type_wanted (a->type, c->types, c->n_types) && rel_visible (s, c->txn, a->rel))
+      if (type_wanted (s->rels[a->rel].type, c->types, c->n_types) && rel_visible (s, c->txn, a->rel))
         push (c, a->rel, a->other);
     }
 }
