@@ -43,8 +43,6 @@ typedef enum {
 typedef struct _Peer Peer;
 typedef struct _Conn Conn;
 
-static void conn_unref (Conn *c);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Conn, conn_unref)
 
 struct _Peer {
   NcClusterNode *node;      /* back pointer for the retry timer */
@@ -814,13 +812,10 @@ conn_update_cond (Conn *c)
     }
 }
 
-/* Takes over a connected socket: source, optional TLS, then Hello. */
 static gboolean
-conn_start_io (Conn *c, GSocket *socket)
+conn_start_io_owned (Conn *c, GSocket *socket)
 {
   NcClusterNode *node = c->node;
-  /* Our own reference: a failure below closes (and unlists) the connection. */
-  g_autoptr(Conn) self = conn_ref (c);
   c->socket = g_object_ref (socket);
   c->fd = g_socket_get_fd (socket);
   socket_tune (socket);
@@ -848,6 +843,17 @@ conn_start_io (Conn *c, GSocket *socket)
     }
   conn_enter_hello (c);
   return c->state != CONN_CLOSED;
+}
+
+/* Takes over a connected socket: source, optional TLS, then Hello. */
+static gboolean
+conn_start_io (Conn *c, GSocket *socket)
+{
+  /* Our own reference: a failure closes (and unlists) the connection. */
+  conn_ref (c);
+  gboolean ok = conn_start_io_owned (c, socket);
+  conn_unref (c);
+  return ok;
 }
 
 static Conn *
