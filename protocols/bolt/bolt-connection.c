@@ -60,6 +60,10 @@ static const guint supported_versions[] = {
 
 typedef struct {
   gpointer res;
+  /* The engine reads parameters lazily while rows are pulled, so they live
+   * as long as the result. */
+  NcMap *params;
+  NcMap *metadata; /* tx_metadata of an auto-commit query, same reason */
   gint64 qid;
   gint64 started_us;
   gboolean done;
@@ -100,6 +104,7 @@ struct _NcBoltConnection {
   OpenResult *auto_res;
   /* explicit transaction */
   gpointer tx;
+  NcMap *tx_metadata; /* kept alive for the transaction's lifetime */
   char *tx_db;
   GPtrArray *tx_results; /* OpenResult* */
   gint64 next_qid;
@@ -288,6 +293,8 @@ open_result_free (NcBoltConnection *conn, OpenResult *r)
     return;
   if (r->res != NULL)
     conn->cfg.backend->result_free (r->res);
+  g_clear_pointer (&r->params, nc_map_unref);
+  g_clear_pointer (&r->metadata, nc_map_unref);
   g_free (r);
 }
 
@@ -306,6 +313,7 @@ close_transaction (NcBoltConnection *conn)
       conn->tx = NULL;
     }
   g_clear_pointer (&conn->tx_db, g_free);
+  g_clear_pointer (&conn->tx_metadata, nc_map_unref);
   g_clear_pointer (&conn->begin_message, g_bytes_unref);
   conn->tx_statements = 0;
 }
@@ -937,10 +945,11 @@ query_is_profile (const char *query)
 }
 
 static OpenResult *
-open_result_new (gpointer res, gint64 qid, gint64 started_us, const char *query)
+open_result_new (gpointer res, const NcMap *params, gint64 qid, gint64 started_us, const char *query)
 {
   OpenResult *r = g_new0 (OpenResult, 1);
   r->res = res;
+  r->params = params ? nc_map_ref ((NcMap *) params) : NULL;
   r->qid = qid;
   r->started_us = started_us;
   r->is_profile = query_is_profile (query);
@@ -1001,7 +1010,9 @@ handle_run (NcBoltConnection *conn, Request *req, GBytes *message)
             fail (conn, error);
           return;
         }
-      conn->auto_res = open_result_new (res, -1, started, query);
+      conn->auto_res = open_result_new (res, params, -1, started, query);
+      if (extra.metadata != NULL)
+        conn->auto_res->metadata = nc_map_ref ((NcMap *) extra.metadata);
       g_free (conn->tx_db);
       conn->tx_db = g_strdup (extra.db);
       send_run_success (conn, conn->auto_res, FALSE, extra.db);
@@ -1025,7 +1036,7 @@ handle_run (NcBoltConnection *conn, Request *req, GBytes *message)
       return;
     }
   conn->tx_statements++;
-  OpenResult *r = open_result_new (res, conn->next_qid++, started, query);
+  OpenResult *r = open_result_new (res, params, conn->next_qid++, started, query);
   g_ptr_array_add (conn->tx_results, r);
   send_run_success (conn, r, TRUE, conn->tx_db);
   conn->state = STATE_TX_STREAMING;
@@ -1053,6 +1064,8 @@ handle_begin (NcBoltConnection *conn, Request *req, GBytes *message)
       return;
     }
   conn->tx = tx;
+  if (extra.metadata != NULL)
+    conn->tx_metadata = nc_map_ref ((NcMap *) extra.metadata);
   g_free (conn->tx_db);
   conn->tx_db = g_strdup (extra.db);
   conn->next_qid = 0;

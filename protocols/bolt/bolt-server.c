@@ -449,6 +449,7 @@ nc_bolt_server_new (NcDb *db, GError **error)
                               G_SOCKET_PROTOCOL_TCP, error);
   if (s->listener == NULL)
     goto fail;
+  g_socket_set_listen_backlog (s->listener, 511);
   if (!g_socket_bind (s->listener, bind_addr, TRUE, error) || !g_socket_listen (s->listener, error))
     {
       g_prefix_error (error, "Cannot listen for Bolt on %s:%u: ", host, port);
