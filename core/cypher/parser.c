@@ -1591,6 +1591,50 @@ at_clause_start (P *p)
   return FALSE;
 }
 
+static gboolean
+parse_yield (P *p, NcClause *c)
+{
+  if (accept_kw (p, "YIELD"))
+    {
+      c->items = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_proj_item_free);
+      if (accept (p, NC_TOK_STAR))
+        c->yield_star = TRUE;
+      else
+        do
+          {
+            guint voff = CUR (p)->offset;
+            char *field = parse_name (p, "a procedure output field name");
+            if (field == NULL)
+              return FALSE;
+            NcProjItem *it = g_new0 (NcProjItem, 1);
+            it->slot = -1;
+            it->expr = nc_expr_new (NC_EX_VAR, voff);
+            it->expr->name = field;
+            if (accept_kw (p, "AS"))
+              {
+                it->alias = parse_name (p, "a variable name");
+                it->aliased = TRUE;
+                if (it->alias == NULL)
+                  {
+                    nc_proj_item_free (it);
+                    return FALSE;
+                  }
+              }
+            else
+              it->alias = g_strdup (field);
+            g_ptr_array_add (c->items, it);
+          }
+        while (accept (p, NC_TOK_COMMA));
+      if (accept_kw (p, "WHERE"))
+        {
+          c->where = parse_expr (p);
+          if (c->where == NULL)
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static NcClause *
 parse_call (P *p)
 {
@@ -1643,44 +1687,8 @@ parse_call (P *p)
             break;
           }
     }
-  if (accept_kw (p, "YIELD"))
-    {
-      c->items = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_proj_item_free);
-      if (accept (p, NC_TOK_STAR))
-        c->yield_star = TRUE;
-      else
-        do
-          {
-            guint voff = CUR (p)->offset;
-            char *field = parse_name (p, "a procedure output field name");
-            if (field == NULL)
-              return NULL;
-            NcProjItem *it = g_new0 (NcProjItem, 1);
-            it->slot = -1;
-            it->expr = nc_expr_new (NC_EX_VAR, voff);
-            it->expr->name = field;
-            if (accept_kw (p, "AS"))
-              {
-                it->alias = parse_name (p, "a variable name");
-                it->aliased = TRUE;
-                if (it->alias == NULL)
-                  {
-                    nc_proj_item_free (it);
-                    return NULL;
-                  }
-              }
-            else
-              it->alias = g_strdup (field);
-            g_ptr_array_add (c->items, it);
-          }
-        while (accept (p, NC_TOK_COMMA));
-      if (accept_kw (p, "WHERE"))
-        {
-          c->where = parse_expr (p);
-          if (c->where == NULL)
-            return NULL;
-        }
-    }
+  if (kw (p, "YIELD") && !parse_yield (p, c))
+    return NULL;
   return g_steal_pointer (&c);
 }
 
@@ -2237,8 +2245,42 @@ nc_cypher_parse (const char *text, GError **error)
       if (kw (&p, "ALL") || kw (&p, "RANGE") || kw (&p, "BTREE") || kw (&p, "UNIQUE"))
         advance (&p);
       s->kind = kw (&p, "INDEX") || kw (&p, "INDEXES") ? NC_STMT_SHOW_INDEXES : NC_STMT_SHOW_CONSTRAINTS;
+      guint off = CUR (&p)->offset;
       advance (&p);
       ok = TRUE;
+      if (kw (&p, "YIELD") || kw (&p, "WHERE"))
+        {
+          /* SHOW ... YIELD/WHERE/RETURN is a procedure call in disguise */
+          NcClause *c = nc_clause_new (NC_CL_CALL, off);
+          c->proc = g_strdup (s->kind == NC_STMT_SHOW_INDEXES ? "db.indexes" : "db.constraints");
+          c->has_args = TRUE;
+          c->exprs = expr_array ();
+          if (kw (&p, "WHERE"))
+            {
+              advance (&p);
+              c->items = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_proj_item_free);
+              c->yield_star = TRUE;
+              c->where = parse_expr (&p);
+              ok = c->where != NULL;
+            }
+          else
+            ok = parse_yield (&p, c);
+          s->kind = NC_STMT_QUERY;
+          s->query = g_new0 (NcQueryAst, 1);
+          s->query->parts = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_single_query_free);
+          s->query->union_all = g_array_new (FALSE, FALSE, sizeof (gboolean));
+          NcSingleQuery *sq = g_new0 (NcSingleQuery, 1);
+          sq->clauses = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_clause_free);
+          g_ptr_array_add (sq->clauses, c);
+          g_ptr_array_add (s->query->parts, sq);
+          while (ok && at_clause_start (&p))
+            {
+              NcClause *next = parse_clause (&p);
+              ok = next != NULL;
+              if (next)
+                g_ptr_array_add (sq->clauses, next);
+            }
+        }
     }
   else if (kw (&p, "SHOW") && (kw_at (&p, 1, "USERS") || (kw_at (&p, 1, "CURRENT") && kw_at (&p, 2, "USER"))))
     {

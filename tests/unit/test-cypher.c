@@ -6,6 +6,7 @@
 #include "cypher/semantic.h"
 #include "errors.h"
 #include "store.h"
+#include "writeset.h"
 
 #include <string.h>
 
@@ -668,6 +669,413 @@ test_query_types (Fx *fx, gconstpointer d)
     }
 }
 
+/* ---- streaming, limits, effects ------------------------------------------------ */
+
+static void
+test_streaming_limit_is_lazy (Fx *fx, gconstpointer d)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  assert_rows (fx, "UNWIND range(1, 100000000) AS i RETURN i LIMIT 1", NULL, "1");
+  assert_rows (fx, "UNWIND range(1, 100000000) AS i WITH i * 2 AS j WHERE j > 10 RETURN j LIMIT 2", NULL, "12\n14");
+  /* well under the time a materialised 10^8 element list would take */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 2 * G_USEC_PER_SEC);
+}
+
+static void
+test_first_row_before_the_end (Fx *fx, gconstpointer d)
+{
+  /* pulling one row of an unbounded-looking query returns promptly */
+  g_autoptr (NcCypherQuery) q = nc_cypher_prepare (fx->cache, "UNWIND range(1, 9223372036854775807) AS i RETURN i", NULL);
+  g_assert_nonnull (q);
+  NcTxn *txn = nc_store_begin_read (fx->store);
+  NcCypherContext ctx = { .txn = txn, .store = fx->store };
+  g_autoptr (NcCypherExec) ex = nc_cypher_execute (q, &ctx, NULL, NULL);
+  const NcValue *row;
+  for (int i = 1; i <= 3; i++)
+    {
+      g_assert_true (nc_cypher_exec_next (ex, &row, NULL));
+      g_assert_cmpint (row[0].u.i, ==, i);
+    }
+  g_clear_pointer (&ex, nc_cypher_exec_free);
+  nc_txn_rollback (txn);
+}
+
+static void
+test_timeout_fires (Fx *fx, gconstpointer d)
+{
+  const char *queries[] = {
+    "UNWIND range(1, 9223372036854775807) AS i WITH i WHERE i < 0 RETURN count(*)",
+    "UNWIND range(1, 100000000) AS i RETURN i ORDER BY i DESC LIMIT 1",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (queries); k++)
+    {
+      GError *err = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+      GPtrArray *rows = run_full (fx, queries[k], NULL, NULL, NULL, t0 + 50000, 0, &err);
+      g_assert_null (rows);
+      g_assert_error (err, NC_ERROR, NC_ERROR_TX_TIMEOUT);
+      g_assert_nonnull (strstr (err->message, "dbms.transaction.timeout"));
+      g_assert_cmpint (g_get_monotonic_time () - t0, <, 2 * G_USEC_PER_SEC);
+      g_clear_error (&err);
+    }
+}
+
+static void
+test_timeout_in_var_length_expansion (Fx *fx, gconstpointer d)
+{
+  /* a dense clique makes the number of paths explode */
+  exec_ok (fx, "UNWIND range(1, 12) AS i CREATE (:C {i: i})");
+  exec_ok (fx, "MATCH (a:C), (b:C) WHERE a <> b CREATE (a)-[:E]->(b)");
+  GError *err = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  GPtrArray *rows = run_full (fx, "MATCH p = (a:C {i: 1})-[:E*]->(b) RETURN count(p)", NULL, NULL, NULL, t0 + 100000, 0, &err);
+  g_assert_null (rows);
+  g_assert_error (err, NC_ERROR, NC_ERROR_TX_TIMEOUT);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 3 * G_USEC_PER_SEC);
+  g_clear_error (&err);
+}
+
+static void
+test_memory_limit (Fx *fx, gconstpointer d)
+{
+  const char *queries[] = {
+    "UNWIND range(1, 1000000) AS i RETURN i ORDER BY i DESC LIMIT 1",
+    "UNWIND range(1, 1000000) AS i RETURN collect(i)",
+    "UNWIND range(1, 1000000) AS i RETURN DISTINCT i",
+    "UNWIND range(1, 1000000) AS i RETURN i, count(*)",
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (queries); k++)
+    {
+      GError *err = NULL;
+      GPtrArray *rows = run_full (fx, queries[k], NULL, NULL, NULL, 0, 1 << 20, &err);
+      g_assert_null (rows);
+      g_assert_error (err, NC_ERROR, NC_ERROR_MEMORY_LIMIT);
+      g_clear_error (&err);
+    }
+  /* a small sort fits */
+  GError *err = NULL;
+  GPtrArray *rows = run_full (fx, "UNWIND range(1, 100) AS i RETURN i ORDER BY i DESC LIMIT 1", NULL, NULL, NULL, 0, 1 << 20, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+}
+
+static void
+test_writeset_records_effects (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "CREATE (:W {v: 1})");
+  NcTxn *txn = nc_store_begin_write (fx->store);
+  NcCypherContext ctx = { .txn = txn, .store = fx->store };
+  const char *stmts[] = {
+    "CREATE (a:N {x: 1})-[:R {y: 2}]->(b:N)",
+    "MATCH (w:W) SET w.v = 2, w:L",
+    "MATCH (w:W) DETACH DELETE w",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    {
+      g_autoptr (NcCypherQuery) q = nc_cypher_prepare (fx->cache, stmts[i], NULL);
+      g_autoptr (NcCypherExec) ex = nc_cypher_execute (q, &ctx, NULL, NULL);
+      const NcValue *row;
+      GError *err = NULL;
+      while (nc_cypher_exec_next (ex, &row, &err))
+        ;
+      g_assert_no_error (err);
+    }
+  NcWriteSet *ws = nc_txn_writeset (txn);
+  GString *kinds = g_string_new (NULL);
+  for (guint i = 0; i < nc_writeset_len (ws); i++)
+    g_string_append_printf (kinds, "%d ", nc_writeset_get (ws, i)->kind);
+  /* create node x2, create rel, set prop, add label, delete node */
+  g_assert_cmpstr (kinds->str, ==, "1 1 6 3 4 2 ");
+  g_string_free (kinds, TRUE);
+  const NcEffect *e = nc_writeset_get (ws, 3);
+  g_assert_cmpstr (e->name, ==, "v");
+  g_assert_cmpint (e->value.u.i, ==, 2);
+  nc_txn_commit (txn, ++fx->lsn);
+  nc_store_publish (fx->store, fx->lsn);
+}
+
+static void
+test_failed_statement_rolls_back (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "CREATE (:Keep)");
+  /* the third row fails after two nodes were created */
+  assert_fails (fx, "UNWIND [1, 2, 0] AS i CREATE (:N {v: 10 / i})", NC_ERROR_ARITHMETIC, NULL);
+  assert_fails (fx, "MATCH (k:Keep) SET k.x = 1 WITH k UNWIND [1, 0] AS i RETURN 1 / i", NC_ERROR_ARITHMETIC, NULL);
+  assert_rows (fx, "MATCH (n) RETURN labels(n), n.x", NULL, "['Keep'] | null");
+}
+
+/* ---- planner, schema, procedures ----------------------------------------------- */
+
+static char *
+plan_of (Fx *fx, const char *query)
+{
+  g_autoptr (NcCypherQuery) q = nc_cypher_prepare (fx->cache, query, NULL);
+  g_assert_nonnull (q);
+  NcTxn *txn = nc_store_begin_read (fx->store);
+  NcCypherContext ctx = { .txn = txn, .store = fx->store };
+  GError *err = NULL;
+  NcCypherExec *ex = nc_cypher_execute (q, &ctx, NULL, &err);
+  g_assert_no_error (err);
+  const NcValue *row;
+  while (nc_cypher_exec_next (ex, &row, &err))
+    ;
+  g_assert_no_error (err);
+  NcValue plan = nc_cypher_exec_plan (ex);
+  GString *s = g_string_new (NULL);
+  render (s, &plan);
+  nc_value_clear (&plan);
+  nc_cypher_exec_free (ex);
+  nc_txn_rollback (txn);
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_index_planning (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "UNWIND range(1, 200) AS i CREATE (:P {id: i, g: i % 10}), (:Q {id: i})");
+  g_autofree char *before = plan_of (fx, "EXPLAIN MATCH (n:P {id: 42}) RETURN n");
+  g_assert_nonnull (strstr (before, "NodeByLabelScan"));
+  NcQueryStats st = { 0 };
+  NcQueryType type = 0;
+  GError *err = NULL;
+  GPtrArray *rows = run_full (fx, "CREATE INDEX p_id IF NOT EXISTS FOR (n:P) ON (n.id)", NULL, &st, &type, 0, 0, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+  g_assert_cmpint (st.indexes_added, ==, 1);
+  g_assert_cmpint (type, ==, NC_QUERY_SCHEMA);
+  g_autofree char *eq = plan_of (fx, "EXPLAIN MATCH (n:P {id: 42}) RETURN n");
+  g_assert_nonnull (strstr (eq, "NodeIndexSeek"));
+  g_autofree char *where = plan_of (fx, "EXPLAIN MATCH (n:P) WHERE n.id IN [1, 2] RETURN n");
+  g_assert_nonnull (strstr (where, "NodeIndexSeek"));
+  g_autofree char *range = plan_of (fx, "EXPLAIN MATCH (n:P) WHERE n.id > 150 AND n.id <= 160 RETURN n");
+  g_assert_nonnull (strstr (range, "NodeIndexSeekByRange"));
+  /* the seek starts the pattern even when written second */
+  g_autofree char *join = plan_of (fx, "EXPLAIN MATCH (q:Q), (n:P {id: 7}) RETURN q, n");
+  g_assert_nonnull (strstr (join, "NodeIndexSeek"));
+  assert_rows (fx, "MATCH (n:P {id: 42}) RETURN n.g", NULL, "2");
+  assert_rows (fx, "MATCH (n:P) WHERE n.id IN [1, 2, 2] RETURN n.id ORDER BY n.id", NULL, "1\n2");
+  assert_rows (fx, "MATCH (n:P) WHERE n.id > 150 AND n.id <= 153 RETURN n.id ORDER BY n.id", NULL, "151\n152\n153");
+  assert_rows (fx, "MATCH (n:P) WHERE 198 < n.id RETURN n.id ORDER BY n.id", NULL, "199\n200");
+  /* IF NOT EXISTS on an equivalent index is a no-op; without, an error */
+  rows = run_full (fx, "CREATE INDEX p_id IF NOT EXISTS FOR (n:P) ON (n.id)", NULL, &st, NULL, 0, 0, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+  g_assert_cmpint (st.indexes_added, ==, 0);
+  assert_fails (fx, "CREATE INDEX FOR (n:P) ON (n.id)", NC_ERROR_SCHEMA_EXISTS, NULL);
+  assert_rows (fx, "SHOW INDEXES", NULL, "1 | 'p_id' | 'ONLINE' | 100.0 | 'RANGE' | 'NODE' | ['P'] | ['id'] | 'range-1.0' | null");
+  rows = run_full (fx, "DROP INDEX p_id", NULL, &st, NULL, 0, 0, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+  g_assert_cmpint (st.indexes_removed, ==, 1);
+  assert_fails (fx, "DROP INDEX p_id", NC_ERROR_SCHEMA_MISSING, NULL);
+  assert_rows (fx, "DROP INDEX p_id IF EXISTS", NULL, "");
+  assert_rows (fx, "CREATE INDEX ON :P(g)", NULL, "");
+  assert_rows (fx, "SHOW INDEXES YIELD name", NULL, "'index_P_g'");
+  assert_rows (fx, "SHOW INDEXES YIELD name, labelsOrTypes WHERE name STARTS WITH 'index' RETURN labelsOrTypes", NULL, "['P']");
+}
+
+static void
+test_explain_and_profile (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "UNWIND range(1, 5) AS i CREATE (:E {i: i})");
+  /* EXPLAIN runs nothing */
+  assert_rows (fx, "EXPLAIN CREATE (:E {i: 99})", NULL, "");
+  assert_rows (fx, "MATCH (e:E) RETURN count(e)", NULL, "5");
+  g_autofree char *plan = plan_of (fx, "EXPLAIN MATCH (e:E) WHERE e.i > 2 RETURN e.i");
+  g_assert_true (g_str_has_prefix (plan, "{operatorType: 'ProduceResults'"));
+  g_assert_nonnull (strstr (plan, "operatorType: 'Filter'"));
+  g_assert_nonnull (strstr (plan, "identifiers: ['e']"));
+  g_assert_null (strstr (plan, "dbHits"));
+  g_autofree char *prof = plan_of (fx, "PROFILE MATCH (e:E) WHERE e.i > 2 RETURN e.i");
+  g_assert_nonnull (strstr (prof, "operatorType: 'Filter', identifiers: [], arguments: {details: '(e.i > 2)', planner: 'COST'}"));
+  g_assert_nonnull (strstr (prof, "rows: 3"));
+  g_assert_nonnull (strstr (prof, "dbHits"));
+  assert_rows (fx, "PROFILE MATCH (e:E) WHERE e.i > 3 RETURN e.i ORDER BY e.i", NULL, "4\n5");
+}
+
+static void
+test_procedures (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "CREATE (:A {x: 1})-[:R {y: 1}]->(:B)");
+  assert_rows (fx, "CALL db.labels() YIELD label RETURN label ORDER BY label", NULL, "'A'\n'B'");
+  assert_rows (fx, "CALL db.labels", NULL, "'A'\n'B'");
+  assert_rows (fx, "CALL db.relationshipTypes()", NULL, "'R'");
+  assert_rows (fx, "CALL db.propertyKeys() YIELD propertyKey AS k WHERE k <> 'y' RETURN k", NULL, "'x'");
+  assert_rows (fx, "CALL dbms.components() YIELD name, edition RETURN name, edition", NULL, "'Neo4j Kernel' | 'community'");
+  assert_fails (fx, "CALL db.nothing()", NC_ERROR_UNKNOWN_PROCEDURE, "db.nothing");
+  assert_rows (fx, "MATCH (a:A) CALL db.labels() YIELD label RETURN a.x, count(label)", NULL, "1 | 2");
+}
+
+static void
+test_constraints (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "CREATE (:U {email: 'a'}), (:U {email: 'b'})");
+  NcQueryStats st = { 0 };
+  GError *err = NULL;
+  GPtrArray *rows = run_full (fx, "CREATE CONSTRAINT u_email FOR (u:U) REQUIRE u.email IS UNIQUE", NULL, &st, NULL, 0, 0, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+  g_assert_cmpint (st.constraints_added, ==, 1);
+  assert_fails (fx, "CREATE (:U {email: 'a'})", NC_ERROR_CONSTRAINT_FAILED, NULL);
+  assert_fails (fx, "MATCH (u:U {email: 'b'}) SET u.email = 'a'", NC_ERROR_CONSTRAINT_FAILED, NULL);
+  assert_rows (fx, "MATCH (u:U) RETURN count(u)", NULL, "2");
+  assert_rows (fx, "SHOW CONSTRAINTS", NULL, "1 | 'u_email' | 'UNIQUENESS' | 'NODE' | ['U'] | ['email'] | 'u_email'");
+  /* the older syntax */
+  assert_fails (fx, "CREATE CONSTRAINT ON (u:U) ASSERT u.email IS UNIQUE", NC_ERROR_SCHEMA_EXISTS, NULL);
+  rows = run_full (fx, "DROP CONSTRAINT u_email", NULL, &st, NULL, 0, 0, &err);
+  g_assert_no_error (err);
+  g_ptr_array_unref (rows);
+  g_assert_cmpint (st.constraints_removed, ==, 1);
+  exec_ok (fx, "CREATE (:U {email: 'a'})");
+  assert_fails (fx, "CREATE CONSTRAINT ON (u:U) ASSERT u.email IS UNIQUE", NC_ERROR_CONSTRAINT_FAILED, NULL);
+}
+
+typedef struct {
+  GPtrArray *seen;
+} HookLog;
+
+static gboolean
+fake_system_cb (gpointer user_data, const NcMap *command, GPtrArray **rows_out, GStrv *fields_out, GError **error)
+{
+  HookLog *log = user_data;
+  NcValue v = { .type = NC_VALUE_MAP, .u.map = (NcMap *) command };
+  GString *s = g_string_new (NULL);
+  render (s, &v);
+  g_ptr_array_add (log->seen, g_string_free (s, FALSE));
+  *rows_out = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_list_unref);
+  *fields_out = NULL;
+  const NcValue *op = nc_map_get (command, "op");
+  if (g_str_equal (nc_value_str (op), "show_users"))
+    {
+      *fields_out = g_strsplit ("user,roles,passwordChangeRequired", ",", -1);
+      NcList *row = nc_list_new (3);
+      row->items[0] = nc_value_string ("neo4j");
+      row->items[1] = nc_value_list_take (nc_list_new (0));
+      row->items[2] = nc_value_bool (FALSE);
+      g_ptr_array_add (*rows_out, row);
+    }
+  return TRUE;
+}
+
+static void
+test_system_commands (Fx *fx, gconstpointer d)
+{
+  /* without hooks: a clear NotSupported error */
+  assert_fails (fx, "CREATE USER bob SET PASSWORD 'secret' CHANGE NOT REQUIRED", NC_ERROR_NOT_SUPPORTED, NULL);
+  HookLog log = { g_ptr_array_new_with_free_func (g_free) };
+  NcCypherHooks hooks = { .user_data = &log, .system_command = fake_system_cb };
+  const char *stmts[] = {
+    "CREATE USER bob SET PASSWORD 'secret' CHANGE NOT REQUIRED",
+    "CREATE USER $name IF NOT EXISTS SET PLAINTEXT PASSWORD $pw",
+    "ALTER USER bob SET PASSWORD 'other'",
+    "ALTER CURRENT USER SET PASSWORD FROM 'a' TO 'b'",
+    "DROP USER bob IF EXISTS",
+    "SHOW USERS",
+  };
+  NcMap *params = nc_map_new (2);
+  nc_map_append (params, "name", nc_value_string ("carl"));
+  nc_map_append (params, "pw", nc_value_string ("pw1"));
+  guint rows_seen = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (stmts); i++)
+    {
+      GError *err = NULL;
+      g_autoptr (NcCypherQuery) q = nc_cypher_prepare (fx->cache, stmts[i], &err);
+      g_assert_no_error (err);
+      NcTxn *txn = nc_store_begin_read (fx->store);
+      NcCypherContext ctx = { .txn = txn, .store = fx->store, .hooks = &hooks, .user = "neo4j", .is_admin = TRUE };
+      g_autoptr (NcCypherExec) ex = nc_cypher_execute (q, &ctx, params, &err);
+      g_assert_no_error (err);
+      const NcValue *row;
+      while (nc_cypher_exec_next (ex, &row, &err))
+        rows_seen++;
+      g_assert_no_error (err);
+      g_assert_cmpint (nc_cypher_exec_query_type (ex), ==, NC_QUERY_SCHEMA);
+      if (i == 5)
+        g_assert_cmpstr (nc_cypher_exec_fields (ex)[0], ==, "user");
+      g_clear_pointer (&ex, nc_cypher_exec_free);
+      nc_txn_rollback (txn);
+    }
+  nc_map_unref (params);
+  g_assert_cmpint (rows_seen, ==, 1);
+  g_assert_cmpstr (log.seen->pdata[0], ==, "{op: 'create_user', user: 'bob', password: 'secret', change_required: false}");
+  g_assert_cmpstr (log.seen->pdata[1], ==, "{op: 'create_user', user: 'carl', if_not_exists: true, password: 'pw1'}");
+  g_assert_cmpstr (log.seen->pdata[2], ==, "{op: 'alter_user', user: 'bob', password: 'other'}");
+  g_assert_cmpstr (log.seen->pdata[3], ==, "{op: 'alter_current_user_password', old_password: 'a', password: 'b'}");
+  g_assert_cmpstr (log.seen->pdata[4], ==, "{op: 'drop_user', user: 'bob', if_exists: true}");
+  g_assert_cmpstr (log.seen->pdata[5], ==, "{op: 'show_users'}");
+  g_ptr_array_unref (log.seen);
+}
+
+/* ---- the plan cache ------------------------------------------------------------ */
+
+static void
+test_cache_returns_shared_plan (Fx *fx, gconstpointer d)
+{
+  g_autoptr (NcCypherCache) cache = nc_cypher_cache_new (2);
+  NcCypherQuery *a = nc_cypher_prepare (cache, "RETURN 1", NULL);
+  NcCypherQuery *b = nc_cypher_prepare (cache, "RETURN 1", NULL);
+  g_assert_true (a == b);
+  NcCypherQuery *c = nc_cypher_prepare (cache, "RETURN 2", NULL);
+  NcCypherQuery *e = nc_cypher_prepare (cache, "RETURN 3", NULL);
+  /* capacity 2: "RETURN 1" was least recently used and is gone */
+  NcCypherQuery *a2 = nc_cypher_prepare (cache, "RETURN 1", NULL);
+  g_assert_true (a2 != a);
+  g_assert_true (nc_cypher_query_is_write (nc_cypher_prepare (cache, "CREATE ()", NULL)) == TRUE);
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "CREATE ()", NULL));
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "CREATE ()", NULL));
+  g_assert_false (nc_cypher_query_is_write (a));
+  g_assert_true (nc_cypher_query_is_schema (nc_cypher_prepare (cache, "DROP INDEX x", NULL)));
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "DROP INDEX x", NULL));
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "DROP INDEX x", NULL));
+  g_assert_true (nc_cypher_query_is_explain (nc_cypher_prepare (cache, "EXPLAIN RETURN 1", NULL)));
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "EXPLAIN RETURN 1", NULL));
+  nc_cypher_query_unref (nc_cypher_prepare (cache, "EXPLAIN RETURN 1", NULL));
+  g_assert_cmpstr (nc_cypher_query_fields (c)[0], ==, "2");
+  nc_cypher_query_unref (a);
+  nc_cypher_query_unref (b);
+  nc_cypher_query_unref (c);
+  nc_cypher_query_unref (e);
+  nc_cypher_query_unref (a2);
+}
+
+typedef struct {
+  Fx *fx;
+  gint failures;
+} ThreadArg;
+
+static gpointer
+reader_thread (gpointer data)
+{
+  ThreadArg *t = data;
+  for (int i = 0; i < 50; i++)
+    {
+      NcCypherQuery *q = nc_cypher_prepare (t->fx->cache, "MATCH (n:T) WHERE n.i % 2 = 0 RETURN count(n) AS c", NULL);
+      NcTxn *txn = nc_store_begin_read (t->fx->store);
+      NcCypherContext ctx = { .txn = txn, .store = t->fx->store };
+      NcCypherExec *ex = nc_cypher_execute (q, &ctx, NULL, NULL);
+      const NcValue *row;
+      if (!ex || !nc_cypher_exec_next (ex, &row, NULL) || row[0].u.i != 50)
+        g_atomic_int_inc (&t->failures);
+      nc_cypher_exec_free (ex);
+      nc_txn_rollback (txn);
+      nc_cypher_query_unref (q);
+    }
+  return NULL;
+}
+
+static void
+test_concurrent_execution_of_one_plan (Fx *fx, gconstpointer d)
+{
+  exec_ok (fx, "UNWIND range(1, 100) AS i CREATE (:T {i: i})");
+  ThreadArg arg = { fx, 0 };
+  GThread *th[4];
+  for (int i = 0; i < 4; i++)
+    th[i] = g_thread_new ("reader", reader_thread, &arg);
+  for (int i = 0; i < 4; i++)
+    g_thread_join (th[i]);
+  g_assert_cmpint (arg.failures, ==, 0);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 #define ADD(path, fn) g_test_add ("/nornic/cypher/" path, Fx, NULL, fx_setup, fn, fx_teardown)
@@ -705,5 +1113,19 @@ main (int argc, char **argv)
   ADD ("exec/expressions", test_expressions);
   ADD ("exec/subquery-expressions", test_subquery_expressions);
   ADD ("exec/query-types", test_query_types);
+  ADD ("limits/limit-over-huge-range-is-lazy", test_streaming_limit_is_lazy);
+  ADD ("limits/first-rows-stream-before-the-end", test_first_row_before_the_end);
+  ADD ("limits/timeout-fires", test_timeout_fires);
+  ADD ("limits/timeout-fires-in-var-length-expansion", test_timeout_in_var_length_expansion);
+  ADD ("limits/memory-limit-on-buffering-operators", test_memory_limit);
+  ADD ("effects/writeset-records-create-set-delete", test_writeset_records_effects);
+  ADD ("effects/failed-statement-leaves-store-unchanged-after-rollback", test_failed_statement_rolls_back);
+  ADD ("planner/index-seek-and-range", test_index_planning);
+  ADD ("planner/explain-and-profile", test_explain_and_profile);
+  ADD ("procedures/builtin", test_procedures);
+  ADD ("schema/unique-constraints", test_constraints);
+  ADD ("system/commands-go-to-hooks", test_system_commands);
+  ADD ("cache/shared-lru-plans", test_cache_returns_shared_plan);
+  ADD ("cache/concurrent-execution-of-one-plan", test_concurrent_execution_of_one_plan);
   return g_test_run ();
 }
