@@ -233,6 +233,9 @@ test_other_connections_unaffected (void)
   gboolean closed = FALSE;
   g_autoptr(GByteArray) got = tcu_raw_read (raw, 5000, &closed);
   g_assert_true (closed);
+  g_autoptr(GPtrArray) frames = tcu_frames (got);
+  g_assert_cmpuint (frames->len, ==, 1);
+  g_assert_cmpstr (((NcClusterMessage *) g_ptr_array_index (frames, 0))->u.error.code, ==, "FrameTooLarge");
 
   g_assert_true (tcu_peer_connected (steady, "listener"));
   g_assert_cmpuint (steady->down_events->len, ==, 0);
