@@ -182,6 +182,47 @@ function durationString(d) {
   return out;
 }
 
+// Temporal values in Java's ISO rendering, which is what the TCK expects:
+// seconds only when non-zero, fractions in groups of 3 digits, offset Z.
+function yearStr(y) {
+  const n = Number(y);
+  const abs = String(Math.abs(n)).padStart(4, '0');
+  return n < 0 ? `-${abs}` : n > 9999 ? `+${abs}` : abs;
+}
+function dateStr(d) { return `${yearStr(d.year)}-${pad(d.month)}-${pad(d.day)}`; }
+function timeStr(t) {
+  const sec = Number(t.second), ns = Number(t.nanosecond);
+  let out = `${pad(t.hour)}:${pad(t.minute)}`;
+  if (sec || ns) {
+    out += `:${pad(sec)}`;
+    if (ns) {
+      let frac = String(ns).padStart(9, '0');
+      frac = ns % 1000000 === 0 ? frac.slice(0, 3) : ns % 1000 === 0 ? frac.slice(0, 6) : frac;
+      out += `.${frac}`;
+    }
+  }
+  return out;
+}
+function offsetStr(secs) {
+  const s = Number(secs);
+  if (s === 0) return 'Z';
+  const abs = Math.abs(s);
+  let out = `${s < 0 ? '-' : '+'}${pad(Math.floor(abs / 3600))}:${pad(Math.floor((abs % 3600) / 60))}`;
+  if (abs % 60) out += `:${pad(abs % 60)}`;
+  return out;
+}
+function temporalString(x) {
+  if (neo4j.isDate(x)) return dateStr(x);
+  if (neo4j.isLocalTime(x)) return timeStr(x);
+  if (neo4j.isTime(x)) return timeStr(x) + offsetStr(x.timeZoneOffsetSeconds);
+  if (neo4j.isLocalDateTime(x)) return `${dateStr(x)}T${timeStr(x)}`;
+  // DateTime
+  let out = `${dateStr(x)}T${timeStr(x)}`;
+  if (x.timeZoneOffsetSeconds !== undefined && x.timeZoneOffsetSeconds !== null) out += offsetStr(x.timeZoneOffsetSeconds);
+  if (x.timeZoneId) out += `[${x.timeZoneId}]`;
+  return out;
+}
+
 export function fromDriver(x) {
   if (x === null || x === undefined) return { t: 'null' };
   if (neo4j.isInt(x)) return { t: 'int', v: BigInt(x.toString()) };
@@ -203,7 +244,7 @@ export function fromDriver(x) {
   }
   if (neo4j.isDuration(x)) return { t: 'string', v: durationString(x) };
   if (neo4j.isDate(x) || neo4j.isLocalTime(x) || neo4j.isTime(x) || neo4j.isLocalDateTime(x) || neo4j.isDateTime(x)) {
-    return { t: 'string', v: x.toString() };
+    return { t: 'string', v: temporalString(x) };
   }
   if (neo4j.isPoint(x)) return { t: 'string', v: x.toString() };
   if (typeof x === 'object') return { t: 'map', v: mapOf(x) };
