@@ -1510,3 +1510,46 @@ nc_cluster_node_peers_json (NcClusterNode *node)
   g_autoptr(JsonNode) root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
 }
+
+/* Prometheus label values escape backslash, quote and newline. */
+static char *
+label_escape (const char *v)
+{
+  GString *out = g_string_new (NULL);
+  for (const char *p = v; *p != '\0'; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        {
+          g_string_append (out, "\\n");
+          continue;
+        }
+      g_string_append_c (out, *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+void
+nc_cluster_node_append_metrics (NcClusterNode *node, GString *out, NcClusterAppendMetricFunc append)
+{
+  g_autoptr(GPtrArray) peers = nc_cluster_node_list_peers (node);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      NcClusterPeerStatus *st = g_ptr_array_index (peers, i);
+      g_autofree char *peer = label_escape (st->peer_id != NULL ? st->peer_id : (st->address != NULL ? st->address : "?"));
+      g_autofree char *l = g_strdup_printf ("peer=\"%s\"", peer);
+      g_autofree char *ls = g_strdup_printf ("peer=\"%s\",direction=\"sent\"", peer);
+      g_autofree char *lr = g_strdup_printf ("peer=\"%s\",direction=\"received\"", peer);
+      append (out, "nornicdb_peer_healthy", NORNIC_METRIC_GAUGE,
+              "1 when the cluster peer was heard from within the health window", l, st->healthy ? 1 : 0);
+      append (out, "nornicdb_peer_connected", NORNIC_METRIC_GAUGE,
+              "1 when a cluster connection to the peer is established", l, st->connected ? 1 : 0);
+      append (out, "nornicdb_replication_bytes_total", NORNIC_METRIC_COUNTER,
+              "Cluster protocol bytes exchanged with the peer", ls, (double) st->bytes_sent);
+      append (out, "nornicdb_replication_bytes_total", NORNIC_METRIC_COUNTER,
+              "Cluster protocol bytes exchanged with the peer", lr, (double) st->bytes_received);
+      append (out, "nornicdb_cluster_peer_reconnects_total", NORNIC_METRIC_COUNTER,
+              "Outgoing cluster connections re-established to the peer", l, st->reconnects);
+    }
+}

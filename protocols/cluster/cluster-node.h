@@ -21,6 +21,7 @@
 #pragma once
 
 #include <glib.h>
+#include <nornicdb/module.h>  /* NornicMetricType only: the library never links core */
 
 #include "cluster-message.h"
 
@@ -150,5 +151,16 @@ GPtrArray *nc_cluster_node_list_peers (NcClusterNode *node);
 /* JSON array text of list_peers() for /health and /admin/cluster/status.
  * (transfer full) */
 char *nc_cluster_node_peers_json (NcClusterNode *node);
+
+/* The module ABI's append_metric (NornicCoreApi.append_metric). */
+typedef void (*NcClusterAppendMetricFunc) (GString *out, const char *name, NornicMetricType type,
+                                           const char *help, const char *labels, double value);
+
+/* Appends per-peer samples, labelled peer="<id or address>":
+ *   nornicdb_peer_healthy, nornicdb_peer_connected (gauges),
+ *   nornicdb_replication_bytes_total{direction="sent"|"received"},
+ *   nornicdb_cluster_peer_reconnects_total (counters).
+ * Bytes are all cluster frame bytes exchanged with that peer. */
+void nc_cluster_node_append_metrics (NcClusterNode *node, GString *out, NcClusterAppendMetricFunc append);
 
 G_END_DECLS

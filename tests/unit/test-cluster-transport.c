@@ -515,6 +515,35 @@ test_runs_on_given_context (void)
 }
 
 static void
+fake_append_metric (GString *out, const char *name, NornicMetricType type, const char *help, const char *labels,
+                    double value)
+{
+  g_string_append_printf (out, "%s{%s} %g %s\n", name, labels, value,
+                          type == NORNIC_METRIC_COUNTER ? "counter" : "gauge");
+}
+
+static void
+test_metrics_per_peer (void)
+{
+  NcClusterNodeSettings s;
+  tcu_settings (&s, "l");
+  g_autoptr(TestNode) l = tcu_node_new (&s);
+  g_autoptr(GSocket) raw = tcu_raw_connect (nc_cluster_node_get_port (l->node));
+  tcu_raw_send_hello (raw, "odd\"id\\", "c1", NC_CLUSTER_PROTOCOL_VERSION);
+  g_assert_true (tcu_wait_up (l, "odd\"id\\", 5000));
+  g_autoptr(GString) out = g_string_new (NULL);
+  nc_cluster_node_append_metrics (l->node, out, fake_append_metric);
+  g_assert_nonnull (strstr (out->str, "nornicdb_peer_healthy{peer=\"odd\\\"id\\\\\"} 1 gauge\n"));
+  g_assert_nonnull (strstr (out->str, "nornicdb_peer_connected{peer=\"odd\\\"id\\\\\"} 1 gauge\n"));
+  g_assert_nonnull (strstr (out->str, "nornicdb_replication_bytes_total{peer=\"odd\\\"id\\\\\",direction=\"received\"} "));
+  g_assert_nonnull (strstr (out->str, "direction=\"sent\"} "));
+  g_autoptr(NcClusterPeerStatus) st = nc_cluster_node_peer_status (l->node, "odd\"id\\");
+  g_autofree char *rx = g_strdup_printf ("direction=\"received\"} %g counter", (double) st->bytes_received);
+  g_assert_nonnull (strstr (out->str, rx));
+  g_assert_cmpuint (st->bytes_received, >, 0);
+}
+
+static void
 test_settings_validated (void)
 {
   NcClusterNodeSettings s;
@@ -562,6 +591,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/cluster/transport/connection-without-hello-dropped-after-handshake-timeout",
                    test_silent_connection_dropped_after_handshake_timeout);
   g_test_add_func ("/nornic/cluster/transport/runs-entirely-on-the-given-context", test_runs_on_given_context);
+  g_test_add_func ("/nornic/cluster/transport/metrics-per-peer-with-escaped-labels", test_metrics_per_peer);
   g_test_add_func ("/nornic/cluster/transport/settings-are-validated", test_settings_validated);
   return g_test_run ();
 }
