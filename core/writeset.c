@@ -400,9 +400,29 @@ get_f64 (Reader *r, double *f)
   return TRUE;
 }
 
-/* A length-prefixed UTF-8 run; *out points into the input (not NUL-terminated). */
+/* UTF-8 that may contain NUL characters (Cypher strings may). */
 static gboolean
-get_utf8 (Reader *r, const char **out, guint32 *len, gboolean allow_null)
+utf8_valid_with_nul (const char *s, gsize len)
+{
+  while (len > 0)
+    {
+      const char *nul = memchr (s, '\0', len);
+      gsize seg = nul ? (gsize) (nul - s) : len;
+      if (seg > 0 && !g_utf8_validate_len (s, seg, NULL))
+        return FALSE;
+      if (nul == NULL)
+        break;
+      s += seg + 1;
+      len -= seg + 1;
+    }
+  return TRUE;
+}
+
+/* A length-prefixed UTF-8 run; *out points into the input (not
+ * NUL-terminated). Names (`name_rules`) may not contain NUL: they become C
+ * strings. */
+static gboolean
+get_utf8 (Reader *r, const char **out, guint32 *len, gboolean allow_null, gboolean name_rules)
 {
   if (!get_u32 (r, len))
     return FALSE;
@@ -416,7 +436,8 @@ get_utf8 (Reader *r, const char **out, guint32 *len, gboolean allow_null)
   if (!need (r, *len))
     return FALSE;
   *out = (const char *) r->data + r->pos;
-  if (!g_utf8_validate_len (*out, *len, NULL) || memchr (*out, '\0', *len) != NULL)
+  if (name_rules ? (memchr (*out, '\0', *len) != NULL || !g_utf8_validate_len (*out, *len, NULL))
+                 : !utf8_valid_with_nul (*out, *len))
     return corrupt (r, "invalid UTF-8 string");
   r->pos += *len;
   return TRUE;
@@ -427,7 +448,7 @@ get_str (Reader *r, char **out, gboolean allow_null)
 {
   const char *s;
   guint32 len;
-  if (!get_utf8 (r, &s, &len, allow_null))
+  if (!get_utf8 (r, &s, &len, allow_null, TRUE))
     return FALSE;
   *out = s ? g_strndup (s, len) : NULL;
   return TRUE;
@@ -470,7 +491,7 @@ decode_map (Reader *r, NcValue *out, guint depth)
       const char *k;
       guint32 klen;
       NcValue v;
-      if (!get_utf8 (r, &k, &klen, FALSE))
+      if (!get_utf8 (r, &k, &klen, FALSE, FALSE))
         return FALSE;
       NcString *key = nc_string_new (k, klen);
       gboolean dup = seen ? g_hash_table_contains (seen, key->data) : nc_map_get (m, key->data) != NULL;
@@ -537,7 +558,7 @@ decode_value (Reader *r, NcValue *out, guint depth)
       {
         const char *s;
         guint32 len;
-        if (!get_utf8 (r, &s, &len, FALSE))
+        if (!get_utf8 (r, &s, &len, FALSE, FALSE))
           return FALSE;
         *out = nc_value_string_len (s, len);
         return TRUE;

@@ -48,6 +48,7 @@ every_value (void)
   ADD (nc_value_float (INFINITY));
   ADD (nc_value_string (""));
   ADD (nc_value_string ("héllo wörld ✓"));
+  ADD (nc_value_string_len ("nul\0inside", 11));
   ADD (nc_value_bytes ((const guint8 *) "\0\1\2\377", 4));
   ADD (make_list (0));
   ADD (make_list (3, nc_value_int (1), nc_value_string ("x"),
@@ -310,6 +311,12 @@ test_unknown_kind_tag_and_version_are_rejected (void)
   guint8 meta3[] = { NC_EFFECT_META, 1, 0, 0, 0, 'k', NC_VALUE_STRING, 2, 0, 0, 0, 0xc3, 0x28 };
   g_byte_array_append (e, meta3, sizeof meta3);
   expect_corrupt (e, "UTF-8");
+
+  /* a NUL inside a name (labels, keys, types become C strings) */
+  g_autoptr (GByteArray) g = header_with_one_effect ();
+  guint8 add_label[] = { NC_EFFECT_ADD_LABEL, 1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 'a', 0, 'b' };
+  g_byte_array_append (g, add_label, sizeof add_label);
+  expect_corrupt (g, "UTF-8");
 
   /* version 2 */
   g_autoptr (GByteArray) f = header_with_one_effect ();
