@@ -7,6 +7,7 @@
  *
  * Binary encoding (version 1), all integers little-endian:
  *   u8  version (= 1)
+ *   u64 hlc, then the origin as a length-prefixed string (see set_origin)
  *   u32 effect count
  *   effects, each: u8 kind, then the kind's fields (see writeset.c)
  *   values: u8 NcValueType tag, then the payload (see nc_value_encode)
