@@ -938,6 +938,87 @@ test_queued_records_are_readable_before_durable (Fixture *f, gconstpointer data)
 
 /* -- truncate, compact, reset -- */
 
+typedef struct {
+  NcWal *wal;
+  gint stop;
+  gint reads;
+  gint records;
+} ReaderState;
+
+static gboolean
+verify_cb (guint64 index, guint64 term, const guint8 *payload, gsize len, gpointer data)
+{
+  guint64 *next = data;
+  g_assert_cmpuint (index, ==, *next);
+  g_assert_cmpuint (term, ==, index * 5);
+  g_autoptr(GBytes) want = payload_for (index, 13);
+  g_autoptr(GBytes) got = g_bytes_new (payload, len);
+  g_assert_true (g_bytes_equal (want, got));
+  (*next)++;
+  return TRUE;
+}
+
+static gpointer
+reader_main (gpointer data)
+{
+  ReaderState *rs = data;
+  while (!g_atomic_int_get (&rs->stop))
+    {
+      guint64 from = nc_wal_first_index (rs->wal);
+      guint64 next = from;
+      GError *error = NULL;
+      if (!nc_wal_read (rs->wal, from, verify_cb, &next, &error))
+        {
+          /* The only acceptable failure: compaction overtook the reader. */
+          g_assert_error (error, NC_WAL_ERROR, NC_WAL_ERROR_COMPACTED);
+          g_clear_error (&error);
+        }
+      g_atomic_int_add (&rs->records, (gint) (next - from));
+      g_atomic_int_inc (&rs->reads);
+    }
+  return NULL;
+}
+
+static void
+test_concurrent_reads_see_correct_records (Fixture *f, gconstpointer data)
+{
+  GError *error = NULL;
+  NcWalOptions o = { 0 };
+  o.segment_size = 2048;
+  o.no_sync = TRUE;
+  NcWal *wal = nc_wal_open (f->dir, &o, 1, &error);
+  g_assert_no_error (error);
+  ReaderState rs = { wal, 0, 0, 0 };
+  GThread *readers[2];
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    readers[i] = g_thread_new ("reader", reader_main, &rs);
+  for (guint64 i = 1; i <= 3000; i++)
+    {
+      g_autoptr(GBytes) p = payload_for (i, 13);
+      g_assert_true (nc_wal_append (wal, i, i * 5, p, NULL, NULL, &error));
+      if (i % 500 == 0)
+        {
+          g_assert_true (nc_wal_flush (wal, &error));
+          nc_wal_compact (wal, i - 200);
+        }
+    }
+  g_assert_true (nc_wal_flush (wal, &error));
+  /* Let the readers finish at least one pass over the final log. */
+  gint seen = g_atomic_int_get (&rs.reads);
+  for (guint spin = 0; spin < 5000 && g_atomic_int_get (&rs.reads) < seen + 2; spin++)
+    g_usleep (1000);
+  g_atomic_int_set (&rs.stop, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (readers); i++)
+    g_thread_join (readers[i]);
+  g_assert_cmpint (g_atomic_int_get (&rs.reads), >, seen);
+  g_test_message ("%d passes by the readers (%d while appending), %d records checked",
+                  rs.reads, seen, rs.records);
+  g_assert_cmpint (rs.records, >, 3000);
+  g_assert_cmpuint (nc_wal_first_index (wal), >, 1);
+  g_assert_cmpuint (nc_wal_last_index (wal), ==, 3000);
+  nc_wal_close (wal);
+}
+
 static void
 test_truncate_after_then_append (Fixture *f, gconstpointer data)
 {
@@ -1127,6 +1208,8 @@ main (int argc, char **argv)
   ADD ("out-of-order-index-rejected", test_out_of_order_index_rejected);
   ADD ("fsync-failure-enters-failed-state-without-retry", test_fsync_failure_enters_failed_state);
   ADD ("queued-records-are-readable-before-durable", test_queued_records_are_readable_before_durable);
+  ADD ("concurrent-reads-during-appends-and-compaction-see-correct-records",
+       test_concurrent_reads_see_correct_records);
   ADD ("truncate-after-then-append", test_truncate_after_then_append);
   ADD ("compact-removes-old-segments", test_compact_removes_old_segments);
   ADD ("reset-restarts-at-index", test_reset_restarts_at_index);
