@@ -1276,6 +1276,13 @@ nc_raft_tick (NcRaft *r)
       r->election_elapsed = 0;
       if (promotable (r))
         campaign (r, r->cfg.pre_vote, FALSE);
+      else if (r->leader != NULL)
+        {
+          /* A learner or a node outside its membership never campaigns,
+           * but it must stop vouching for a silent leader: its lease would
+           * otherwise block the votes the voters need. */
+          g_clear_pointer (&r->leader, g_free);
+        }
     }
 }
 

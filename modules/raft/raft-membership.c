@@ -88,8 +88,9 @@ nc_raft_membership_set (NcRaftMembership *m, const char *id, const char *address
   if (found)
     {
       Server *s = g_ptr_array_index (m->servers, pos);
-      g_free (s->address);
+      char *old = s->address; /* `address` may be this very string */
       s->address = g_strdup (address ? address : "");
+      g_free (old);
       s->voter = voter;
       return;
     }

@@ -25,7 +25,7 @@ options_for_seed (SimOptions *o, guint nodes, guint64 seed)
   o->dup_pct = (x >> 8) % 6;     /* 0-5 % */
   o->delay_min = 1;
   o->delay_max = 1 + (x >> 16) % 4;
-  o->persist_delay_max = (x >> 20) % 4;
+  o->persist_delay_max = (x >> 20) % 8;
   /* Safety must hold without pre-vote and check-quorum too. */
   gboolean plain = (x >> 24) % 5 == 0;
   o->pre_vote = !plain;
@@ -33,6 +33,8 @@ options_for_seed (SimOptions *o, guint nodes, guint64 seed)
   o->max_entries = 1 + (x >> 28) % 6;
   o->max_inflight = 1 + (x >> 32) % 4;
   o->compact_every = 8 + (x >> 36) % 30;
+  o->membership_changes = !plain && (x >> 42) % 2 == 0;
+  o->crash_per_mille = 3 + (x >> 44) % 8;
   o->random_faults = TRUE;
   o->workload = TRUE;
 }

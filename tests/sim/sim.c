@@ -875,6 +875,36 @@ client_tick (Sim *sim, guint ci, gboolean may_start)
 /* ---------------------------------------------------------------- faults */
 
 static void
+random_membership (Sim *sim)
+{
+  gint l = sim_leader (sim);
+  if (l < 0)
+    return;
+  NcRaft *r = sim->nodes[l].raft;
+  const NcRaftMembership *m = nc_raft_membership (r);
+  guint i = rnd_below (sim, sim->n);
+  const char *id = sim->nodes[i].id;
+  NcRaftConfChange cc = { .id = id };
+  if (!nc_raft_membership_contains (m, id))
+    {
+      cc.type = NC_RAFT_CONF_ADD_LEARNER;
+      cc.address = "sim";
+    }
+  else if (!nc_raft_membership_is_voter (m, id))
+    cc.type = NC_RAFT_CONF_PROMOTE;
+  else if (nc_raft_membership_n_voters (m) > 2)
+    cc.type = NC_RAFT_CONF_REMOVE;
+  else
+    return;
+  g_autoptr (GError) error = NULL;
+  guint64 idx;
+  if (nc_raft_propose_conf_change (r, &cc, &idx, &error))
+    vlog (sim, "%s proposes %s %s at %" G_GUINT64_FORMAT, sim->nodes[l].id,
+          cc.type == NC_RAFT_CONF_ADD_LEARNER ? "add-learner" : cc.type == NC_RAFT_CONF_PROMOTE ? "promote" : "remove",
+          id, idx);
+}
+
+static void
 random_faults (Sim *sim)
 {
   guint n_up = 0;
@@ -885,7 +915,7 @@ random_faults (Sim *sim)
       if (!n->up && n->restart_at && sim->now >= n->restart_at)
         sim_restart (sim, i);
     }
-  if (chance (sim, 5) && n_up > 0)
+  if (chance (sim, sim->o.crash_per_mille) && n_up > 0)
     {
       guint i = rnd_below (sim, sim->n);
       if (sim->nodes[i].up)
@@ -921,6 +951,8 @@ random_faults (Sim *sim)
           vlog (sim, "one-way link cut %s -> %s", sim->nodes[a].id, sim->nodes[b].id);
         }
     }
+  if (sim->o.membership_changes && chance (sim, 10))
+    random_membership (sim);
   if (sim->o.compact_every)
     for (guint i = 0; i < sim->n; i++)
       if (sim->nodes[i].up && chance (sim, 20)
@@ -1097,6 +1129,7 @@ sim_options_default (SimOptions *o, guint n_nodes, guint64 seed)
   o->delay_min = 1;
   o->delay_max = 3;
   o->persist_delay_max = 2;
+  o->crash_per_mille = 5;
 }
 
 Sim *

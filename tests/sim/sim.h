@@ -25,6 +25,8 @@ typedef struct {
   gboolean random_faults;    /* crashes, partitions, one-way links, compaction */
   gboolean workload;         /* clients writing/reading the register */
   guint compact_every;       /* random compaction when applied - snapshot >= this (0 = never) */
+  gboolean membership_changes; /* random remove / add-learner / promote through the leader */
+  guint crash_per_mille;     /* per tick (random_faults) */
   /* Mutant glue: sends a Ready's messages before persisting its hard
    * state. Only for the test that expects the checker to catch it. */
   gboolean mutant_send_before_persist;
