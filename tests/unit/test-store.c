@@ -1650,6 +1650,235 @@ test_store_errors_map_to_neo4j_codes (Fixture *f, gconstpointer data)
   g_error_free (other);
 }
 
+/* ---- model-based MVCC check ------------------------------------------------ */
+
+/* The model: what every node and relationship looks like after each
+ * commit. Node: label bitmask (bit 0 = A, 1 = B) and x (G_MININT64 =
+ * absent), or deleted. Relationship: endpoints and liveness. */
+typedef struct {
+  GArray *node_labels;   /* gint, -1 = deleted or never created */
+  GArray *node_x;        /* gint64 */
+  GArray *rel_start;     /* gint64, -1 = deleted */
+  GArray *rel_end;
+} Model;
+
+static Model *
+model_copy (const Model *m)
+{
+  Model *c = g_new0 (Model, 1);
+  c->node_labels = g_array_copy (m->node_labels);
+  c->node_x = g_array_copy (m->node_x);
+  c->rel_start = g_array_copy (m->rel_start);
+  c->rel_end = g_array_copy (m->rel_end);
+  return c;
+}
+
+static void
+model_free (Model *m)
+{
+  g_array_unref (m->node_labels);
+  g_array_unref (m->node_x);
+  g_array_unref (m->rel_start);
+  g_array_unref (m->rel_end);
+  g_free (m);
+}
+
+static void
+model_check (NcTxn *txn, const Model *m, NcToken A, NcToken B, NcToken x)
+{
+  gint64 n_nodes = 0, n_a = 0, n_rels = 0;
+  for (guint id = 0; id < m->node_labels->len; id++)
+    {
+      gint lab = g_array_index (m->node_labels, gint, id);
+      g_assert_cmpint (nc_txn_node_exists (txn, id), ==, lab >= 0);
+      if (lab < 0)
+        continue;
+      n_nodes++;
+      n_a += (lab & 1) != 0;
+      g_assert_cmpint (nc_txn_node_has_label (txn, id, A), ==, (lab & 1) != 0);
+      g_assert_cmpint (nc_txn_node_has_label (txn, id, B), ==, (lab & 2) != 0);
+      g_auto (NcValue) v = nc_txn_node_prop (txn, id, x);
+      gint64 want = g_array_index (m->node_x, gint64, id);
+      if (want == G_MININT64)
+        g_assert_cmpint (v.type, ==, NC_VALUE_NULL);
+      else
+        {
+          g_assert_cmpint (v.type, ==, NC_VALUE_INT);
+          g_assert_cmpint (v.u.i, ==, want);
+        }
+    }
+  for (guint id = 0; id < m->rel_start->len; id++)
+    {
+      gint64 s = g_array_index (m->rel_start, gint64, id);
+      g_assert_cmpint (nc_txn_rel_exists (txn, id), ==, s >= 0);
+      n_rels += s >= 0;
+    }
+  g_assert_cmpint (nc_txn_count_nodes (txn, NC_TOKEN_NONE), ==, n_nodes);
+  g_assert_cmpint (nc_txn_count_nodes (txn, A), ==, n_a);
+  g_assert_cmpint (nc_txn_count_rels (txn), ==, n_rels);
+  g_autoptr (GArray) all = drain (nc_txn_scan_nodes (txn, NC_TOKEN_NONE));
+  g_assert_cmpint (all->len, ==, n_nodes);
+  g_autoptr (GArray) as = drain (nc_txn_scan_nodes (txn, A));
+  g_assert_cmpint (as->len, ==, n_a);
+  /* degrees from adjacency agree with the relationship table */
+  for (guint id = 0; id < m->node_labels->len; id++)
+    {
+      if (g_array_index (m->node_labels, gint, id) < 0)
+        continue;
+      gint64 out = 0, in = 0;
+      for (guint r = 0; r < m->rel_start->len; r++)
+        {
+          out += g_array_index (m->rel_start, gint64, r) == id;
+          in += g_array_index (m->rel_start, gint64, r) >= 0 && g_array_index (m->rel_end, gint64, r) == id;
+        }
+      g_assert_cmpint (nc_txn_node_degree (txn, id, NC_DIR_OUT, NC_TOKEN_NONE), ==, out);
+      g_assert_cmpint (nc_txn_node_degree (txn, id, NC_DIR_IN, NC_TOKEN_NONE), ==, in);
+    }
+}
+
+typedef struct {
+  NcTxn *txn;
+  Model *model;
+} OpenReader;
+
+static void
+test_model_based_mvcc (Fixture *f, gconstpointer data)
+{
+  NcToken A = label (f, "A"), B = label (f, "B"), x = key (f, "x"), T = rtype (f, "T");
+  GRand *rand = g_rand_new_with_seed (4242);
+  Model *m = g_new0 (Model, 1);
+  m->node_labels = g_array_new (FALSE, FALSE, sizeof (gint));
+  m->node_x = g_array_new (FALSE, FALSE, sizeof (gint64));
+  m->rel_start = g_array_new (FALSE, FALSE, sizeof (gint64));
+  m->rel_end = g_array_new (FALSE, FALSE, sizeof (gint64));
+  GArray *readers = g_array_new (FALSE, FALSE, sizeof (OpenReader));
+
+  for (int step = 0; step < 400; step++)
+    {
+      int what = g_rand_int_range (rand, 0, 10);
+      if (what < 6)
+        {
+          /* a write transaction against a working copy of the model */
+          g_autoptr (GError) error = NULL;
+          Model *next = model_copy (m);
+          NcTxn *w = nc_store_begin_write (f->store);
+          for (int op = 0; op < 8; op++)
+            {
+              guint n = next->node_labels->len;
+              gint64 id = n ? g_rand_int_range (rand, 0, n) : 0;
+              gboolean live = n && g_array_index (next->node_labels, gint, id) >= 0;
+              int kind = g_rand_int_range (rand, 0, 7);
+              if (kind == 0 || !live)
+                {
+                  NcToken labs[] = { A, B };
+                  guint nl = g_rand_int_range (rand, 0, 3);
+                  NcNodeId nid = nc_txn_create_node (w, labs, nl, NULL, &error);
+                  g_assert_no_error (error);
+                  g_assert_cmpint (nid, >=, next->node_labels->len);
+                  gint lab = nl == 0 ? 0 : nl == 1 ? 1 : 3, minus = -1;
+                  gint64 none = G_MININT64;
+                  while (next->node_labels->len < (guint) nid)
+                    {
+                      g_array_append_val (next->node_labels, minus);
+                      g_array_append_val (next->node_x, none);
+                    }
+                  g_array_append_val (next->node_labels, lab);
+                  g_array_append_val (next->node_x, none);
+                }
+              else if (kind == 1)
+                {
+                  gint64 v = g_rand_int_range (rand, 0, 1000);
+                  set_int (w, id, x, v);
+                  g_array_index (next->node_x, gint64, id) = v;
+                }
+              else if (kind == 2)
+                {
+                  NcValue null = nc_value_null ();
+                  g_assert_true (nc_txn_set_node_prop (w, id, x, &null, &error));
+                  g_array_index (next->node_x, gint64, id) = G_MININT64;
+                }
+              else if (kind == 3)
+                {
+                  gboolean a = g_rand_boolean (rand);
+                  g_assert_true (nc_txn_add_label (w, id, a ? A : B, &error));
+                  g_array_index (next->node_labels, gint, id) |= a ? 1 : 2;
+                }
+              else if (kind == 4)
+                {
+                  gboolean a = g_rand_boolean (rand);
+                  g_assert_true (nc_txn_remove_label (w, id, a ? A : B, &error));
+                  g_array_index (next->node_labels, gint, id) &= a ? ~1 : ~2;
+                }
+              else if (kind == 5)
+                {
+                  gint64 other = g_rand_int_range (rand, 0, n);
+                  if (g_array_index (next->node_labels, gint, other) < 0)
+                    continue;
+                  NcRelId r = nc_txn_create_rel (w, T, id, other, NULL, &error);
+                  g_assert_no_error (error);
+                  gint64 minus = -1;
+                  while (next->rel_start->len < (guint) r)
+                    {
+                      g_array_append_val (next->rel_start, minus);
+                      g_array_append_val (next->rel_end, minus);
+                    }
+                  g_array_append_val (next->rel_start, id);
+                  g_array_append_val (next->rel_end, other);
+                }
+              else
+                {
+                  g_assert_true (nc_txn_delete_node (w, id, TRUE, &error));
+                  g_assert_no_error (error);
+                  g_array_index (next->node_labels, gint, id) = -1;
+                  for (guint r = 0; r < next->rel_start->len; r++)
+                    if (g_array_index (next->rel_start, gint64, r) == id || g_array_index (next->rel_end, gint64, r) == id)
+                      g_array_index (next->rel_start, gint64, r) = -1;
+                }
+            }
+          model_check (w, next, A, B, x);
+          if (g_rand_int_range (rand, 0, 5) == 0)
+            {
+              nc_txn_rollback (w);
+              /* ids burnt by the rollback stay unused in the model too */
+              model_free (next);
+            }
+          else
+            {
+              commit (f, w);
+              model_free (m);
+              m = next;
+            }
+        }
+      else if (what < 8 || readers->len == 0)
+        {
+          OpenReader o = { nc_store_begin_read (f->store), model_copy (m) };
+          g_array_append_val (readers, o);
+        }
+      else
+        {
+          guint i = g_rand_int_range (rand, 0, readers->len);
+          OpenReader o = g_array_index (readers, OpenReader, i);
+          model_check (o.txn, o.model, A, B, x);
+          if (g_rand_boolean (rand))
+            {
+              nc_txn_rollback (o.txn);
+              model_free (o.model);
+              g_array_remove_index (readers, i);
+            }
+        }
+    }
+  for (guint i = 0; i < readers->len; i++)
+    {
+      OpenReader o = g_array_index (readers, OpenReader, i);
+      model_check (o.txn, o.model, A, B, x);
+      nc_txn_rollback (o.txn);
+      model_free (o.model);
+    }
+  g_array_unref (readers);
+  model_free (m);
+  g_rand_free (rand);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1685,6 +1914,7 @@ main (int argc, char **argv)
   ADD ("counts-follow-snapshots", test_counts_follow_snapshots);
   ADD ("counts-exact-behind-applied-index", test_counts_exact_behind_applied_index);
   ADD ("store-errors-map-to-neo4j-codes", test_store_errors_map_to_neo4j_codes);
+  ADD ("model-based-mvcc", test_model_based_mvcc);
 #undef ADD
   return g_test_run ();
 }
