@@ -502,7 +502,14 @@ is_storable_scalar (NcValueType t)
     }
 }
 
-/* Neo4j stores scalars and homogeneous lists of scalars only. */
+static gboolean
+is_number_type (NcValueType t)
+{
+  return t == NC_VALUE_INT || t == NC_VALUE_FLOAT;
+}
+
+/* Neo4j stores scalars and homogeneous lists of scalars only; integers and
+ * floats may be mixed in a list (stored as floats, see storable_copy). */
 static gboolean
 value_storable (const NcValue *v, GError **error)
 {
@@ -522,7 +529,8 @@ value_storable (const NcValue *v, GError **error)
             }
           if (!is_storable_scalar (it->type))
             break;
-          if (it->type != l->items[0].type)
+          if (it->type != l->items[0].type &&
+              !(is_number_type (it->type) && is_number_type (l->items[0].type)))
             {
               g_set_error_literal (error, NC_ERROR, NC_ERROR_TYPE,
                                    "Neo4j only supports a subset of Cypher types for storage as "
@@ -554,29 +562,71 @@ map_storable (const NcMap *m, GError **error)
   return TRUE;
 }
 
-/* (transfer full) `m` without null values, NULL when empty. */
+static gboolean
+needs_coercion (const NcValue *v)
+{
+  if (v->type != NC_VALUE_LIST)
+    return FALSE;
+  gboolean ints = FALSE, floats = FALSE;
+  for (guint32 i = 0; i < v->u.list->len; i++)
+    {
+      ints |= v->u.list->items[i].type == NC_VALUE_INT;
+      floats |= v->u.list->items[i].type == NC_VALUE_FLOAT;
+    }
+  return ints && floats;
+}
+
+/* The value as stored (transfer full): a list mixing integers and floats
+ * becomes a list of floats, as Neo4j coerces numeric arrays to a common
+ * type. Everything else is shared. */
+static NcValue
+storable_copy (const NcValue *v)
+{
+  if (!needs_coercion (v))
+    return nc_value_copy (v);
+  NcList *l = nc_list_new (v->u.list->len);
+  for (guint32 i = 0; i < l->len; i++)
+    {
+      const NcValue *it = &v->u.list->items[i];
+      l->items[i] = nc_value_float (it->type == NC_VALUE_INT ? (double) it->u.i : it->u.f);
+    }
+  return nc_value_list_take (l);
+}
+
+/* (transfer full) `m` as stored: coerced values, without nulls unless
+ * `keep_nulls` (they mean "remove" in SET +=). NULL when empty. */
 static NcMap *
-map_without_nulls (const NcMap *m)
+map_storable_copy (const NcMap *m, gboolean keep_nulls)
 {
   guint32 n = 0;
+  gboolean coerce = FALSE;
   if (m == NULL)
     return NULL;
   for (guint32 i = 0; i < m->len; i++)
-    if (m->entries[i].value.type != NC_VALUE_NULL)
-      n++;
+    {
+      if (keep_nulls || m->entries[i].value.type != NC_VALUE_NULL)
+        n++;
+      coerce |= needs_coercion (&m->entries[i].value);
+    }
   if (n == 0)
     return NULL;
-  if (n == m->len)
+  if (n == m->len && !coerce)
     return nc_map_ref ((NcMap *) m);
   NcMap *out = nc_map_new (n);
   for (guint32 i = 0; i < m->len; i++)
-    if (m->entries[i].value.type != NC_VALUE_NULL)
+    if (keep_nulls || m->entries[i].value.type != NC_VALUE_NULL)
       {
         out->entries[out->len].key = nc_string_ref (m->entries[i].key);
-        out->entries[out->len].value = nc_value_copy (&m->entries[i].value);
+        out->entries[out->len].value = storable_copy (&m->entries[i].value);
         out->len++;
       }
   return out;
+}
+
+static NcMap *
+map_without_nulls (const NcMap *m)
+{
+  return map_storable_copy (m, FALSE);
 }
 
 /* ---- bitsets ------------------------------------------------------------- */
@@ -1876,8 +1926,9 @@ set_prop_public (NcTxn *txn, gboolean rel, gint64 id, NcToken key, const NcValue
                    "Unknown property key token %u", key);
       return FALSE;
     }
+  g_auto (NcValue) stored = storable_copy (value);
   g_rw_lock_writer_lock (&txn->store->lock);
-  gboolean ok = do_set_prop (txn, rel, id, name, value, error);
+  gboolean ok = do_set_prop (txn, rel, id, name, &stored, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
   return ok;
 }
@@ -1901,8 +1952,9 @@ set_props_public (NcTxn *txn, gboolean rel, gint64 id, const NcMap *props, gbool
   if (!check_write (txn, error) || !map_storable (props, error))
     return FALSE;
   ensure_key_tokens (txn->store, props);
+  g_autoptr (NcMap) stored = map_storable_copy (props, TRUE);
   g_rw_lock_writer_lock (&txn->store->lock);
-  gboolean ok = do_set_props (txn, rel, id, props, replace, error);
+  gboolean ok = do_set_props (txn, rel, id, stored, replace, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
   return ok;
 }

@@ -1151,6 +1151,29 @@ test_non_storable_values_are_type_errors (Fixture *f, gconstpointer data)
   ok->items[1] = nc_value_string ("b");
   g_auto (NcValue) okv = nc_value_list_take (ok);
   g_assert_true (nc_txn_set_node_prop (w, a, k, &okv, &error));
+  /* integers and floats mix: stored as floats, like Neo4j's numeric arrays */
+  NcList *mixed = nc_list_new (2);
+  mixed->items[0] = nc_value_int (1);
+  mixed->items[1] = nc_value_float (2.5);
+  g_auto (NcValue) mv = nc_value_list_take (mixed);
+  g_assert_true (nc_txn_set_node_prop (w, a, k, &mv, &error));
+  g_assert_no_error (error);
+  g_auto (NcValue) got = nc_txn_node_prop (w, a, k);
+  g_assert_cmpint (got.type, ==, NC_VALUE_LIST);
+  g_assert_cmpint (got.u.list->items[0].type, ==, NC_VALUE_FLOAT);
+  g_assert_cmpfloat (got.u.list->items[0].u.f, ==, 1.0);
+  NcWriteSet *ws = nc_txn_writeset (w);
+  const NcEffect *last = nc_writeset_get (ws, nc_writeset_len (ws) - 1);
+  g_assert_cmpint (last->value.u.list->items[0].type, ==, NC_VALUE_FLOAT);
+  /* other mixes are refused */
+  NcList *bad = nc_list_new (2);
+  bad->items[0] = nc_value_int (1);
+  bad->items[1] = nc_value_string ("a");
+  g_auto (NcValue) bv = nc_value_list_take (bad);
+  g_assert_false (nc_txn_set_node_prop (w, a, k, &bv, &error));
+  g_assert_error (error, NC_ERROR, NC_ERROR_TYPE);
+  g_clear_error (&error);
+
   g_autoptr (NcMap) withnull = map1 ("k", nc_value_null ());
   NcNodeId b = nc_txn_create_node (w, NULL, 0, withnull, &error);
   g_assert_no_error (error);
