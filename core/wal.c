@@ -9,7 +9,11 @@
  *   order. While it does I/O, `writing` is TRUE.
  * - Operations that rewrite files (truncate_after, reset) wait until the
  *   writer is idle and the queue is empty, then set `exclusive`, which keeps
- *   the writer from starting a batch until they are done.
+ *   the writer from starting a batch until they are done. Callers must not
+ *   append concurrently with them (appends racing a truncation have no
+ *   meaningful order, and a steady stream of appends would keep the queue
+ *   from draining); in every module the appender and the truncater are the
+ *   same thread.
  * - Readers (nc_wal_read) look up record locations under the lock, take a
  *   reference on the segment and pread outside the lock. Records that are
  *   queued but not yet written are served from their in-memory payload.
