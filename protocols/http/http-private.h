@@ -50,6 +50,8 @@ enum MHD_Result nc_http_reply (NcHttpRequest *req, guint status, char *json, ...
 /* Reply {"errors":[{"code":<status of error>,"message":...}]} with `status`
  * (0 = the error's HTTP status from the error table). */
 enum MHD_Result nc_http_reply_error (NcHttpRequest *req, guint status, const GError *error);
+/* Counts a response in nornicdb_http_requests_total{code}. */
+void nc_http_count_status (NcHttpServer *server, guint status);
 /* "http://host:port" as clients should use it (advertised address, else the
  * request's Host header). (transfer full) */
 char *nc_http_base_url (NcHttpRequest *req);

@@ -51,8 +51,8 @@ typedef struct {
 
 /* ---- replies ------------------------------------------------------------------ */
 
-static void
-count_status (NcHttpServer *server, guint status)
+void
+nc_http_count_status (NcHttpServer *server, guint status)
 {
   g_autofree char *labels = g_strdup_printf ("code=\"%u\"", status);
   nc_metrics_inc (server->metrics, "nornicdb_http_requests_total", labels, 1);
@@ -80,7 +80,7 @@ queue (NcHttpServer *server, struct MHD_Connection *conn, guint status, const ch
       const char *value = va_arg (headers, const char *);
       MHD_add_response_header (resp, name, value);
     }
-  count_status (server, status);
+  nc_http_count_status (server, status);
   ret = MHD_queue_response (conn, status, resp);
   MHD_destroy_response (resp);
   return ret;
@@ -372,7 +372,7 @@ handle_metrics (NcHttpRequest *req)
   nc_db_render_metrics (req->server->db, out);
   /* Count this scrape before rendering the HTTP counters, so a single
    * scrape already shows the family. */
-  count_status (req->server, MHD_HTTP_OK);
+  nc_http_count_status (req->server, MHD_HTTP_OK);
   nc_metrics_render (req->server->metrics, out);
   struct MHD_Response *resp;
   gsize len = out->len;

@@ -326,6 +326,53 @@ parse_tx_request (const char *body, gsize len, TxRequest *r, GError **error)
 
 /* ---- execution ------------------------------------------------------------------ */
 
+/* Results are streamed: rows are rendered as the client reads them
+ * (libmicrohttpd pulls the body through stream_read_cb on the connection's
+ * own thread), so a large result never sits in memory as a whole. As in
+ * Neo4j, the status line is sent before the statements run: statement
+ * errors appear in "errors" at the end of a 200/201 body. */
+
+#define NC_HTTP_STREAM_CHUNK 32768
+
+typedef enum {
+  PHASE_START,
+  PHASE_NEXT_STATEMENT,
+  PHASE_ROWS,
+  PHASE_FINISH,
+  PHASE_DONE,
+} Phase;
+
+typedef enum {
+  KIND_IMPLICIT,   /* /tx/commit */
+  KIND_OPEN,       /* /tx */
+  KIND_CONTINUE,   /* /tx/{id} */
+  KIND_COMMIT,     /* /tx/{id}/commit */
+} Kind;
+
+typedef struct {
+  NcHttpTxRegistry *reg;
+  NcDb *db;
+  Kind kind;
+  Phase phase;
+  TxRequest r;
+  NcTxOptions opts;
+  char *user;
+  HttpTx *t;                /* claimed (CONTINUE/COMMIT) or new (OPEN) */
+  NcTransaction *implicit_tx;
+  gboolean autocommit;      /* IMPLICIT with one statement */
+  guint next;
+  const Statement *cur;
+  NcResult *res;
+  gboolean first_row;
+  gboolean any_result;
+  GString *out;
+  gsize out_pos;
+  GString *notes;
+  GError *error;
+  char *bookmark;
+  char *commit_url;
+} Stream;
+
 static void
 append_stats (GString *out, const NcQueryStats *st)
 {
@@ -350,230 +397,377 @@ append_stats (GString *out, const NcQueryStats *st)
                           st->system_updates ? "true" : "false", st->system_updates);
 }
 
-/* Drains `res` into one element of "results". Only a complete statement's
- * output is appended to `results`. */
-static gboolean
-render_result (NcResult *res, const Statement *s, GString *results, GString *notifications,
-               GError **error)
+static void
+append_row (GString *out, const Statement *s, const NcValue *row, guint n)
 {
-  g_autoptr (GString) out = g_string_new ("{\"columns\":[");
-  const char *const *fields = nc_result_fields (res);
-  guint n = nc_result_n_fields (res);
-  const NcValue *row;
-  gboolean first = TRUE;
-
-  for (guint i = 0; i < n; i++)
+  g_string_append_c (out, '{');
+  if (s->row)
     {
-      if (i)
-        g_string_append_c (out, ',');
-      nc_http_json_append_string (out, fields[i]);
-    }
-  g_string_append (out, "],\"data\":[");
-  while (nc_result_next (res, &row, error))
-    {
-      if (!first)
-        g_string_append_c (out, ',');
-      first = FALSE;
-      g_string_append_c (out, '{');
-      if (s->row)
+      g_string_append (out, "\"row\":[");
+      for (guint i = 0; i < n; i++)
         {
-          g_string_append (out, "\"row\":[");
-          for (guint i = 0; i < n; i++)
-            {
-              if (i)
-                g_string_append_c (out, ',');
-              nc_http_json_append_row (out, &row[i]);
-            }
-          g_string_append (out, "],\"meta\":[");
-          for (guint i = 0; i < n; i++)
-            {
-              if (i)
-                g_string_append_c (out, ',');
-              nc_http_json_append_meta (out, &row[i]);
-            }
-          g_string_append_c (out, ']');
-        }
-      if (s->graph)
-        {
-          g_autoptr (NcHttpGraph) graph = nc_http_graph_new ();
-          for (guint i = 0; i < n; i++)
-            nc_http_graph_add (graph, &row[i]);
-          if (s->row)
+          if (i)
             g_string_append_c (out, ',');
-          g_string_append (out, "\"graph\":");
-          nc_http_graph_append (graph, out);
+          nc_http_json_append_row (out, &row[i]);
         }
-      g_string_append_c (out, '}');
-    }
-  if (error != NULL && *error != NULL)
-    return FALSE;
-  g_string_append_c (out, ']');
-  if (s->stats)
-    append_stats (out, nc_result_stats (res));
-  g_string_append_c (out, '}');
-
-  {
-    NcValue notes = nc_result_notifications (res);
-    if (notes.type == NC_VALUE_LIST)
-      for (guint32 i = 0; i < notes.u.list->len; i++)
+      g_string_append (out, "],\"meta\":[");
+      for (guint i = 0; i < n; i++)
         {
-          if (notifications->len > 0)
-            g_string_append_c (notifications, ',');
-          nc_http_json_append_row (notifications, &notes.u.list->items[i]);
+          if (i)
+            g_string_append_c (out, ',');
+          nc_http_json_append_meta (out, &row[i]);
         }
-    nc_value_clear (&notes);
-  }
-
-  if (results->len > 0)
-    g_string_append_c (results, ',');
-  g_string_append_len (results, out->str, (gssize) out->len);
-  return TRUE;
-}
-
-static gboolean
-run_in_tx (NcTransaction *tx, const TxRequest *r, GString *results, GString *notifications,
-           GError **error)
-{
-  for (guint i = 0; i < r->statements->len; i++)
-    {
-      const Statement *s = &g_array_index (r->statements, Statement, i);
-      g_autoptr (NcResult) res = nc_transaction_run (tx, s->text, s->params, error);
-      if (res == NULL || !render_result (res, s, results, notifications, error))
-        return FALSE;
+      g_string_append_c (out, ']');
     }
-  return TRUE;
+  if (s->graph)
+    {
+      g_autoptr (NcHttpGraph) graph = nc_http_graph_new ();
+      for (guint i = 0; i < n; i++)
+        nc_http_graph_add (graph, &row[i]);
+      if (s->row)
+        g_string_append_c (out, ',');
+      g_string_append (out, "\"graph\":");
+      nc_http_graph_append (graph, out);
+    }
+  g_string_append_c (out, '}');
 }
 
 static void
-fill_options (NcHttpRequest *req, const TxRequest *r, NcTxOptions *opts)
+collect_notifications (Stream *st)
 {
+  NcValue notes = nc_result_notifications (st->res);
+  if (notes.type == NC_VALUE_LIST)
+    for (guint32 i = 0; i < notes.u.list->len; i++)
+      {
+        if (st->notes->len > 0)
+          g_string_append_c (st->notes, ',');
+        nc_http_json_append_row (st->notes, &notes.u.list->items[i]);
+      }
+  nc_value_clear (&notes);
+}
+
+static NcTransaction *
+stream_tx (Stream *st)
+{
+  return st->t != NULL ? st->t->tx : st->implicit_tx;
+}
+
+/* Starts the next statement, or moves on to FINISH. */
+static void
+step_next_statement (Stream *st)
+{
+  const char *const *fields;
+  guint n;
+
+  if (st->next >= st->r.statements->len)
+    {
+      st->phase = PHASE_FINISH;
+      return;
+    }
+  st->cur = &g_array_index (st->r.statements, Statement, st->next);
+  st->next++;
+  if (st->autocommit)
+    st->res = nc_db_run_autocommit (st->db, &st->opts, st->cur->text, st->cur->params, &st->error);
+  else
+    st->res = nc_transaction_run (stream_tx (st), st->cur->text, st->cur->params, &st->error);
+  if (st->res == NULL)
+    {
+      st->phase = PHASE_FINISH;
+      return;
+    }
+  if (st->any_result)
+    g_string_append_c (st->out, ',');
+  st->any_result = TRUE;
+  g_string_append (st->out, "{\"columns\":[");
+  fields = nc_result_fields (st->res);
+  n = nc_result_n_fields (st->res);
+  for (guint i = 0; i < n; i++)
+    {
+      if (i)
+        g_string_append_c (st->out, ',');
+      nc_http_json_append_string (st->out, fields[i]);
+    }
+  g_string_append (st->out, "],\"data\":[");
+  st->first_row = TRUE;
+  st->phase = PHASE_ROWS;
+}
+
+static void
+step_rows (Stream *st)
+{
+  guint n = nc_result_n_fields (st->res);
+  const NcValue *row;
+
+  while (st->out->len - st->out_pos < NC_HTTP_STREAM_CHUNK)
+    {
+      if (!nc_result_next (st->res, &row, &st->error))
+        {
+          /* End of the statement (or its failure): close the result object
+           * either way so the body stays valid JSON. */
+          g_string_append_c (st->out, ']');
+          if (st->error == NULL)
+            {
+              if (st->cur->stats)
+                append_stats (st->out, nc_result_stats (st->res));
+              collect_notifications (st);
+              if (st->autocommit)
+                st->bookmark = g_strdup (nc_result_bookmark (st->res));
+            }
+          g_string_append_c (st->out, '}');
+          g_clear_pointer (&st->res, nc_result_free);
+          st->phase = st->error != NULL ? PHASE_FINISH : PHASE_NEXT_STATEMENT;
+          return;
+        }
+      if (!st->first_row)
+        g_string_append_c (st->out, ',');
+      st->first_row = FALSE;
+      append_row (st->out, st->cur, row, n);
+    }
+}
+
+/* Ends the claim on st->t: keep (new expiry returned) or drop it. */
+static gint64
+release (NcHttpTxRegistry *reg, HttpTx *t, gboolean keep)
+{
+  gint64 expires;
+  g_mutex_lock (&reg->lock);
+  if (keep)
+    {
+      touch (reg, t);
+      t->in_use = FALSE;
+      if (!g_hash_table_contains (reg->txs, &t->id))
+        g_hash_table_insert (reg->txs, &t->id, t);   /* a newly opened one */
+      expires = t->expires_unix;
+      g_mutex_unlock (&reg->lock);
+      return expires;
+    }
+  g_hash_table_remove (reg->txs, &t->id);
+  g_mutex_unlock (&reg->lock);
+  http_tx_free (t);
+  return 0;
+}
+
+static void
+step_finish (Stream *st)
+{
+  gint64 expires = 0;
+  gboolean keep = FALSE;
+
+  if (st->error == NULL && st->implicit_tx != NULL)
+    nc_transaction_commit (st->implicit_tx, &st->bookmark, &st->error);
+  g_clear_pointer (&st->implicit_tx, nc_transaction_free);
+
+  if (st->t != NULL)
+    {
+      if (st->error == NULL && st->kind == KIND_COMMIT)
+        nc_transaction_commit (st->t->tx, &st->bookmark, &st->error);
+      keep = st->error == NULL && (st->kind == KIND_OPEN || st->kind == KIND_CONTINUE);
+      expires = release (st->reg, st->t, keep);
+      st->t = NULL;
+    }
+
+  g_string_append (st->out, "],\"errors\":[");
+  if (st->error != NULL)
+    {
+      g_string_append (st->out, "{\"code\":");
+      nc_http_json_append_string (st->out, nc_error_status (st->error));
+      g_string_append (st->out, ",\"message\":");
+      nc_http_json_append_string (st->out, st->error->message);
+      g_string_append_c (st->out, '}');
+    }
+  g_string_append_c (st->out, ']');
+  if (st->notes->len > 0)
+    {
+      g_string_append (st->out, ",\"notifications\":[");
+      g_string_append_len (st->out, st->notes->str, (gssize) st->notes->len);
+      g_string_append_c (st->out, ']');
+    }
+  if (keep)
+    {
+      g_autofree char *date = nc_http_rfc1123_date (expires);
+      g_string_append (st->out, ",\"commit\":");
+      nc_http_json_append_string (st->out, st->commit_url);
+      g_string_append (st->out, ",\"transaction\":{\"expires\":");
+      nc_http_json_append_string (st->out, date);
+      g_string_append_c (st->out, '}');
+    }
+  if (st->error == NULL && st->bookmark != NULL
+      && (st->kind == KIND_IMPLICIT || st->kind == KIND_COMMIT))
+    {
+      g_string_append (st->out, ",\"lastBookmarks\":[");
+      nc_http_json_append_string (st->out, st->bookmark);
+      g_string_append_c (st->out, ']');
+    }
+  g_string_append_c (st->out, '}');
+  st->phase = PHASE_DONE;
+}
+
+static void
+step (Stream *st)
+{
+  switch (st->phase)
+    {
+    case PHASE_START:
+      g_string_append (st->out, "{\"results\":[");
+      st->autocommit = st->kind == KIND_IMPLICIT && st->r.statements->len == 1;
+      /* Several statements committed together need one transaction; none
+       * at all needs no transaction (nor the writer lock). */
+      if (st->kind == KIND_IMPLICIT && st->r.statements->len > 1)
+        {
+          st->implicit_tx = nc_db_begin (st->db, &st->opts, &st->error);
+          if (st->implicit_tx == NULL)
+            {
+              st->phase = PHASE_FINISH;
+              return;
+            }
+        }
+      st->phase = PHASE_NEXT_STATEMENT;
+      return;
+    case PHASE_NEXT_STATEMENT:
+      step_next_statement (st);
+      return;
+    case PHASE_ROWS:
+      step_rows (st);
+      return;
+    case PHASE_FINISH:
+      step_finish (st);
+      return;
+    case PHASE_DONE:
+    default:
+      return;
+    }
+}
+
+static ssize_t
+stream_read_cb (void *cls, uint64_t pos, char *buf, size_t max)
+{
+  Stream *st = cls;
+  gsize avail;
+
+  while (st->out->len == st->out_pos && st->phase != PHASE_DONE)
+    {
+      g_string_truncate (st->out, 0);
+      st->out_pos = 0;
+      step (st);
+    }
+  avail = st->out->len - st->out_pos;
+  if (avail == 0)
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  if (avail > max)
+    avail = max;
+  memcpy (buf, st->out->str + st->out_pos, avail);
+  st->out_pos += avail;
+  return (ssize_t) avail;
+}
+
+/* Runs when the response is done or the client went away: whatever the
+ * stream still holds is rolled back. */
+static void
+stream_free_cb (void *cls)
+{
+  Stream *st = cls;
+
+  g_clear_pointer (&st->res, nc_result_free);
+  g_clear_pointer (&st->implicit_tx, nc_transaction_free);
+  if (st->t != NULL)
+    {
+      g_debug ("HTTP transaction %" G_GUINT64_FORMAT ": client went away; rolled back", st->t->id);
+      release (st->reg, st->t, FALSE);
+    }
+  tx_request_clear (&st->r);
+  g_string_free (st->out, TRUE);
+  g_string_free (st->notes, TRUE);
+  g_clear_error (&st->error);
+  g_free (st->bookmark);
+  g_free (st->commit_url);
+  g_free (st->user);
+  g_free (st);
+}
+
+static Stream *
+stream_new (NcHttpRequest *req, Kind kind, TxRequest *r)
+{
+  Stream *st = g_new0 (Stream, 1);
   const char *mode = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Access-Mode");
   gboolean may_write = req->role >= NC_USER_ROLE_EDITOR;
 
-  memset (opts, 0, sizeof *opts);
-  opts->mode = may_write && !(mode != NULL && g_ascii_strcasecmp (mode, "READ") == 0)
-                 ? NC_ACCESS_WRITE : NC_ACCESS_READ;
-  opts->bookmarks = (const char *const *) r->bookmarks->pdata;
-  opts->user = req->user;
-  opts->may_write = may_write;
-  opts->is_admin = req->role == NC_USER_ROLE_ADMIN;
+  st->reg = req->server->txs;
+  st->db = req->server->db;
+  st->kind = kind;
+  st->r = *r;                 /* takes the parsed request */
+  memset (r, 0, sizeof *r);
+  st->user = g_strdup (req->user);
+  st->out = g_string_sized_new (NC_HTTP_STREAM_CHUNK + 4096);
+  st->notes = g_string_new (NULL);
+  st->opts.mode = may_write && !(mode != NULL && g_ascii_strcasecmp (mode, "READ") == 0)
+                    ? NC_ACCESS_WRITE : NC_ACCESS_READ;
+  st->opts.bookmarks = (const char *const *) st->r.bookmarks->pdata;
+  st->opts.user = st->user;
+  st->opts.may_write = may_write;
+  st->opts.is_admin = req->role == NC_USER_ROLE_ADMIN;
+  return st;
 }
 
-/* Assembles the response document. `error` (nullable) goes into "errors". */
-static char *
-response_json (GString *results, GString *notifications, const GError *error, const char *commit_url,
-               gint64 expires_unix, const char *bookmark)
+static enum MHD_Result
+reply_stream (NcHttpRequest *req, guint status, Stream *st, const char *location)
 {
-  GString *out = g_string_new ("{\"results\":[");
-  g_string_append_len (out, results->str, (gssize) results->len);
-  g_string_append (out, "],\"errors\":[");
-  if (error != NULL)
+  struct MHD_Response *resp =
+    MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, NC_HTTP_STREAM_CHUNK, stream_read_cb, st,
+                                       stream_free_cb);
+  enum MHD_Result ret;
+
+  if (resp == NULL)
     {
-      g_string_append (out, "{\"code\":");
-      nc_http_json_append_string (out, nc_error_status (error));
-      g_string_append (out, ",\"message\":");
-      nc_http_json_append_string (out, error->message);
-      g_string_append_c (out, '}');
+      stream_free_cb (st);
+      return MHD_NO;
     }
-  g_string_append_c (out, ']');
-  if (notifications->len > 0)
-    {
-      g_string_append (out, ",\"notifications\":[");
-      g_string_append_len (out, notifications->str, (gssize) notifications->len);
-      g_string_append_c (out, ']');
-    }
-  if (commit_url != NULL)
-    {
-      g_autofree char *expires = nc_http_rfc1123_date (expires_unix);
-      g_string_append (out, ",\"commit\":");
-      nc_http_json_append_string (out, commit_url);
-      g_string_append (out, ",\"transaction\":{\"expires\":");
-      nc_http_json_append_string (out, expires);
-      g_string_append_c (out, '}');
-    }
-  if (bookmark != NULL)
-    {
-      g_string_append (out, ",\"lastBookmarks\":[");
-      nc_http_json_append_string (out, bookmark);
-      g_string_append_c (out, ']');
-    }
-  g_string_append_c (out, '}');
-  return g_string_free (out, FALSE);
+  MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json;charset=utf-8");
+  if (location != NULL)
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_LOCATION, location);
+  nc_http_count_status (req->server, status);
+  ret = MHD_queue_response (req->conn, status, resp);
+  MHD_destroy_response (resp);
+  return ret;
 }
 
 /* POST /db/{db}/tx/commit */
 static enum MHD_Result
-handle_implicit (NcHttpRequest *req, const TxRequest *r)
+handle_implicit (NcHttpRequest *req, TxRequest *r)
 {
-  NcDb *db = req->server->db;
-  g_autoptr (GString) results = g_string_new (NULL);
-  g_autoptr (GString) notes = g_string_new (NULL);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *bookmark = NULL;
-  NcTxOptions opts;
-
-  fill_options (req, r, &opts);
-  if (r->statements->len == 0)
-    {
-      /* Nothing to run: no transaction (and no writer lock) needed. */
-    }
-  else if (r->statements->len == 1)
-    {
-      /* One statement: auto-commit lets the engine pick READ or WRITE, so
-       * a read does not take the writer lock. */
-      const Statement *s = &g_array_index (r->statements, Statement, 0);
-      g_autoptr (NcResult) res = nc_db_run_autocommit (db, &opts, s->text, s->params, &error);
-      if (res != NULL && render_result (res, s, results, notes, &error))
-        bookmark = g_strdup (nc_result_bookmark (res));
-    }
-  else
-    {
-      g_autoptr (NcTransaction) tx = nc_db_begin (db, &opts, &error);
-      if (tx != NULL && run_in_tx (tx, r, results, notes, &error))
-        nc_transaction_commit (tx, &bookmark, &error);
-    }
-  return nc_http_reply (req, MHD_HTTP_OK,
-                        response_json (results, notes, error, NULL, 0, error ? NULL : bookmark), NULL);
+  return reply_stream (req, MHD_HTTP_OK, stream_new (req, KIND_IMPLICIT, r), NULL);
 }
 
-/* POST /db/{db}/tx */
+/* POST /db/{db}/tx: the transaction is begun here (begin may wait for the
+ * writer lock or a bookmark), registered when the response is complete. */
 static enum MHD_Result
-handle_open (NcHttpRequest *req, const char *db_name, const TxRequest *r)
+handle_open (NcHttpRequest *req, const char *db_name, TxRequest *r)
 {
   NcHttpTxRegistry *reg = req->server->txs;
-  g_autoptr (GString) results = g_string_new (NULL);
-  g_autoptr (GString) notes = g_string_new (NULL);
-  g_autoptr (GError) error = NULL;
   g_autofree char *base = nc_http_base_url (req);
   g_autofree char *location = NULL;
-  g_autofree char *commit = NULL;
-  NcTxOptions opts;
-  HttpTx *t;
+  g_autoptr (GError) error = NULL;
+  Stream *st = stream_new (req, KIND_OPEN, r);
+  NcTransaction *tx = nc_db_begin (req->server->db, &st->opts, &error);
 
-  fill_options (req, r, &opts);
-  NcTransaction *tx = nc_db_begin (req->server->db, &opts, &error);
   if (tx == NULL)
-    return nc_http_reply (req, MHD_HTTP_OK, response_json (results, notes, error, NULL, 0, NULL), NULL);
-  if (!run_in_tx (tx, r, results, notes, &error))
     {
-      nc_transaction_free (tx);
-      return nc_http_reply (req, MHD_HTTP_OK, response_json (results, notes, error, NULL, 0, NULL), NULL);
+      /* Nothing was opened: report like a failed statement (Neo4j answers
+       * begin failures inside the body too). */
+      st->kind = KIND_IMPLICIT;
+      g_array_set_size (st->r.statements, 0);
+      st->error = g_steal_pointer (&error);
+      return reply_stream (req, MHD_HTTP_OK, st, NULL);
     }
-
-  t = g_new0 (HttpTx, 1);
-  t->tx = tx;
-  t->owner = g_strdup (req->user);
-  touch (reg, t);
+  st->t = g_new0 (HttpTx, 1);
+  st->t->tx = tx;
+  st->t->owner = g_strdup (req->user);
+  st->t->in_use = TRUE;
   g_mutex_lock (&reg->lock);
-  t->id = reg->next_id++;
-  g_hash_table_insert (reg->txs, &t->id, t);
+  st->t->id = reg->next_id++;
   g_mutex_unlock (&reg->lock);
-
-  location = g_strdup_printf ("%s/db/%s/tx/%" G_GUINT64_FORMAT, base, db_name, t->id);
-  commit = g_strdup_printf ("%s/commit", location);
-  return nc_http_reply (req, MHD_HTTP_CREATED,
-                        response_json (results, notes, NULL, commit, t->expires_unix, NULL),
-                        MHD_HTTP_HEADER_LOCATION, location, NULL);
+  location = g_strdup_printf ("%s/db/%s/tx/%" G_GUINT64_FORMAT, base, db_name, st->t->id);
+  st->commit_url = g_strdup_printf ("%s/commit", location);
+  return reply_stream (req, MHD_HTTP_CREATED, st, location);
 }
 
 /* Takes the transaction for this request (in_use), or replies 404/409. */
@@ -620,71 +814,32 @@ claim (NcHttpRequest *req, guint64 id, enum MHD_Result *ret)
   return t;
 }
 
-/* Ends a claim: keeps the transaction (resetting its expiry; returns the
- * new expiry, read before the reaper may touch it) or drops it. */
-static gint64
-release (NcHttpRequest *req, HttpTx *t, gboolean keep)
-{
-  NcHttpTxRegistry *reg = req->server->txs;
-  gint64 expires;
-  g_mutex_lock (&reg->lock);
-  if (keep)
-    {
-      touch (reg, t);
-      t->in_use = FALSE;
-      expires = t->expires_unix;
-      g_mutex_unlock (&reg->lock);
-      return expires;
-    }
-  g_hash_table_remove (reg->txs, &t->id);
-  g_mutex_unlock (&reg->lock);
-  http_tx_free (t);
-  return 0;
-}
-
 static enum MHD_Result
 handle_existing (NcHttpRequest *req, const char *db_name, guint64 id, gboolean commit,
-                 gboolean rollback, const TxRequest *r, const GError *format_error_)
+                 gboolean rollback, TxRequest *r, const GError *format_error_)
 {
-  g_autoptr (GString) results = g_string_new (NULL);
-  g_autoptr (GString) notes = g_string_new (NULL);
-  g_autoptr (GError) error = NULL;
-  g_autofree char *bookmark = NULL;
   enum MHD_Result ret = MHD_NO;
   HttpTx *t = claim (req, id, &ret);
+  g_autofree char *base = NULL;
+  Stream *st;
 
   if (t == NULL)
     return ret;
   if (format_error_ != NULL)
     {
-      release (req, t, FALSE);
+      release (req->server->txs, t, FALSE);
       return nc_http_reply_error (req, MHD_HTTP_BAD_REQUEST, format_error_);
     }
   if (rollback)
     {
-      release (req, t, FALSE);
-      return nc_http_reply (req, MHD_HTTP_OK, response_json (results, notes, NULL, NULL, 0, NULL), NULL);
+      release (req->server->txs, t, FALSE);
+      return nc_http_reply (req, MHD_HTTP_OK, g_strdup ("{\"results\":[],\"errors\":[]}"), NULL);
     }
-  if (!run_in_tx (t->tx, r, results, notes, &error))
-    {
-      release (req, t, FALSE);
-      return nc_http_reply (req, MHD_HTTP_OK, response_json (results, notes, error, NULL, 0, NULL), NULL);
-    }
-  if (commit)
-    {
-      nc_transaction_commit (t->tx, &bookmark, &error);
-      release (req, t, FALSE);
-      return nc_http_reply (req, MHD_HTTP_OK,
-                            response_json (results, notes, error, NULL, 0, error ? NULL : bookmark), NULL);
-    }
-  {
-    g_autofree char *base = nc_http_base_url (req);
-    g_autofree char *commit_url = g_strdup_printf ("%s/db/%s/tx/%" G_GUINT64_FORMAT "/commit",
-                                                   base, db_name, id);
-    gint64 expires = release (req, t, TRUE);
-    return nc_http_reply (req, MHD_HTTP_OK,
-                          response_json (results, notes, NULL, commit_url, expires, NULL), NULL);
-  }
+  base = nc_http_base_url (req);
+  st = stream_new (req, commit ? KIND_COMMIT : KIND_CONTINUE, r);
+  st->t = t;
+  st->commit_url = g_strdup_printf ("%s/db/%s/tx/%" G_GUINT64_FORMAT "/commit", base, db_name, id);
+  return reply_stream (req, MHD_HTTP_OK, st, NULL);
 }
 
 static gboolean
@@ -752,7 +907,7 @@ nc_http_tx_handle (NcHttpRequest *req)
       return nc_http_reply_error (req, MHD_HTTP_NOT_FOUND, error);
     }
   if (n == 4 && del)
-    return handle_existing (req, db_name, id, FALSE, TRUE, NULL, NULL);
+    return handle_existing (req, db_name, id, FALSE, TRUE, &r, NULL);
   if (!post)
     return nc_http_reply (req, MHD_HTTP_METHOD_NOT_ALLOWED,
                           g_strdup ("{\"error\":\"use POST (or DELETE to roll back)\"}"),

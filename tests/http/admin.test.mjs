@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.mjs';
-import { request, basic, adminAuth } from './util.mjs';
+import { request, basic, adminAuth, stopChecked } from './util.mjs';
 
 let server;
 let auth;
@@ -11,7 +11,7 @@ before(async () => {
   auth = adminAuth(server);
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 test('GET /admin/users lists the initial admin', async () => {

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer } from '../lib/server.mjs';
-import { request, basic, adminAuth, cypher } from './util.mjs';
+import { request, basic, adminAuth, cypher, stopChecked } from './util.mjs';
 
 let server;
 before(async () => {
@@ -17,7 +17,7 @@ before(async () => {
   }
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 const statement = (s) => ({ statements: [{ statement: s }] });

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startServer } from '../lib/server.mjs';
-import { request, adminAuth, cypher } from './util.mjs';
+import { request, adminAuth, cypher, stopChecked } from './util.mjs';
 
 let server;
 let auth;
@@ -12,7 +12,7 @@ before(async () => {
   auth = adminAuth(server);
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 async function invalidFormat(raw, why) {

@@ -8,14 +8,14 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer } from '../lib/server.mjs';
-import { request, adminAuth, hasProgram } from './util.mjs';
+import { request, adminAuth, hasProgram, stopChecked } from './util.mjs';
 
 let server;
 before(async () => {
   server = await startServer({});
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 test('GET / is the Neo4j discovery document without authentication', async () => {

@@ -3,14 +3,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { startServer } from '../lib/server.mjs';
-import { request, hasProgram } from './util.mjs';
+import { request, hasProgram, stopChecked } from './util.mjs';
 
 let server;
 before(async () => {
   server = await startServer({});
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 test('GET /metrics is Prometheus text 0.0.4 without auth', async () => {

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../lib/server.mjs';
-import { request, basic, adminAuth, cypher, sleep } from './util.mjs';
+import { request, basic, adminAuth, cypher, sleep, stopChecked } from './util.mjs';
 
 let server;
 let auth;
@@ -11,7 +11,7 @@ before(async () => {
   auth = adminAuth(server);
 });
 after(async () => {
-  await server?.stop();
+  await stopChecked(server);
 });
 
 const RFC1123 = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;

@@ -51,3 +51,13 @@ export function hasProgram(name) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Stops a server started by a test file; if it died on its own meanwhile,
+// fails loudly with its log so a crash is never mistaken for "fetch failed".
+export async function stopChecked(server) {
+  if (!server) return;
+  const died = server.exited();
+  const output = server.output();
+  await server.stop();
+  if (died) throw new Error(`nornicdb exited during the tests (${JSON.stringify(died)}):\n${output.slice(-8000)}`);
+}
