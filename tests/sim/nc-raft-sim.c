@@ -25,7 +25,7 @@ options_for_seed (SimOptions *o, guint nodes, guint64 seed)
   o->dup_pct = (x >> 8) % 6;     /* 0-5 % */
   o->delay_min = 1;
   o->delay_max = 1 + (x >> 16) % 4;
-  o->persist_delay_max = (x >> 20) % 8;
+  o->persist_delay_max = (x >> 20) % 4 == 0 ? 12 : (x >> 22) % 5;
   /* Safety must hold without pre-vote and check-quorum too. */
   gboolean plain = (x >> 24) % 5 == 0;
   o->pre_vote = !plain;

@@ -10,7 +10,7 @@
 
 #define CLIENTS 3
 #define OP_TIMEOUT 80
-#define MAX_HISTORY 300
+#define MAX_HISTORY 480
 
 typedef struct {
   /* durable hard state */
@@ -917,7 +917,9 @@ random_faults (Sim *sim)
     }
   if (chance (sim, sim->o.crash_per_mille) && n_up > 0)
     {
-      guint i = rnd_below (sim, sim->n);
+      /* leaders are the interesting victims: half the crashes target one */
+      gint l = sim_leader (sim);
+      guint i = l >= 0 && chance (sim, 500) ? (guint) l : rnd_below (sim, sim->n);
       if (sim->nodes[i].up)
         {
           sim_crash (sim, i);
