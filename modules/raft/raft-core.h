@@ -23,8 +23,9 @@
  *   4. Send rd.messages (each to msg->to).
  *   5. Apply rd.committed in order; serve rd.read_states once the state
  *      machine has applied their index.
- *   6. Call nc_raft_advance(). No other nc_raft_* input may be called
- *      between nc_raft_ready() and nc_raft_advance().
+ *   6. Call nc_raft_advance(). No other nc_raft_* input except
+ *      nc_raft_hard_state_persisted() may be called between nc_raft_ready()
+ *      and nc_raft_advance().
  */
 #pragma once
 
@@ -293,6 +294,8 @@ gboolean nc_raft_step_down (NcRaft *raft, GError **error);
 gboolean nc_raft_read_index (NcRaft *raft, GBytes *context, GError **error);
 
 /* ---- Output ---- */
+/* TRUE when nc_raft_ready() would return something. On a leader this also
+ * builds the AppendEntries for what was proposed since the last Ready. */
 gboolean nc_raft_has_ready (NcRaft *raft);
 /* Fills `out` (caller frees with nc_raft_ready_clear()); FALSE when empty. */
 gboolean nc_raft_ready (NcRaft *raft, NcRaftReady *out);
