@@ -642,6 +642,121 @@ test_fast_backtracking (void)
   sim_free (sim);
 }
 
+
+/* ------------------------------------------------ construction and codec */
+
+static guint64 fake_last;
+static guint64 fake_tail_term; /* term of entries after index 3 */
+
+static guint64
+fake_last_index (gpointer data)
+{
+  return fake_last;
+}
+
+static gboolean
+fake_term_at (gpointer data, guint64 index, guint64 *term)
+{
+  if (index > fake_last)
+    return FALSE;
+  *term = index == 0 ? 0 : index > 3 ? fake_tail_term : 1;
+  return TRUE;
+}
+
+static GPtrArray *
+fake_entries (gpointer data, guint64 from, guint max_count, gsize max_bytes)
+{
+  if (from == 0 || from > fake_last)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_raft_entry_unref);
+  for (guint64 i = from; i <= fake_last && out->len < max_count; i++)
+    g_ptr_array_add (out, nc_raft_entry_new (i, 1, NC_RAFT_ENTRY_NOOP, NULL));
+  return out;
+}
+
+static const NcRaftStorage fake_storage = {
+  sizeof (NcRaftStorage), fake_last_index, fake_term_at, fake_entries,
+};
+
+static void
+test_new_rejects_bad_config_and_restore (void)
+{
+  g_autoptr (NcRaftMembership) m = nc_raft_membership_new ();
+  nc_raft_membership_set (m, "a", "127.0.0.11:7688", TRUE);
+  NcRaftConfig cfg = {
+    .struct_size = sizeof cfg, .id = "a", .election_ticks_min = 10, .election_ticks_max = 20,
+    .heartbeat_ticks = 2, .storage = &fake_storage,
+  };
+  NcRaftPersistent p = { .term = 1, .membership = m, .last_index = 3, .last_term = 1 };
+  g_autoptr (GError) error = NULL;
+  fake_last = 3;
+  g_autoptr (NcRaft) ok = nc_raft_new (&cfg, &p, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ok);
+  g_assert_cmpuint (nc_raft_last_index (ok), ==, 3);
+
+  /* the storage lost the tail the hard state talks about */
+  fake_last = 2;
+  g_assert_null (nc_raft_new (&cfg, &p, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_STORAGE);
+  g_clear_error (&error);
+  fake_last = 3;
+
+  /* heartbeat must be shorter than the election timeout */
+  cfg.heartbeat_ticks = 10;
+  g_assert_null (nc_raft_new (&cfg, &p, &error));
+  g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_INVALID);
+  g_clear_error (&error);
+  cfg.heartbeat_ticks = 2;
+
+  /* a single voter elects itself and commits only after its log is durable */
+  for (guint i = 0; i < 25 && nc_raft_role (ok) != NC_RAFT_LEADER; i++)
+    nc_raft_tick (ok);
+  g_assert_cmpint (nc_raft_role (ok), ==, NC_RAFT_LEADER);
+  NcRaftReady rd;
+  g_assert_true (nc_raft_ready (ok, &rd));
+  g_assert_true (rd.has_hard_state);
+  g_assert_cmpuint (rd.entries->len, ==, 1); /* the term's no-op */
+  g_assert_cmpint (((NcRaftEntry *) g_ptr_array_index (rd.entries, 0))->type, ==, NC_RAFT_ENTRY_NOOP);
+  guint64 noop = ((NcRaftEntry *) g_ptr_array_index (rd.entries, 0))->index;
+  nc_raft_hard_state_persisted (ok, rd.hard_state.term, rd.hard_state.vote);
+  nc_raft_advance (ok, &rd);
+  nc_raft_ready_clear (&rd);
+  fake_last = noop; /* appended */
+  fake_tail_term = nc_raft_term (ok);
+  g_assert_cmpuint (nc_raft_commit_index (ok), <, noop);
+  nc_raft_persisted (ok, noop, nc_raft_term (ok));
+  g_assert_cmpuint (nc_raft_commit_index (ok), ==, noop);
+}
+
+static void
+test_membership_codec (void)
+{
+  g_autoptr (NcRaftMembership) m = nc_raft_membership_new ();
+  nc_raft_membership_set (m, "node-2", "node2:7688", TRUE);
+  nc_raft_membership_set (m, "node-1", "node1:7688", TRUE);
+  nc_raft_membership_set (m, "node-4", "node4:7688", FALSE);
+  g_autoptr (GBytes) b = nc_raft_membership_encode (m);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcRaftMembership) d = nc_raft_membership_decode (b, &error);
+  g_assert_no_error (error);
+  g_assert_true (nc_raft_membership_equal (m, d));
+  g_assert_cmpstr (nc_raft_membership_id (d, 0), ==, "node-1");
+  g_assert_cmpuint (nc_raft_membership_n_voters (d), ==, 2);
+  g_assert_false (nc_raft_membership_is_voter (d, "node-4"));
+  /* every truncation of a valid encoding is rejected, never read past */
+  gsize n;
+  const guint8 *p = g_bytes_get_data (b, &n);
+  for (gsize len = 0; len < n; len++)
+    {
+      g_autoptr (GBytes) cut = g_bytes_new (p, len);
+      g_autoptr (NcRaftMembership) bad = nc_raft_membership_decode (cut, &error);
+      g_assert_null (bad);
+      g_assert_error (error, NC_RAFT_ERROR, NC_RAFT_ERROR_INVALID);
+      g_clear_error (&error);
+    }
+}
+
 /* ------------------------------------------------------ seeded regression */
 
 static void
@@ -689,6 +804,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/raft/proposals-batched", test_proposals_batched);
   g_test_add_func ("/nornic/raft/read-index-on-follower", test_read_index_on_follower);
   g_test_add_func ("/nornic/raft/fast-backtracking", test_fast_backtracking);
+  g_test_add_func ("/nornic/raft/new-rejects-bad-config-and-restore", test_new_rejects_bad_config_and_restore);
+  g_test_add_func ("/nornic/raft/membership-codec-rejects-truncation", test_membership_codec);
   g_test_add_func ("/nornic/raft/random-seeds-smoke", test_random_seeds_smoke);
   return g_test_run ();
 }
