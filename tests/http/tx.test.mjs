@@ -256,3 +256,47 @@ test('a second request on a busy transaction gets 409 instead of interleaving', 
   assert.equal(commit.status, 200);
   assert.deepEqual(commit.body.errors, []);
 });
+
+test('a large result streams completely as valid JSON', async () => {
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', {
+    auth, body: { statements: [{ statement: 'UNWIND range(1, 200000) AS x RETURN x, toString(x) AS s' }] },
+  });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.errors, []);
+  const data = r.body.results[0].data;
+  assert.equal(data.length, 200000);
+  assert.deepEqual(data[199999].row, [200000, '200000']);
+});
+
+test('a runtime error in the middle of a streamed result still yields valid JSON and rolls back', async () => {
+  const r = await request(server, 'POST', '/db/neo4j/tx/commit', {
+    auth,
+    body: { statements: [{ statement: 'CREATE (:MidError)' }, { statement: 'UNWIND range(5000, -1, -1) AS x RETURN 10 / x AS y' }] },
+  });
+  assert.equal(r.status, 200);
+  assert.ok(r.body, `body is not JSON: ${r.text.slice(-200)}`);
+  assert.equal(r.body.errors.length, 1);
+  assert.match(r.body.errors[0].code, /ArithmeticError/);
+  assert.equal(await count('MidError'), 0);
+});
+
+test('a client that goes away mid-response loses its transaction (rolled back)', async () => {
+  const open = await request(server, 'POST', '/db/neo4j/tx', { auth, body: { statements: [{ statement: 'CREATE (:Abandoned)' }] } });
+  const txPath = new URL(open.headers.get('location')).pathname;
+  const ac = new AbortController();
+  const res = await fetch(server.httpUrl + txPath, {
+    method: 'POST', signal: ac.signal, headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ statements: [{ statement: 'UNWIND range(1, 3000000) AS x RETURN x' }] }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body.getReader();
+  await reader.read();
+  ac.abort();
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 404; i++) {
+    await sleep(100);
+    status = (await request(server, 'POST', txPath, { auth, body: {} })).status;
+  }
+  assert.equal(status, 404);
+  assert.equal(await count('Abandoned'), 0);
+});
