@@ -161,3 +161,18 @@ test('HTTPS serves the same API when NORNICDB_HTTPS_ENABLED', { skip: !hasProgra
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an HTTP port already in use stops start-up with a clear message', async () => {
+  const blocker = net.createServer();
+  await new Promise((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const { port } = blocker.address();
+  try {
+    await assert.rejects(startServer({ env: { NORNICDB_HTTP_PORT: String(port) } }), (e) => {
+      assert.match(e.message, /exited during start-up/);
+      assert.match(e.message, new RegExp(`cannot start the HTTP server: Could not listen for HTTP on 127\\.0\\.0\\.1:${port}`));
+      return true;
+    });
+  } finally {
+    await new Promise((resolve) => blocker.close(resolve));
+  }
+});
