@@ -249,6 +249,23 @@ nc_db_render_metrics (NcDb *db, GString *out)
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
+static guint64
+oldest_snapshot_index (const char *data_dir, guint64 fallback)
+{
+  g_autofree char *dir = g_build_filename (data_dir, "snapshots", NULL);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  guint64 oldest = fallback;
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      guint64 idx;
+      if (g_str_has_prefix (name, "snapshot-") && g_str_has_suffix (name, ".snap") &&
+          sscanf (name, "snapshot-%" G_GUINT64_FORMAT ".snap", &idx) == 1)
+        oldest = MIN (oldest, idx);
+    }
+  return oldest;
+}
+
 char *
 nc_db_snapshot_now (NcDb *db, GError **error)
 {
@@ -272,8 +289,11 @@ nc_db_snapshot_now (NcDb *db, GError **error)
       db->last_snapshot_us = g_get_monotonic_time ();
       if (db->core_schedules_snapshots)
         {
-          nc_wal_compact (db->wal, index);
           nc_snapshot_prune (db->data_dir, (guint) nc_config_get_int (db->config, "NORNICDB_SNAPSHOT_KEEP"));
+          /* Keep the WAL from the OLDEST kept snapshot on, so that a newest
+           * snapshot found damaged at start-up can fall back to an older one
+           * plus the log. */
+          nc_wal_compact (db->wal, oldest_snapshot_index (db->data_dir, index));
         }
       nc_metrics_inc (db->metrics, "nornicdb_snapshots_total", NULL, 1);
       g_message (_("Snapshot at index %" G_GUINT64_FORMAT " written to %s"), index, path);

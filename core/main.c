@@ -53,6 +53,25 @@ on_reload_signal_cb (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+is_loopback (const char *address)
+{
+  return g_str_has_prefix (address, "127.") || g_strcmp0 (address, "::1") == 0 ||
+         g_strcmp0 (address, "localhost") == 0;
+}
+
+/* The built-in admin/admin login is for trying things out on one machine. */
+static void
+warn_default_password (NcDb *db, NcConfig *config)
+{
+  if (!nc_users_default_password_in_use (nc_db_users (db)))
+    return;
+  const char *bolt = nc_config_get (config, "NORNICDB_BOLT_ADDRESS");
+  const char *http = nc_config_get (config, "NORNICDB_HTTP_ADDRESS");
+  if (!is_loopback (bolt) || !is_loopback (http))
+    g_warning (_("The admin account still has the default password \"admin\" and the server listens on a non-loopback address; change it with ALTER CURRENT USER SET PASSWORD FROM 'admin' TO '...' or start with NORNICDB_AUTH=user:password"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -161,6 +180,8 @@ main (int argc, char **argv)
       g_free (d.config_file);
       return EXIT_FAILURE;
     }
+
+  warn_default_password (d.db, d.config);
 
   g_unix_signal_add (SIGTERM, on_shutdown_signal_cb, &d);
   g_unix_signal_add (SIGINT, on_shutdown_signal_cb, &d);
