@@ -50,10 +50,14 @@ const tlsEnv = () => ({
 
 async function roundTrip(neo4j, url, auth, config) {
   const driver = neo4j.driver(url, auth, { connectionTimeout: 5000, maxConnectionPoolSize: 1, ...config });
+  // session.run, not executeQuery: a refused connection must fail at once,
+  // not be retried for 30 s.
+  const session = driver.session();
   try {
-    const res = await driver.executeQuery('RETURN 7 AS x');
+    const res = await session.run('RETURN 7 AS x');
     return res.records[0].get('x').toNumber();
   } finally {
+    await session.close();
     await driver.close();
   }
 }
