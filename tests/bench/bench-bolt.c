@@ -1,0 +1,311 @@
+/* Bolt round-trip benchmark: a lean C client (blocking sockets, one thread
+ * per connection) sending RUN "RETURN 1" + PULL and waiting for the
+ * summary, at 1, 16 and 64 connections. Printed beside the floor of the
+ * same machine: a 1-byte TCP ping-pong over loopback between two threads.
+ *
+ * Usage: bench-bolt HOST:PORT USER PASSWORD [SECONDS]
+ *   or with NORNICDB_BENCH_BOLT=host:port (and NORNICDB_BENCH_USER /
+ *   NORNICDB_BENCH_PASSWORD), as `meson test --benchmark` runs it. Without
+ *   an address it prints the loopback floor only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bolt-chunk.h"
+#include "config.h"
+#include "packstream.h"
+
+static gboolean
+write_all (int fd, const guint8 *p, gsize n)
+{
+  while (n > 0)
+    {
+      ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      p += w;
+      n -= (gsize) w;
+    }
+  return TRUE;
+}
+
+static gboolean
+read_all (int fd, guint8 *p, gsize n)
+{
+  while (n > 0)
+    {
+      ssize_t r = recv (fd, p, n, 0);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        return FALSE;
+      p += r;
+      n -= (gsize) r;
+    }
+  return TRUE;
+}
+
+static int
+tcp_connect (const char *host, guint16 port)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (port) };
+  if (inet_pton (AF_INET, host, &sa.sin_addr) != 1)
+    return -1;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  int one = 1;
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+/* Reads one whole response message; returns its tag (0 on error). */
+static guint8
+read_message (int fd, GByteArray *msg)
+{
+  g_byte_array_set_size (msg, 0);
+  for (;;)
+    {
+      guint8 hdr[2];
+      if (!read_all (fd, hdr, 2))
+        return 0;
+      guint size = ((guint) hdr[0] << 8) | hdr[1];
+      if (size == 0)
+        {
+          if (msg->len == 0)
+            continue;
+          return msg->len >= 2 ? msg->data[1] : 0;
+        }
+      guint old = msg->len;
+      g_byte_array_set_size (msg, old + size);
+      if (!read_all (fd, msg->data + old, size))
+        return 0;
+    }
+}
+
+typedef struct {
+  const char *host;
+  guint16 port;
+  const char *user, *password;
+  gint64 deadline_us;
+  GArray *latencies_us; /* gint64 */
+  gboolean failed;
+} Worker;
+
+static void
+append_map_message (GByteArray *wire, guint8 tag, const char *const *kv)
+{
+  g_autoptr (GByteArray) b = g_byte_array_new ();
+  guint n = 0;
+  while (kv[2 * n] != NULL)
+    n++;
+  nc_ps_write_struct_header (b, 1, tag);
+  nc_ps_write_map_header (b, n);
+  for (guint i = 0; i < 2 * n; i++)
+    nc_ps_write_string (b, kv[i]);
+  nc_bolt_chunk_append (wire, b->data, b->len);
+}
+
+static gpointer
+worker_run (gpointer data)
+{
+  Worker *w = data;
+  g_autoptr (GByteArray) msg = g_byte_array_new ();
+  int fd = tcp_connect (w->host, w->port);
+  if (fd < 0)
+    {
+      w->failed = TRUE;
+      return NULL;
+    }
+  static const guint8 hs[20] = { 0x60, 0x60, 0xB0, 0x17, 0, 0, 4, 5 };
+  guint8 ver[4];
+  g_autoptr (GByteArray) wire = g_byte_array_new ();
+  const char *const hello[] = { "user_agent", "bench-bolt/1.0", NULL };
+  const char *const logon[] = { "scheme", "basic", "principal", w->user, "credentials", w->password, NULL };
+  append_map_message (wire, 0x01, hello);
+  append_map_message (wire, 0x6A, logon);
+  if (!write_all (fd, hs, sizeof hs) || !read_all (fd, ver, 4) || ver[3] != 5
+      || !write_all (fd, wire->data, wire->len) || read_message (fd, msg) != 0x70 || read_message (fd, msg) != 0x70)
+    {
+      w->failed = TRUE;
+      close (fd);
+      return NULL;
+    }
+
+  /* RUN "RETURN 1" {} {} + PULL {n: -1}, pipelined as drivers do. */
+  g_byte_array_set_size (wire, 0);
+  g_autoptr (GByteArray) run = g_byte_array_new ();
+  nc_ps_write_struct_header (run, 3, 0x10);
+  nc_ps_write_string (run, "RETURN 1");
+  nc_ps_write_map_header (run, 0);
+  nc_ps_write_map_header (run, 0);
+  nc_bolt_chunk_append (wire, run->data, run->len);
+  g_autoptr (GByteArray) pull = g_byte_array_new ();
+  nc_ps_write_struct_header (pull, 1, 0x3F);
+  nc_ps_write_map_header (pull, 1);
+  nc_ps_write_string (pull, "n");
+  nc_ps_write_int (pull, -1);
+  nc_bolt_chunk_append (wire, pull->data, pull->len);
+
+  while (g_get_monotonic_time () < w->deadline_us)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      if (!write_all (fd, wire->data, wire->len) || read_message (fd, msg) != 0x70 || read_message (fd, msg) != 0x71
+          || read_message (fd, msg) != 0x70)
+        {
+          w->failed = TRUE;
+          break;
+        }
+      gint64 dt = g_get_monotonic_time () - t0;
+      g_array_append_val (w->latencies_us, dt);
+    }
+  close (fd);
+  return NULL;
+}
+
+static int
+cmp_i64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+static void
+report (const char *what, GArray *lat, double seconds)
+{
+  if (lat->len == 0)
+    {
+      printf ("%-28s no samples\n", what);
+      return;
+    }
+  g_array_sort (lat, cmp_i64);
+  gint64 p50 = g_array_index (lat, gint64, lat->len / 2);
+  gint64 p99 = g_array_index (lat, gint64, MIN (lat->len - 1, (guint) (lat->len * 0.99)));
+  printf ("%-28s %10.0f ops/s   p50 %6" G_GINT64_FORMAT " us   p99 %6" G_GINT64_FORMAT " us\n", what,
+          lat->len / seconds, p50, p99);
+}
+
+/* ---- floor: 1-byte ping-pong over loopback ---------------------------------------- */
+
+typedef struct {
+  int listen_fd;
+} Echo;
+
+static gpointer
+echo_run (gpointer data)
+{
+  Echo *e = data;
+  int fd = accept (e->listen_fd, NULL, NULL);
+  if (fd < 0)
+    return NULL;
+  int one = 1;
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  guint8 b;
+  while (read_all (fd, &b, 1) && write_all (fd, &b, 1))
+    ;
+  close (fd);
+  return NULL;
+}
+
+static void
+floor_bench (double seconds)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof sa;
+  Echo e;
+  e.listen_fd = socket (AF_INET, SOCK_STREAM, 0);
+  if (bind (e.listen_fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen (e.listen_fd, 1) < 0
+      || getsockname (e.listen_fd, (struct sockaddr *) &sa, &len) < 0)
+    {
+      printf ("floor: cannot listen on loopback\n");
+      return;
+    }
+  GThread *t = g_thread_new ("echo", echo_run, &e);
+  int fd = tcp_connect ("127.0.0.1", ntohs (sa.sin_port));
+  g_autoptr (GArray) lat = g_array_new (FALSE, FALSE, sizeof (gint64));
+  gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+  guint8 b = 1;
+  while (fd >= 0 && g_get_monotonic_time () < end)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      if (!write_all (fd, &b, 1) || !read_all (fd, &b, 1))
+        break;
+      gint64 dt = g_get_monotonic_time () - t0;
+      g_array_append_val (lat, dt);
+    }
+  if (fd >= 0)
+    close (fd);
+  g_thread_join (t);
+  close (e.listen_fd);
+  report ("tcp 1-byte ping-pong (floor)", lat, seconds);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *addr = argc > 1 ? argv[1] : g_getenv ("NORNICDB_BENCH_BOLT");
+  const char *user = argc > 2 ? argv[2] : g_getenv ("NORNICDB_BENCH_USER");
+  const char *password = argc > 3 ? argv[3] : g_getenv ("NORNICDB_BENCH_PASSWORD");
+  double seconds = argc > 4 ? g_ascii_strtod (argv[4], NULL) : 3.0;
+  if (seconds <= 0 || seconds > 600)
+    seconds = 3.0;
+
+  floor_bench (seconds);
+  if (addr == NULL)
+    {
+      printf ("bolt: no server given (HOST:PORT USER PASSWORD or NORNICDB_BENCH_BOLT); skipped\n");
+      return 0;
+    }
+  g_autofree char *host = NULL;
+  guint16 port = 0;
+  if (!nc_parse_hostport (addr, &host, &port))
+    {
+      fprintf (stderr, "bad address %s\n", addr);
+      return 2;
+    }
+  static const guint conns[] = { 1, 16, 64 };
+  for (guint c = 0; c < G_N_ELEMENTS (conns); c++)
+    {
+      guint n = conns[c];
+      Worker *ws = g_new0 (Worker, n);
+      GThread **ts = g_new0 (GThread *, n);
+      gint64 deadline = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
+      for (guint i = 0; i < n; i++)
+        {
+          ws[i] = (Worker) { host, port, user ? user : "admin", password ? password : "", deadline,
+                             g_array_new (FALSE, FALSE, sizeof (gint64)), FALSE };
+          ts[i] = g_thread_new ("bench", worker_run, &ws[i]);
+        }
+      g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (gint64));
+      guint failed = 0;
+      for (guint i = 0; i < n; i++)
+        {
+          g_thread_join (ts[i]);
+          g_array_append_vals (all, ws[i].latencies_us->data, ws[i].latencies_us->len);
+          g_array_unref (ws[i].latencies_us);
+          failed += ws[i].failed;
+        }
+      g_autofree char *label = g_strdup_printf ("bolt RETURN 1, %u conn%s", n, n == 1 ? "" : "s");
+      report (label, all, seconds);
+      if (failed > 0)
+        printf ("  (%u connection%s failed)\n", failed, failed == 1 ? "" : "s");
+      g_free (ws);
+      g_free (ts);
+    }
+  return 0;
+}
