@@ -305,18 +305,35 @@ quorum (NcRaft *r)
   return nc_raft_membership_n_voters (current_conf (r)) / 2 + 1;
 }
 
+/* Membership as of the commit index. */
+static const NcRaftMembership *
+committed_conf (NcRaft *r)
+{
+  const NcRaftMembership *m = r->snap_conf;
+  for (guint i = 0; i < r->confs->len; i++)
+    {
+      ConfEntry *c = g_ptr_array_index (r->confs, i);
+      if (c->index > r->commit)
+        break;
+      m = c->m;
+    }
+  return m;
+}
+
 static void
 sync_progress (NcRaft *r)
 {
   if (r->role != NC_RAFT_LEADER)
     return;
   const NcRaftMembership *m = current_conf (r);
-  /* drop removed peers */
+  /* Drop removed peers once their removal is committed; until then keep
+   * replicating to them (they do not count) so they can learn of it. */
+  const NcRaftMembership *cm = committed_conf (r);
   GHashTableIter it;
   gpointer key;
   g_hash_table_iter_init (&it, r->progress);
   while (g_hash_table_iter_next (&it, &key, NULL))
-    if (!nc_raft_membership_contains (m, key))
+    if (!nc_raft_membership_contains (m, key) && !nc_raft_membership_contains (cm, key))
       g_hash_table_iter_remove (&it);
   for (guint i = 0; i < nc_raft_membership_size (m); i++)
     {
@@ -818,6 +835,8 @@ maybe_commit (NcRaft *r)
   if (q > r->commit && term_or_zero (r, q) == r->term)
     {
       r->commit = q;
+      if (r->confs->len > 0)
+        sync_progress (r);
       check_removed_leader (r);
     }
 }
@@ -1035,8 +1054,9 @@ handle_append_response (NcRaft *r, const NcRaftMsg *m)
     }
   if (updated)
     maybe_commit (r);
-  if (r->role != NC_RAFT_LEADER)
-    return; /* removed and stepped down */
+  /* committing may have stepped us down or dropped this peer */
+  if (r->role != NC_RAFT_LEADER || (pr = g_hash_table_lookup (r->progress, m->from)) == NULL)
+    return;
   if (r->transfer_target && str_eq (r->transfer_target, m->from) && pr->match == last_index (r))
     send_timeout_now (r, m->from);
   send_append_loop (r, m->from, pr);

@@ -406,6 +406,32 @@ test_concurrent_membership_changes_refused (void)
   sim_free (sim);
 }
 
+
+static void
+test_removed_follower_learns_and_stays_quiet (void)
+{
+  SimOptions o = quiet_options (3, 37);
+  o.pre_vote = FALSE; /* even without pre-vote it must not disrupt */
+  o.check_quorum = FALSE;
+  Sim *sim = sim_new (&o);
+  gint l = elect (sim);
+  guint f = (l + 1) % 3;
+  NcRaftConfChange cc = { NC_RAFT_CONF_REMOVE, sim_node_id (sim, f), NULL };
+  guint64 idx = 0;
+  g_assert_true (nc_raft_propose_conf_change (sim_raft (sim, l), &cc, &idx, NULL));
+  g_assert_true (sim_run_until (sim, 100, conf_committed, GSIZE_TO_POINTER (idx)));
+  sim_run (sim, 10);
+  /* the leader kept replicating to it until the removal committed */
+  g_assert_false (nc_raft_membership_contains (nc_raft_membership (sim_raft (sim, f)), sim_node_id (sim, f)));
+  guint64 term = nc_raft_term (sim_raft (sim, l));
+  sim_run (sim, 20 * o.election_max);
+  g_assert_cmpint (sim_leader (sim), ==, l);
+  g_assert_cmpuint (nc_raft_term (sim_raft (sim, l)), ==, term);
+  g_assert_cmpuint (nc_raft_term (sim_raft (sim, f)), ==, term);
+  g_assert_null (sim_failure (sim));
+  sim_free (sim);
+}
+
 /* ----------------------------------------------------- leadership transfer */
 
 static void
@@ -797,6 +823,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/raft/stale-leader-after-partition", test_stale_leader_after_partition);
   g_test_add_func ("/nornic/raft/snapshot-while-entries-in-flight", test_snapshot_while_entries_in_flight);
   g_test_add_func ("/nornic/raft/remove-leader", test_remove_leader);
+  g_test_add_func ("/nornic/raft/removed-follower-learns-and-stays-quiet", test_removed_follower_learns_and_stays_quiet);
   g_test_add_func ("/nornic/raft/concurrent-membership-changes-refused", test_concurrent_membership_changes_refused);
   g_test_add_func ("/nornic/raft/leadership-transfer", test_leadership_transfer);
   g_test_add_func ("/nornic/raft/pre-vote-prevents-disruption", test_pre_vote_prevents_disruption);
