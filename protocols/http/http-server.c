@@ -167,6 +167,11 @@ host_of (const char *hostport, guint *port)
   *port = 0;
   if (hostport == NULL || *hostport == '\0')
     return NULL;
+  /* The Host header is the client's to choose and ends up in URLs we hand
+   * out: accept only what a host name or address can contain. */
+  for (const char *p = hostport; *p; p++)
+    if (!g_ascii_isalnum (*p) && strchr (".-_:[]", *p) == NULL)
+      return NULL;
   if (hostport[0] == '[')
     {
       const char *end = strchr (hostport, ']');

@@ -3,6 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -175,4 +176,17 @@ test('an HTTP port already in use stops start-up with a clear message', async ()
   } finally {
     await new Promise((resolve) => blocker.close(resolve));
   }
+});
+
+test('a Host header that is not a host name is not reflected into URLs', async () => {
+  const u = new URL(server.httpUrl);
+  const body = await new Promise((resolve, reject) => {
+    const req = http.get({ host: u.hostname, port: u.port, path: '/', headers: { Host: 'evil"host<x>:1' } }, (res) => {
+      let d = '';
+      res.on('data', (c) => { d += c; });
+      res.on('end', () => resolve(JSON.parse(d)));
+    });
+    req.on('error', reject);
+  });
+  assert.equal(body.transaction, `http://localhost:${u.port}/db/{databaseName}/tx`);
 });
