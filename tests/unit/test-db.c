@@ -27,6 +27,8 @@ make_config (const char *dir, const char *module_dir)
   g_assert_true (nc_config_set (c, "NORNICDB_MODULE_DIR", module_dir, "cli", &error));
   g_assert_true (nc_config_set (c, "NORNICDB_AUTH", "admin:test", "cli", &error));
   g_assert_true (nc_config_set (c, "NORNICDB_BOOKMARK_TIMEOUT", "200ms", "cli", &error));
+  /* Small segments so that compaction really deletes files. */
+  g_assert_true (nc_config_set (c, "NORNICDB_WAL_SEGMENT_SIZE", "1KiB", "cli", &error));
   g_assert_no_error (error);
   return c;
 }
@@ -135,6 +137,39 @@ test_snapshot_plus_wal_replay (Fixture *f, gconstpointer data)
   fixture_open (f);
   g_assert_cmpint (run_int (f->db, "MATCH (s:S) RETURN count(s)", NULL), ==, 140);
   g_assert_cmpint (run_int (f->db, "MATCH (s:S) RETURN min(s.i)", NULL), ==, 11);
+}
+
+static void
+test_damaged_newest_snapshot_falls_back (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *first = NULL, *second = NULL;
+  /* One transaction per node, so the 1 KiB segments roll many times. */
+  for (int i = 1; i <= 50; i++)
+    {
+      g_autofree char *q = g_strdup_printf ("CREATE (:D {i: %d, pad: '%0100d'})", i, i);
+      run_int (f->db, q, NULL);
+      if (i == 20)
+        first = nc_db_snapshot_now (f->db, &error);
+      if (i == 40)
+        second = nc_db_snapshot_now (f->db, &error);
+      g_assert_no_error (error);
+    }
+  g_assert_cmpstr (first, !=, second);
+  fixture_close (f);
+
+  gchar *contents = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (second, &contents, &len, NULL));
+  contents[len / 2] ^= 0x5a;
+  g_assert_true (g_file_set_contents (second, contents, len, NULL));
+  g_free (contents);
+
+  /* The fallback is announced with a warning: not fatal here. */
+  GLogLevelFlags old = g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+  fixture_open (f);
+  g_log_set_always_fatal (old);
+  g_assert_cmpint (run_int (f->db, "MATCH (d:D) RETURN count(d)", NULL), ==, 50);
 }
 
 static char *
@@ -331,6 +366,7 @@ main (int argc, char **argv)
   ADD ("commit-survives-reopen", test_commit_survives_reopen);
   ADD ("snapshot-plus-wal-replay", test_snapshot_plus_wal_replay);
   ADD ("torn-tail-is-truncated-on-open", test_torn_tail_is_truncated_on_open);
+  ADD ("damaged-newest-snapshot-falls-back", test_damaged_newest_snapshot_falls_back);
   ADD ("mid-log-corruption-refuses-to-start", test_mid_log_corruption_refuses_to_start);
   ADD ("reader-never-sees-uncommitted-writes", test_reader_never_sees_uncommitted_writes);
   ADD ("rollback-discards-effects", test_rollback_discards_effects);
