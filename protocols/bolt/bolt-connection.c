@@ -776,7 +776,7 @@ authenticate (NcBoltConnection *conn, const NcMap *token, GError **error)
     }
   else
     {
-      g_set_error (error, NC_ERROR, NC_ERROR_UNAUTHORIZED,
+      g_set_error (error, NC_ERROR, NC_ERROR_UNAUTHORIZED, "%s",
                    g_strcmp0 (scheme, "basic") == 0 || scheme == NULL || g_strcmp0 (scheme, "none") == 0
                        ? "The client is unauthorized due to authentication failure."
                        : "Unsupported authentication scheme.");

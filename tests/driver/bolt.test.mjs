@@ -283,13 +283,17 @@ for (const { name, neo4j, protocol } of drivers) {
       }
     });
 
-    test('EXPLAIN returns a plan', async () => {
+    test('EXPLAIN returns a plan and PROFILE a profile', async () => {
       const session = driver.session();
       try {
         const res = await session.run('EXPLAIN MATCH (n:Person) RETURN n');
         assert.equal(res.records.length, 0);
         assert.ok(res.summary.hasPlan());
         assert.equal(typeof res.summary.plan.operatorType, 'string');
+        const prof = await session.run('PROFILE UNWIND [1, 2, 3] AS x RETURN x');
+        assert.equal(prof.records.length, 3);
+        assert.ok(prof.summary.hasProfile());
+        assert.equal(prof.summary.profile.rows, 3);
       } finally {
         await session.close();
       }
