@@ -3,6 +3,7 @@
  * the network and the disks into the situation its name describes and then
  * asserts the behaviour that makes Raft safe there. */
 #include "sim.h"
+#include "lin.h"
 
 #include <string.h>
 
@@ -783,6 +784,42 @@ test_membership_codec (void)
     }
 }
 
+
+/* ------------------------------------------------ linearizability checker */
+
+static void
+test_lin_checker (void)
+{
+  /* w1 completes, then a read starts and returns the initial value: stale */
+  LinOp stale[] = {
+    { LIN_WRITE, 1, 1, 2, 0 },
+    { LIN_READ, 0, 3, 4, 1 },
+  };
+  g_assert_cmpint (lin_check_register (stale, 2, 0, 10000, NULL), ==, LIN_VIOLATION);
+  /* overlapping: the read may see either */
+  LinOp overlap[] = {
+    { LIN_WRITE, 1, 1, 4, 0 },
+    { LIN_READ, 0, 2, 3, 1 },
+    { LIN_READ, 1, 5, 6, 1 },
+  };
+  g_assert_cmpint (lin_check_register (overlap, 3, 0, 10000, NULL), ==, LIN_OK);
+  /* a write with unknown outcome may take effect late... */
+  LinOp pending[] = {
+    { LIN_WRITE, 7, 1, LIN_PENDING, 0 },
+    { LIN_READ, 0, 2, 3, 1 },
+    { LIN_READ, 7, 10, 11, 1 },
+  };
+  g_assert_cmpint (lin_check_register (pending, 3, 0, 10000, NULL), ==, LIN_OK);
+  /* ...but not before it was invoked, and values cannot flip back */
+  LinOp flip[] = {
+    { LIN_WRITE, 1, 1, 2, 0 },
+    { LIN_WRITE, 2, 3, 4, 0 },
+    { LIN_READ, 2, 5, 6, 1 },
+    { LIN_READ, 1, 7, 8, 2 },
+  };
+  g_assert_cmpint (lin_check_register (flip, 4, 0, 10000, NULL), ==, LIN_VIOLATION);
+}
+
 /* ------------------------------------------------------ seeded regression */
 
 static void
@@ -833,6 +870,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/raft/fast-backtracking", test_fast_backtracking);
   g_test_add_func ("/nornic/raft/new-rejects-bad-config-and-restore", test_new_rejects_bad_config_and_restore);
   g_test_add_func ("/nornic/raft/membership-codec-rejects-truncation", test_membership_codec);
+  g_test_add_func ("/nornic/raft/lin-checker-rejects-stale-reads", test_lin_checker);
   g_test_add_func ("/nornic/raft/random-seeds-smoke", test_random_seeds_smoke);
   return g_test_run ();
 }
