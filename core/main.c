@@ -72,6 +72,24 @@ warn_default_password (NcDb *db, NcConfig *config)
     g_warning (_("The admin account still has the default password \"admin\" and the server listens on a non-loopback address; change it with ALTER CURRENT USER SET PASSWORD FROM 'admin' TO '...' or start with NORNICDB_AUTH=user:password"));
 }
 
+/* Run from the build tree (<builddir>/nornicdb next to <builddir>/modules,
+ * as the module loader detects it), the .mo files are in <builddir>/po,
+ * laid out like an installed locale directory. */
+static char *
+locale_dir (void)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = exe ? g_path_get_dirname (exe) : NULL;
+  if (dir != NULL)
+    {
+      g_autofree char *probe = g_build_filename (dir, "modules", "standalone", "standalone.so", NULL);
+      g_autofree char *po = g_build_filename (dir, "po", NULL);
+      if (g_file_test (probe, G_FILE_TEST_EXISTS) && g_file_test (po, G_FILE_TEST_IS_DIR))
+        return g_steal_pointer (&po);
+    }
+  return g_strdup (NC_LOCALEDIR);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -82,7 +100,8 @@ main (int argc, char **argv)
   Daemon d = { 0 };
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, NC_LOCALEDIR);
+  g_autofree char *localedir = locale_dir ();
+  bindtextdomain (GETTEXT_PACKAGE, localedir);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
