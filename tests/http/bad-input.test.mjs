@@ -107,3 +107,25 @@ test('slow clients holding half-sent requests do not block other requests', asyn
     for (const s of sockets) s.destroy();
   }
 });
+
+test('random garbage bodies (seeded) always get a 400 and leave the server healthy', async () => {
+  let a = 20261127 >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pieces = ['{', '}', '[', ']', '"statements"', '"statement"', '"parameters"', ':', ',', 'null', '1e999', '-0', '"\\u0000"', '"\\ud800"', 'true', '{"statements":[', '"resultDataContents"', '\u00ff', '\\'];
+  for (let i = 0; i < 150; i++) {
+    let body = '';
+    const n = 1 + Math.floor(rand() * 12);
+    for (let k = 0; k < n; k++) body += pieces[Math.floor(rand() * pieces.length)];
+    const path = rand() < 0.7 ? '/db/neo4j/tx/commit' : '/admin/users';
+    const r = await request(server, 'POST', path, { auth, raw: body });
+    assert.ok([200, 400].includes(r.status), `${path} ${JSON.stringify(body)} -> ${r.status} ${r.text}`);
+    if (r.status === 200) assert.ok(r.body, `${JSON.stringify(body)}: response is not JSON`);
+  }
+  assert.equal((await request(server, 'GET', '/health')).status, 200);
+});
