@@ -67,6 +67,8 @@ static const NcConfEntry table[] = {
   { "NORNICDB_CLUSTER_HA_FAILOVER_TIMEOUT", NC_CONF_DURATION, "30s", "s", FALSE, FALSE, N_("Time without the primary before the standby takes over") },
   { "NORNICDB_CLUSTER_HA_AUTO_FAILOVER", NC_CONF_BOOL, "true", NULL, FALSE, FALSE, N_("Let the standby promote itself automatically") },
   { "NORNICDB_CLUSTER_HA_WAL_BATCH_SIZE", NC_CONF_INT, "1000", "1..1000000", FALSE, FALSE, N_("WAL records per replication batch") },
+  { "NORNICDB_CLUSTER_HA_STANDBY_TIMEOUT", NC_CONF_DURATION, "10s", "s", FALSE, FALSE, N_("How long semi_sync/sync commits wait for an unreachable standby before NORNICDB_CLUSTER_HA_ON_STANDBY_LOSS applies") },
+  { "NORNICDB_CLUSTER_HA_ON_STANDBY_LOSS", NC_CONF_ENUM, "degrade", "degrade|block", FALSE, FALSE, N_("semi_sync/sync with the standby lost: degrade (commit as async after the timeout) or block (commits wait for the standby)") },
   { "NORNICDB_CLUSTER_RAFT_CLUSTER_ID", NC_CONF_STRING, "nornicdb", NULL, FALSE, FALSE, N_("Cluster identifier, checked on every message") },
   { "NORNICDB_CLUSTER_RAFT_BOOTSTRAP", NC_CONF_BOOL, "false", NULL, FALSE, FALSE, N_("Bootstrap a new cluster from this node") },
   { "NORNICDB_CLUSTER_RAFT_PEERS", NC_CONF_PEERS, NULL, NULL, FALSE, FALSE, N_("Other members as \"id:host:port,...\"") },
