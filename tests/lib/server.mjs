@@ -64,7 +64,9 @@ export async function startServer({ env = {}, dataDir } = {}) {
   const auth = { user, password: rest.join(sep) };
 
   const childEnv = {
-    ...process.env,
+    // The test runner's own NORNICDB_* settings (NORNICDB_BIN, suite knobs)
+    // are not server configuration: pass only what the test asks for.
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NORNICDB_'))),
     NORNICDB_DATA_DIR: dir,
     NORNICDB_BOLT_ADDRESS: '127.0.0.1',
     NORNICDB_BOLT_PORT: String(boltPort),
