@@ -143,6 +143,8 @@ NcOp *nc_op_set_new (NcExecCtx *x, NcOp *child, GPtrArray *items);
 NcOp *nc_op_delete_new (NcExecCtx *x, NcOp *child, GPtrArray *exprs, gboolean detach);
 NcOp *nc_op_foreach_new (NcExecCtx *x, NcOp *child, NcExpr *list, int slot, NcOp *body, NcOp *arg);
 NcOp *nc_op_procedure_new (NcExecCtx *x, NcOp *child, NcClause *call);
+/* count(n) for `MATCH (n[:Label]) RETURN count(n)` from the store's counts. */
+NcOp *nc_op_count_store_new (NcExecCtx *x, NcOp *child, int slot, const char *label);
 NcOp *nc_op_union_new (NcExecCtx *x, GPtrArray *branches, GPtrArray *branch_slots, GArray *out_slots, gboolean distinct);
 
 /* Shared by CREATE and MERGE. */

@@ -133,7 +133,7 @@ nc_eval_property (NcExecCtx *x, const NcValue *v, const char *key, NcValue *out,
         if (out->type == NC_VALUE_NULL)
           {
             gboolean exists = e->is_rel ? nc_txn_rel_exists (x->txn, e->id) : nc_txn_node_exists (x->txn, e->id);
-            if (!exists)
+            if (!exists && nc_txn_deleted_in_txn (x->txn, e->is_rel, e->id))
               return deleted_error (error, e->is_rel, e->id);
           }
         return TRUE;

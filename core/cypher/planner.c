@@ -65,8 +65,17 @@ independent (MatchCtx *m, const NcExpr *e)
         if (!independent (m, e->args->pdata[i]))
           return FALSE;
       return TRUE;
-    case NC_EX_NEG:
+    case NC_EX_NEG: case NC_EX_POS:
       return independent (m, e->a);
+    /* `UNWIND $rows AS r MATCH (a:Person {id: r[0]})` and `{id: r.id + 1}`
+     * must be index seeks: a label scan per row is quadratic in a load. */
+    case NC_EX_INDEX: case NC_EX_SLICE: case NC_EX_ARITH:
+      return independent (m, e->a) && independent (m, e->b) && independent (m, e->c);
+    case NC_EX_MAP:
+      for (guint i = 0; i < e->args->len; i++)
+        if (!independent (m, e->args->pdata[i]))
+          return FALSE;
+      return TRUE;
     case NC_EX_FUNC:
       if (e->is_agg || e->fn == NULL)
         return FALSE;
@@ -516,9 +525,46 @@ plan_clause (NcExecCtx *x, NcOp *op, NcClause *c, GError **error)
   return NULL;
 }
 
+/* MATCH (n[:L]) RETURN count(n) / count(*), nothing else: the store keeps
+ * the counts. */
+static NcOp *
+try_count_store (NcExecCtx *x, GPtrArray *clauses, NcOp *op)
+{
+  if (clauses->len != 2)
+    return NULL;
+  NcClause *m = clauses->pdata[0], *r = clauses->pdata[1];
+  if (m->kind != NC_CL_MATCH || m->optional || m->where || m->pattern->len != 1 || r->kind != NC_CL_RETURN
+      || r->distinct || r->order || r->skip || r->limit || r->items->len != 1 || r->aggs == NULL || r->aggs->len != 1)
+    return NULL;
+  NcPatternPart *part = m->pattern->pdata[0];
+  if (part->nodes->len != 1 || part->path_var || part->shortest)
+    return NULL;
+  NcNodePat *n = part->nodes->pdata[0];
+  if (n->prebound || n->props || n->labels->len > 1)
+    return NULL;
+  NcExpr *agg = r->aggs->pdata[0];
+  NcProjItem *it = r->items->pdata[0];
+  if (it->expr != agg || agg->distinct)
+    return NULL;
+  if (!(agg->kind == NC_EX_COUNT_STAR || (agg->kind == NC_EX_FUNC && g_ascii_strcasecmp (agg->name, "count") == 0
+                                          && agg->args->len == 1 && ((NcExpr *) agg->args->pdata[0])->kind == NC_EX_VAR
+                                          && ((NcExpr *) agg->args->pdata[0])->slot == n->slot)))
+    return NULL;
+  NcOp *c = nc_op_count_store_new (x, op, agg->slot, n->labels->len ? n->labels->pdata[0] : NULL);
+  GArray *items = g_array_new (FALSE, FALSE, sizeof (NcSlotExpr));
+  NcSlotExpr se = { it->expr, it->slot };
+  g_array_append_val (items, se);
+  NcOp *p = nc_op_project_new (x, c, items);
+  g_array_unref (items);
+  return p;
+}
+
 static NcOp *
 plan_clauses (NcExecCtx *x, GPtrArray *clauses, NcOp *op, GError **error)
 {
+  NcOp *fast = try_count_store (x, clauses, op);
+  if (fast)
+    return fast;
   for (guint i = 0; i < clauses->len; i++)
     {
       NcOp *next = plan_clause (x, op, clauses->pdata[i], error);
