@@ -303,6 +303,12 @@ api_set_write_block (NornicCore *core, const char *reason)
   nc_db_set_write_block (DB (core), reason);
 }
 
+static GBytes *
+api_writeset_encode (const NornicWriteSet *ws)
+{
+  return nc_writeset_encode (ws);
+}
+
 void
 nc_core_api_init (NcDb *db, NornicCoreApi *api)
 {
@@ -338,4 +344,5 @@ nc_core_api_init (NcDb *db, NornicCoreApi *api)
   api->append_metric = api_append_metric;
   api->module_data_dir = api_module_data_dir;
   api->set_write_block = api_set_write_block;
+  api->writeset_encode = api_writeset_encode;
 }

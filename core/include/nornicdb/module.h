@@ -30,7 +30,7 @@
 G_BEGIN_DECLS
 
 #define NORNIC_MODULE_ABI_MAJOR 1
-#define NORNIC_MODULE_ABI_MINOR 0
+#define NORNIC_MODULE_ABI_MINOR 1
 #define NORNIC_MODULE_ENTRY_SYMBOL "nornic_module_entry"
 
 typedef struct _NornicModule NornicModule; /* module-private instance */
@@ -182,6 +182,11 @@ typedef struct {
   /* Writes fail with this reason until cleared (NULL): used on fsync
    * failure and by a fenced node. */
   void (*set_write_block) (NornicCore *core, const char *reason);
+
+  /* -- appended in ABI 1.1 (check struct_size before use) -- */
+  /* The WAL/wire encoding of `ws` (docs/writeset-format.md): lets a module
+   * hand a write-set to its own log (Raft proposes the bytes). (transfer full) */
+  GBytes *(*writeset_encode) (const NornicWriteSet *ws);
 } NornicCoreApi;
 
 /* ---- what a module provides ------------------------------------------------------ */

@@ -1,0 +1,2388 @@
+/* raft.so: a Raft cluster (docs/raft-cluster.md) built on the pure core in
+ * raft-core.h, the WAL (through NornicCoreApi) and the cluster transport.
+ *
+ * The WAL is the Raft log. Normal entries are the write-sets the store
+ * applies; no-op and membership entries are write-sets holding one META
+ * effect ("raft.noop" / "raft.conf" with the encoded membership), which the
+ * store applies as nothing. The same bytes travel in AppendEntries.
+ *
+ * Threads: submit() runs on a query worker thread holding the store's writer
+ * lock; WAL completions arrive on the WAL writer thread; everything else runs
+ * on the main loop. `lock` guards the core and all state. The main loop only
+ * drops it (UNLOCKED) around store calls that may need the writer lock, and
+ * then sets `store_busy` so that submit() fails fast instead of touching the
+ * core (it could otherwise land between nc_raft_ready() and advance(), or
+ * deadlock: the submitter holds the writer lock and waits for `lock`). */
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <gmodule.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "cluster-node.h"
+#include "nornicdb/module.h"
+#include "raft-core.h"
+
+#include "errors.h" /* the NcErrorCode values only */
+
+#define RAFT_NC_ERROR (g_quark_from_static_string ("nc-error-quark"))
+#define SNAP_CHUNK_BYTES (1024 * 1024)
+#define SNAP_WINDOW 4
+#define SNAP_TIMEOUT_US (15 * G_USEC_PER_SEC)
+#define COMMIT_SAVE_US (G_USEC_PER_SEC / 2)
+#define META_KEY_NOOP "raft.noop"
+#define META_KEY_CONF "raft.conf"
+
+typedef struct {
+  guint64 index;
+  guint64 term;
+  NornicCommitCb cb;
+  gpointer user_data;
+} Pending;
+
+typedef struct {
+  NornicCommitCb cb;
+  gpointer user_data;
+  guint64 index;
+  GError *error;
+} Done;
+
+typedef struct {
+  char *peer;
+  char *path;
+  guint64 index;
+  guint64 term;
+  NcRaftMembership *membership;
+  guint64 size;
+  guint64 sent;   /* next byte to send */
+  guint64 acked;  /* bytes the follower stored */
+  gint64 last_us;
+} SnapSend;
+
+typedef struct {
+  NornicModule *mod;
+  guint64 term;
+} WalCtx;
+
+struct _NornicModule {
+  const NornicCoreApi *api;
+  GMutex lock;
+
+  /* configuration */
+  char *node_id;
+  char *cluster_id;
+  char *bolt_address;
+  char *cluster_address;
+  GHashTable *config_peers; /* id -> cluster address */
+  gboolean bootstrap;
+  guint tick_ms;
+  gint64 election_ms;
+  guint max_append;
+  guint64 snap_threshold;
+  gint64 snap_interval_ms;
+  guint64 trailing;
+
+  NcRaft *raft;
+  NcClusterNode *node;
+  GHashTable *dialled;      /* id -> address added to the transport */
+  GHashTable *peer_bolt;    /* id -> Bolt address from Hello */
+  guint tick_source;
+  guint kick_source;
+  gboolean stopping;
+  gboolean store_busy;
+
+  /* role as published */
+  NcRaftRole raft_role;
+  char *leader;
+  guint64 term;
+  gboolean writes_ready;
+  guint64 term_start;       /* first index of our leadership */
+  guint64 leader_changes;
+  gint64 no_leader_since_us;
+  gint64 started_us;
+
+  /* log */
+  GQueue pending;           /* Pending*, index order */
+  guint64 durable_index;    /* WAL completions (any thread) */
+  guint64 durable_term;
+  guint64 reported_durable;
+  gboolean snap_persisted_due;
+  guint64 snap_persisted_index, snap_persisted_term;
+  guint64 apply_target;     /* highest committed entry handed out */
+  guint64 saved_commit;
+  gint64 saved_commit_us;
+  guint64 restored_commit;
+  gint64 behind_since_us;
+
+  /* snapshots */
+  gint64 last_snapshot_us;
+  guint64 last_snapshot_index;
+  GHashTable *snap_sends;   /* peer -> SnapSend* */
+  GPtrArray *snap_failed;   /* peers whose transfer failed: nc_raft_snapshot_done after advance */
+  char *recv_path;
+  GOutputStream *recv;
+  guint64 recv_index, recv_term, recv_offset;
+  char *installed_path;     /* complete file waiting for the core's Ready */
+
+  /* membership: learners to promote once caught up */
+  GHashTable *promote;      /* id set */
+  guint64 bytes_total;
+};
+
+static void kick (NornicModule *mod);
+
+#define LOG(mod, level, ...) (mod)->api->log ((mod)->api->core, (level), __VA_ARGS__)
+#define UNLOCKED(mod, stmt) G_STMT_START { (mod)->store_busy = TRUE; g_mutex_unlock (&(mod)->lock); stmt; \
+                                           g_mutex_lock (&(mod)->lock); (mod)->store_busy = FALSE; } G_STMT_END
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static char *
+advertised_bolt_address (const NornicCoreApi *api)
+{
+  const char *adv = api->config_get (api->core, "NORNICDB_BOLT_ADVERTISE_ADDRESS");
+  if (adv != NULL)
+    return g_strdup (adv);
+  const char *addr = api->config_get (api->core, "NORNICDB_BOLT_ADDRESS");
+  gint64 port = api->config_get_int (api->core, "NORNICDB_BOLT_PORT");
+  if (addr == NULL || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "::") == 0)
+    return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
+  return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
+}
+
+static const char *
+role_state_name (NcRaftRole r)
+{
+  switch (r)
+    {
+    case NC_RAFT_LEADER: return "leader";
+    case NC_RAFT_CANDIDATE:
+    case NC_RAFT_PRE_CANDIDATE: return "candidate";
+    default: return "follower";
+    }
+}
+
+static gboolean
+is_learner (NornicModule *mod)
+{
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  return nc_raft_membership_contains (m, mod->node_id) && !nc_raft_membership_is_voter (m, mod->node_id);
+}
+
+static const char *
+self_role_name (NornicModule *mod)
+{
+  if (mod->raft_role == NC_RAFT_FOLLOWER && is_learner (mod))
+    return "learner";
+  return role_state_name (mod->raft_role);
+}
+
+static const char *
+leader_bolt (NornicModule *mod)
+{
+  if (mod->leader == NULL)
+    return NULL;
+  if (g_strcmp0 (mod->leader, mod->node_id) == 0)
+    return mod->bolt_address;
+  return g_hash_table_lookup (mod->peer_bolt, mod->leader);
+}
+
+static const char *
+leader_cluster_address (NornicModule *mod)
+{
+  if (mod->leader == NULL)
+    return NULL;
+  const char *a = nc_raft_membership_address_of (nc_raft_membership (mod->raft), mod->leader);
+  if (a == NULL && g_strcmp0 (mod->leader, mod->node_id) == 0)
+    a = mod->cluster_address;
+  return a;
+}
+
+/* Caller holds the lock. */
+static void
+publish_role (NornicModule *mod)
+{
+  NornicRole role = NORNIC_ROLE_FOLLOWER;
+  if (mod->raft_role == NC_RAFT_LEADER)
+    role = NORNIC_ROLE_LEADER;
+  else if (mod->raft_role != NC_RAFT_FOLLOWER)
+    role = NORNIC_ROLE_CANDIDATE;
+  else if (is_learner (mod))
+    role = NORNIC_ROLE_LEARNER;
+  gboolean leader = mod->raft_role == NC_RAFT_LEADER;
+  NornicRoleInfo info = {
+    .role = role,
+    .accepts_writes = leader && mod->writes_ready,
+    /* A new leader that has not yet applied its predecessor's entries
+     * names no writer: clients retry instead of being forwarded to it. */
+    .writer_bolt_address = leader ? (mod->writes_ready ? mod->bolt_address : NULL) : leader_bolt (mod),
+    .term = mod->term,
+  };
+  mod->api->set_role (mod->api->core, &info);
+  if (mod->node)
+    nc_cluster_node_set_role (mod->node, self_role_name (mod), mod->term);
+}
+
+static void
+run_done (GSList *done)
+{
+  done = g_slist_reverse (done);
+  for (GSList *l = done; l; l = l->next)
+    {
+      Done *d = l->data;
+      d->cb (d->index, d->error == NULL, d->error, d->user_data);
+      g_clear_error (&d->error);
+      g_free (d);
+    }
+  g_slist_free (done);
+}
+
+static GSList *
+done_add (GSList *done, Pending *p, GError *error)
+{
+  Done *d = g_new0 (Done, 1);
+  d->cb = p->cb;
+  d->user_data = p->user_data;
+  d->index = p->index;
+  d->error = error;
+  g_free (p);
+  return g_slist_prepend (done, d);
+}
+
+static GSList *
+fail_pending (NornicModule *mod, GSList *done, int code, const char *message)
+{
+  Pending *p;
+  while ((p = g_queue_pop_head (&mod->pending)) != NULL)
+    done = done_add (done, p, g_error_new_literal (RAFT_NC_ERROR, code, message));
+  return done;
+}
+
+/* ---- entries <-> write-set bytes --------------------------------------------------- */
+
+static void
+put_u32 (GByteArray *b, guint32 v)
+{
+  guint32 le = GUINT32_TO_LE (v);
+  g_byte_array_append (b, (const guint8 *) &le, 4);
+}
+
+/* A write-set holding one META effect: version 1, no hlc, no origin. */
+static GBytes *
+meta_writeset (const char *key, GBytes *value)
+{
+  GByteArray *b = g_byte_array_new ();
+  guint8 v = 1;
+  g_byte_array_append (b, &v, 1);
+  guint64 hlc = 0;
+  g_byte_array_append (b, (const guint8 *) &hlc, 8);
+  put_u32 (b, 0xFFFFFFFFu);
+  put_u32 (b, 1);
+  guint8 kind = 12; /* NC_EFFECT_META */
+  g_byte_array_append (b, &kind, 1);
+  put_u32 (b, (guint32) strlen (key));
+  g_byte_array_append (b, (const guint8 *) key, (guint) strlen (key));
+  if (value == NULL)
+    {
+      guint8 tag = 0;
+      g_byte_array_append (b, &tag, 1);
+    }
+  else
+    {
+      gsize len;
+      const guint8 *d = g_bytes_get_data (value, &len);
+      guint8 tag = 5; /* BYTES */
+      g_byte_array_append (b, &tag, 1);
+      put_u32 (b, (guint32) len);
+      g_byte_array_append (b, d, (guint) len);
+    }
+  return g_byte_array_free_to_bytes (b);
+}
+
+static gboolean
+get_u32 (const guint8 *d, gsize len, gsize *pos, guint32 *out)
+{
+  if (*pos + 4 > len)
+    return FALSE;
+  guint32 le;
+  memcpy (&le, d + *pos, 4);
+  *out = GUINT32_FROM_LE (le);
+  *pos += 4;
+  return TRUE;
+}
+
+/* Classifies a WAL record: our META no-op/conf write-sets, else normal. */
+static NcRaftEntry *
+entry_from_record (guint64 index, guint64 term, GBytes *ws)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (ws, &len);
+  gsize pos = 9;
+  guint32 olen, count, klen;
+  if (len > 9 && d[0] == 1 && get_u32 (d, len, &pos, &olen)
+      && (olen == 0xFFFFFFFFu || (pos += olen, pos <= len))
+      && get_u32 (d, len, &pos, &count) && count == 1 && pos < len && d[pos] == 12)
+    {
+      pos++;
+      if (get_u32 (d, len, &pos, &klen) && pos + klen < len)
+        {
+          const char *key = (const char *) d + pos;
+          gsize vpos = pos + klen;
+          if (klen == strlen (META_KEY_NOOP) && memcmp (key, META_KEY_NOOP, klen) == 0)
+            return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_NOOP, NULL);
+          guint32 vlen;
+          if (klen == strlen (META_KEY_CONF) && memcmp (key, META_KEY_CONF, klen) == 0 && d[vpos] == 5)
+            {
+              vpos++;
+              if (get_u32 (d, len, &vpos, &vlen) && vpos + vlen == len)
+                {
+                  g_autoptr (GBytes) conf = g_bytes_new_from_bytes (ws, vpos, vlen);
+                  return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_CONF_CHANGE, conf);
+                }
+            }
+        }
+    }
+  return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_NORMAL, ws);
+}
+
+static GBytes *
+entry_to_record (const NcRaftEntry *e)
+{
+  switch (e->type)
+    {
+    case NC_RAFT_ENTRY_NOOP:
+      return meta_writeset (META_KEY_NOOP, NULL);
+    case NC_RAFT_ENTRY_CONF_CHANGE:
+      return meta_writeset (META_KEY_CONF, e->data);
+    default:
+      return e->data ? g_bytes_ref (e->data) : meta_writeset (META_KEY_NOOP, NULL);
+    }
+}
+
+/* ---- the core's storage over the WAL --------------------------------------------- */
+
+static guint64
+st_last_index (gpointer user_data)
+{
+  NornicModule *mod = user_data;
+  return mod->api->wal_last_index (mod->api->core);
+}
+
+static gboolean
+st_term_at (gpointer user_data, guint64 index, guint64 *term)
+{
+  NornicModule *mod = user_data;
+  guint64 t = mod->api->wal_term_at (mod->api->core, index);
+  if (t == 0)
+    return FALSE;
+  *term = t;
+  return TRUE;
+}
+
+static GPtrArray *
+st_entries (gpointer user_data, guint64 from, guint max_count, gsize max_bytes)
+{
+  NornicModule *mod = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) recs = mod->api->wal_read (mod->api->core, from, MAX (max_count, 1), max_bytes, &error);
+  if (recs == NULL || recs->len == 0)
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_raft_entry_unref);
+  for (guint i = 0; i < recs->len; i++)
+    {
+      gsize len;
+      const guint8 *d = g_bytes_get_data (recs->pdata[i], &len);
+      guint64 index, term;
+      memcpy (&index, d, 8);
+      memcpy (&term, d + 8, 8);
+      g_autoptr (GBytes) ws = g_bytes_new_from_bytes (recs->pdata[i], 16, len - 16);
+      g_ptr_array_add (out, entry_from_record (GUINT64_FROM_LE (index), GUINT64_FROM_LE (term), ws));
+    }
+  return out;
+}
+
+static const NcRaftStorage wal_storage = {
+  .struct_size = sizeof (NcRaftStorage),
+  .last_index = st_last_index,
+  .term_at = st_term_at,
+  .entries = st_entries,
+};
+
+/* ---- durable state ------------------------------------------------------------------ */
+
+static gboolean
+save_hard_state (NornicModule *mod, guint64 term, const char *vote, GError **error)
+{
+  g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT "\n%s\n", term, vote ? vote : "");
+  return mod->api->state_save (mod->api->core, "raft-hardstate", v, error);
+}
+
+static void
+save_commit (NornicModule *mod, guint64 commit)
+{
+  g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT "\n", commit);
+  g_autoptr (GError) error = NULL;
+  if (!mod->api->state_save (mod->api->core, "raft-commit", v, &error))
+    LOG (mod, G_LOG_LEVEL_WARNING, "cannot save the commit index: %s", error->message);
+  else
+    mod->saved_commit = commit;
+  mod->saved_commit_us = g_get_monotonic_time ();
+}
+
+/* "index term base64(membership)": the core's compaction point. */
+static gboolean
+save_snapshot_meta (NornicModule *mod, guint64 index, guint64 term, const NcRaftMembership *m, GError **error)
+{
+  g_autoptr (GBytes) enc = nc_raft_membership_encode (m);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (enc, &len);
+  g_autofree char *b64 = g_base64_encode (d, len);
+  g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %s\n", index, term, b64);
+  return mod->api->state_save (mod->api->core, "raft-snapshot", v, error);
+}
+
+static NcRaftMembership *
+load_snapshot_meta (NornicModule *mod, guint64 *index, guint64 *term)
+{
+  g_autofree char *v = mod->api->state_load (mod->api->core, "raft-snapshot");
+  if (v == NULL)
+    return NULL;
+  g_auto (GStrv) parts = g_strsplit (g_strstrip (v), " ", 3);
+  if (g_strv_length (parts) != 3)
+    return NULL;
+  *index = g_ascii_strtoull (parts[0], NULL, 10);
+  *term = g_ascii_strtoull (parts[1], NULL, 10);
+  gsize len;
+  guchar *raw = g_base64_decode (parts[2], &len);
+  g_autoptr (GBytes) b = g_bytes_new_take (raw, len);
+  return nc_raft_membership_decode (b, NULL);
+}
+
+/* ---- WAL completion -------------------------------------------------------------------- */
+
+static void
+wal_done_cb (guint64 index, gboolean ok, const GError *error, gpointer user_data)
+{
+  WalCtx *ctx = user_data;
+  NornicModule *mod = ctx->mod;
+  if (!ok)
+    {
+      /* The core blocks writes on a failed WAL; without durability we never
+       * acknowledge this entry, so Raft stays safe. */
+      LOG (mod, G_LOG_LEVEL_CRITICAL, "WAL append of %" G_GUINT64_FORMAT " failed: %s", index,
+           error ? error->message : "unknown");
+      g_free (ctx);
+      return;
+    }
+  g_mutex_lock (&mod->lock);
+  if (index > mod->durable_index || ctx->term != mod->durable_term)
+    {
+      mod->durable_index = index;
+      mod->durable_term = ctx->term;
+    }
+  g_mutex_unlock (&mod->lock);
+  g_free (ctx);
+  kick (mod);
+}
+
+/* ---- messages --------------------------------------------------------------------------- */
+
+static GPtrArray *
+wire_entries (GPtrArray *entries)
+{
+  GPtrArray *out = nc_cluster_entries_new ();
+  for (guint i = 0; entries && i < entries->len; i++)
+    {
+      NcRaftEntry *e = entries->pdata[i];
+      g_autoptr (GBytes) rec = entry_to_record (e);
+      g_ptr_array_add (out, nc_cluster_entry_new (e->index, e->term, rec));
+    }
+  return out;
+}
+
+static guint64
+context_id (GBytes *ctx)
+{
+  guint64 v = 0;
+  if (ctx && g_bytes_get_size (ctx) == 8)
+    memcpy (&v, g_bytes_get_data (ctx, NULL), 8);
+  return v;
+}
+
+static GBytes *
+id_context (guint64 v)
+{
+  return g_bytes_new (&v, 8);
+}
+
+static NcClusterMessage *
+to_wire (const NcRaftMsg *m)
+{
+  NcClusterMessage *w = NULL;
+  switch (m->type)
+    {
+    case NC_RAFT_MSG_VOTE_REQUEST:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_VOTE_REQUEST);
+      w->u.vote_request.term = m->term;
+      w->u.vote_request.candidate_id = g_strdup (m->from);
+      w->u.vote_request.last_log_index = m->log_index;
+      w->u.vote_request.last_log_term = m->log_term;
+      w->u.vote_request.leadership_transfer = m->transfer;
+      break;
+    case NC_RAFT_MSG_PRE_VOTE_REQUEST:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_PRE_VOTE_REQUEST);
+      w->u.pre_vote_request.term = m->term;
+      w->u.pre_vote_request.candidate_id = g_strdup (m->from);
+      w->u.pre_vote_request.last_log_index = m->log_index;
+      w->u.pre_vote_request.last_log_term = m->log_term;
+      break;
+    case NC_RAFT_MSG_VOTE_RESPONSE:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_VOTE_RESPONSE);
+      w->u.vote_response.term = m->term;
+      w->u.vote_response.vote_granted = !m->reject;
+      break;
+    case NC_RAFT_MSG_PRE_VOTE_RESPONSE:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_PRE_VOTE_RESPONSE);
+      w->u.pre_vote_response.term = m->term;
+      w->u.pre_vote_response.vote_granted = !m->reject;
+      break;
+    case NC_RAFT_MSG_APPEND_ENTRIES:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_APPEND_ENTRIES);
+      w->u.append_entries.term = m->term;
+      w->u.append_entries.leader_id = g_strdup (m->from);
+      w->u.append_entries.prev_log_index = m->log_index;
+      w->u.append_entries.prev_log_term = m->log_term;
+      w->u.append_entries.entries = wire_entries (m->entries);
+      w->u.append_entries.leader_commit = m->commit;
+      w->u.append_entries.heartbeat = m->heartbeat;
+      w->u.append_entries.context = m->context ? g_bytes_ref (m->context) : NULL;
+      break;
+    case NC_RAFT_MSG_APPEND_ENTRIES_RESPONSE:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_APPEND_ENTRIES_RESPONSE);
+      w->u.append_entries_response.term = m->term;
+      w->u.append_entries_response.success = !m->reject;
+      w->u.append_entries_response.match_index = m->log_index;
+      w->u.append_entries_response.conflict_index = m->hint_index;
+      w->u.append_entries_response.conflict_term = m->hint_term;
+      w->u.append_entries_response.heartbeat = m->heartbeat;
+      w->u.append_entries_response.context = m->context ? g_bytes_ref (m->context) : NULL;
+      break;
+    case NC_RAFT_MSG_INSTALL_SNAPSHOT_RESPONSE:
+      /* The core's answer (snapshot installed and durable): next_offset 0
+       * tells it apart from the glue's per-chunk acknowledgements. */
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE);
+      w->u.install_snapshot_response.term = m->term;
+      w->u.install_snapshot_response.success = !m->reject;
+      w->u.install_snapshot_response.last_included_index = m->log_index;
+      w->u.install_snapshot_response.next_offset = 0;
+      break;
+    case NC_RAFT_MSG_TIMEOUT_NOW:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_TIMEOUT_NOW);
+      w->u.timeout_now.term = m->term;
+      w->u.timeout_now.leader_id = g_strdup (m->from);
+      break;
+    case NC_RAFT_MSG_READ_INDEX_REQUEST:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_READ_INDEX_REQUEST);
+      w->u.read_index_request.term = m->term;
+      w->u.read_index_request.request_id = context_id (m->context);
+      break;
+    case NC_RAFT_MSG_READ_INDEX_RESPONSE:
+      w = nc_cluster_message_new (NC_CLUSTER_MSG_READ_INDEX_RESPONSE);
+      w->u.read_index_response.term = m->term;
+      w->u.read_index_response.request_id = context_id (m->context);
+      w->u.read_index_response.success = !m->reject;
+      w->u.read_index_response.read_index = m->log_index;
+      break;
+    default:
+      break;
+    }
+  return w;
+}
+
+static NcRaftMembership *
+membership_from_lists (char **voters, char **learners)
+{
+  NcRaftMembership *m = nc_raft_membership_new ();
+  for (int pass = 0; pass < 2; pass++)
+    {
+      char **list = pass == 0 ? voters : learners;
+      for (guint i = 0; list && list[i]; i++)
+        {
+          const char *eq = strchr (list[i], '=');
+          if (eq == NULL)
+            continue;
+          g_autofree char *id = g_strndup (list[i], (gsize) (eq - list[i]));
+          nc_raft_membership_set (m, id, eq + 1, pass == 0);
+        }
+    }
+  return m;
+}
+
+static void
+membership_to_lists (const NcRaftMembership *m, char ***voters, char ***learners)
+{
+  g_autoptr (GStrvBuilder) v = g_strv_builder_new ();
+  g_autoptr (GStrvBuilder) l = g_strv_builder_new ();
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    {
+      g_autofree char *s = g_strdup_printf ("%s=%s", nc_raft_membership_id (m, i),
+                                            nc_raft_membership_address (m, i) ? nc_raft_membership_address (m, i) : "");
+      g_strv_builder_add (nc_raft_membership_is_voter_at (m, i) ? v : l, s);
+    }
+  *voters = g_strv_builder_end (v);
+  *learners = g_strv_builder_end (l);
+}
+
+/* (transfer full) NULL for messages the core does not take (chunks). */
+static NcRaftMsg *
+from_wire (NornicModule *mod, const NcClusterMessage *w)
+{
+  NcRaftMsg *m = NULL;
+  switch (w->type)
+    {
+    case NC_CLUSTER_MSG_VOTE_REQUEST:
+      m = nc_raft_msg_new (NC_RAFT_MSG_VOTE_REQUEST);
+      m->term = w->u.vote_request.term;
+      m->log_index = w->u.vote_request.last_log_index;
+      m->log_term = w->u.vote_request.last_log_term;
+      m->transfer = w->u.vote_request.leadership_transfer;
+      break;
+    case NC_CLUSTER_MSG_PRE_VOTE_REQUEST:
+      m = nc_raft_msg_new (NC_RAFT_MSG_PRE_VOTE_REQUEST);
+      m->term = w->u.pre_vote_request.term;
+      m->log_index = w->u.pre_vote_request.last_log_index;
+      m->log_term = w->u.pre_vote_request.last_log_term;
+      break;
+    case NC_CLUSTER_MSG_VOTE_RESPONSE:
+      m = nc_raft_msg_new (NC_RAFT_MSG_VOTE_RESPONSE);
+      m->term = w->u.vote_response.term;
+      m->reject = !w->u.vote_response.vote_granted;
+      break;
+    case NC_CLUSTER_MSG_PRE_VOTE_RESPONSE:
+      m = nc_raft_msg_new (NC_RAFT_MSG_PRE_VOTE_RESPONSE);
+      m->term = w->u.pre_vote_response.term;
+      m->reject = !w->u.pre_vote_response.vote_granted;
+      break;
+    case NC_CLUSTER_MSG_APPEND_ENTRIES:
+      {
+        const NcClusterMsgAppendEntries *a = &w->u.append_entries;
+        m = nc_raft_msg_new (NC_RAFT_MSG_APPEND_ENTRIES);
+        m->term = a->term;
+        m->log_index = a->prev_log_index;
+        m->log_term = a->prev_log_term;
+        m->commit = a->leader_commit;
+        m->heartbeat = a->heartbeat;
+        m->context = a->context ? g_bytes_ref (a->context) : NULL;
+        m->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_raft_entry_unref);
+        for (guint i = 0; a->entries && i < a->entries->len; i++)
+          {
+            NcClusterEntry *e = a->entries->pdata[i];
+            g_ptr_array_add (m->entries, entry_from_record (e->index, e->term, e->data));
+          }
+        break;
+      }
+    case NC_CLUSTER_MSG_APPEND_ENTRIES_RESPONSE:
+      {
+        const NcClusterMsgAppendEntriesResponse *a = &w->u.append_entries_response;
+        m = nc_raft_msg_new (NC_RAFT_MSG_APPEND_ENTRIES_RESPONSE);
+        m->term = a->term;
+        m->reject = !a->success;
+        m->log_index = a->match_index;
+        m->hint_index = a->conflict_index;
+        m->hint_term = a->conflict_term;
+        m->heartbeat = a->heartbeat;
+        m->context = a->context ? g_bytes_ref (a->context) : NULL;
+        break;
+      }
+    case NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE:
+      m = nc_raft_msg_new (NC_RAFT_MSG_INSTALL_SNAPSHOT_RESPONSE);
+      m->term = w->u.install_snapshot_response.term;
+      m->reject = !w->u.install_snapshot_response.success;
+      m->log_index = w->u.install_snapshot_response.last_included_index;
+      break;
+    case NC_CLUSTER_MSG_TIMEOUT_NOW:
+      m = nc_raft_msg_new (NC_RAFT_MSG_TIMEOUT_NOW);
+      m->term = w->u.timeout_now.term;
+      break;
+    case NC_CLUSTER_MSG_READ_INDEX_REQUEST:
+      m = nc_raft_msg_new (NC_RAFT_MSG_READ_INDEX_REQUEST);
+      m->term = w->u.read_index_request.term;
+      m->context = id_context (w->u.read_index_request.request_id);
+      break;
+    case NC_CLUSTER_MSG_READ_INDEX_RESPONSE:
+      m = nc_raft_msg_new (NC_RAFT_MSG_READ_INDEX_RESPONSE);
+      m->term = w->u.read_index_response.term;
+      m->context = id_context (w->u.read_index_response.request_id);
+      m->reject = !w->u.read_index_response.success;
+      m->log_index = w->u.read_index_response.read_index;
+      break;
+    default:
+      return NULL;
+    }
+  m->from = g_strdup (w->from);
+  m->to = g_strdup (mod->node_id);
+  return m;
+}
+
+static gboolean
+send_wire (NornicModule *mod, const char *to, NcClusterMessage *w)
+{
+  g_autoptr (NcClusterMessage) owned = w;
+  g_autoptr (GError) error = NULL;
+  if (mod->node == NULL || !nc_cluster_node_send (mod->node, to, w, &error))
+    {
+      LOG (mod, G_LOG_LEVEL_DEBUG, "send %s to %s failed: %s", nc_cluster_msg_type_name (w->type), to,
+           error ? error->message : "not started");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- snapshot sending (leader) ------------------------------------------------------------ */
+
+static void
+snap_send_free (gpointer p)
+{
+  SnapSend *s = p;
+  g_free (s->peer);
+  g_free (s->path);
+  nc_raft_membership_free (s->membership);
+  g_free (s);
+}
+
+static void
+snap_send_pump (NornicModule *mod, SnapSend *s)
+{
+  while (s->sent < s->size && s->sent < s->acked + (guint64) SNAP_WINDOW * SNAP_CHUNK_BYTES)
+    {
+      g_autoptr (GFile) f = g_file_new_for_path (s->path);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GFileInputStream) in = g_file_read (f, NULL, &error);
+      if (in == NULL || !g_seekable_seek (G_SEEKABLE (in), (goffset) s->sent, G_SEEK_SET, NULL, &error))
+        {
+          LOG (mod, G_LOG_LEVEL_WARNING, "snapshot %s for %s: %s", s->path, s->peer, error->message);
+          s->last_us = 0; /* times out at once */
+          return;
+        }
+      g_autoptr (GBytes) chunk = g_input_stream_read_bytes (G_INPUT_STREAM (in), SNAP_CHUNK_BYTES, NULL, &error);
+      if (chunk == NULL || g_bytes_get_size (chunk) == 0)
+        {
+          s->last_us = 0;
+          return;
+        }
+      NcClusterMessage *w = nc_cluster_message_new (NC_CLUSTER_MSG_INSTALL_SNAPSHOT);
+      NcClusterMsgInstallSnapshot *is = &w->u.install_snapshot;
+      is->term = mod->term;
+      is->leader_id = g_strdup (mod->node_id);
+      is->last_included_index = s->index;
+      is->last_included_term = s->term;
+      is->offset = s->sent;
+      is->done = s->sent + g_bytes_get_size (chunk) >= s->size;
+      membership_to_lists (s->membership, &is->voters, &is->learners);
+      s->sent += g_bytes_get_size (chunk);
+      is->data = g_steal_pointer (&chunk);
+      if (!send_wire (mod, s->peer, w))
+        {
+          s->sent = s->acked;
+          return;
+        }
+    }
+}
+
+/* The core asked for a snapshot to go to `m->to`. */
+static void
+snap_send_start (NornicModule *mod, const NcRaftMsg *m)
+{
+  guint64 index = 0, term = 0;
+  g_autofree char *path = mod->api->snapshot_latest (mod->api->core, &index, &term);
+  if (path == NULL || index != m->snapshot_index)
+    {
+      LOG (mod, G_LOG_LEVEL_WARNING, "no snapshot file at index %" G_GUINT64_FORMAT " for %s (newest: %s at %" G_GUINT64_FORMAT ")",
+           m->snapshot_index, m->to, path ? path : "none", index);
+      g_ptr_array_add (mod->snap_failed, g_strdup (m->to));
+      return;
+    }
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      g_ptr_array_add (mod->snap_failed, g_strdup (m->to));
+      return;
+    }
+  SnapSend *s = g_new0 (SnapSend, 1);
+  s->peer = g_strdup (m->to);
+  s->path = g_steal_pointer (&path);
+  s->index = index;
+  s->term = m->snapshot_term;
+  s->membership = nc_raft_membership_copy (m->snapshot_membership);
+  s->size = (guint64) st.st_size;
+  s->last_us = g_get_monotonic_time ();
+  g_hash_table_replace (mod->snap_sends, g_strdup (s->peer), s);
+  LOG (mod, G_LOG_LEVEL_INFO, "sending snapshot %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " bytes) to %s", index,
+       s->size, s->peer);
+  snap_send_pump (mod, s);
+}
+
+static void
+snap_send_ack (NornicModule *mod, const char *peer, guint64 next_offset)
+{
+  SnapSend *s = g_hash_table_lookup (mod->snap_sends, peer);
+  if (s == NULL)
+    return;
+  s->last_us = g_get_monotonic_time ();
+  if (next_offset > s->acked)
+    s->acked = next_offset;
+  if (next_offset < s->sent && next_offset < s->acked + 1)
+    s->sent = next_offset; /* the follower lost chunks: resend from there */
+  if (s->acked >= s->size)
+    {
+      /* complete: the core learns the outcome from the follower's response */
+      g_hash_table_remove (mod->snap_sends, peer);
+      return;
+    }
+  snap_send_pump (mod, s);
+}
+
+/* ---- snapshot receiving (follower) ----------------------------------------------------------- */
+
+static void
+recv_reset (NornicModule *mod)
+{
+  if (mod->recv)
+    {
+      g_output_stream_close (mod->recv, NULL, NULL);
+      g_clear_object (&mod->recv);
+    }
+  if (mod->recv_path)
+    g_unlink (mod->recv_path);
+  mod->recv_offset = 0;
+  mod->recv_index = 0;
+}
+
+static void
+recv_chunk (NornicModule *mod, const NcClusterMessage *w)
+{
+  const NcClusterMsgInstallSnapshot *is = &w->u.install_snapshot;
+  gboolean ok = TRUE;
+  if (is->offset == 0 && (mod->recv == NULL || mod->recv_index != is->last_included_index || mod->recv_offset != 0))
+    {
+      recv_reset (mod);
+      g_autoptr (GFile) f = g_file_new_for_path (mod->recv_path);
+      g_autoptr (GError) error = NULL;
+      GFileOutputStream *out = g_file_replace (f, NULL, FALSE, G_FILE_CREATE_PRIVATE, NULL, &error);
+      if (out == NULL)
+        {
+          LOG (mod, G_LOG_LEVEL_WARNING, "cannot create %s: %s", mod->recv_path, error->message);
+          ok = FALSE;
+        }
+      else
+        {
+          mod->recv = G_OUTPUT_STREAM (out);
+          mod->recv_index = is->last_included_index;
+          mod->recv_term = is->last_included_term;
+        }
+    }
+  if (ok && mod->recv && is->last_included_index == mod->recv_index && is->offset == mod->recv_offset)
+    {
+      gsize len;
+      const guint8 *d = g_bytes_get_data (is->data, &len);
+      g_autoptr (GError) error = NULL;
+      if (!g_output_stream_write_all (mod->recv, d, len, NULL, NULL, &error))
+        {
+          LOG (mod, G_LOG_LEVEL_WARNING, "writing %s: %s", mod->recv_path, error->message);
+          recv_reset (mod);
+          ok = FALSE;
+        }
+      else
+        mod->recv_offset += len;
+    }
+  NcClusterMessage *ack = nc_cluster_message_new (NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE);
+  ack->u.install_snapshot_response.term = is->term;
+  ack->u.install_snapshot_response.success = ok;
+  ack->u.install_snapshot_response.last_included_index = is->last_included_index;
+  ack->u.install_snapshot_response.next_offset = ok ? MAX (mod->recv_offset, 1) : 0;
+  if (ok && is->done && mod->recv && is->offset + g_bytes_get_size (is->data) == mod->recv_offset)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!g_output_stream_flush (mod->recv, NULL, &error) || !g_output_stream_close (mod->recv, NULL, &error))
+        {
+          ack->u.install_snapshot_response.success = FALSE;
+          ack->u.install_snapshot_response.next_offset = 0;
+          g_clear_object (&mod->recv);
+          send_wire (mod, w->from, ack);
+          return;
+        }
+      g_clear_object (&mod->recv);
+      /* Hand the metadata to the core; it answers through a Ready. */
+      g_autoptr (NcRaftMsg) m = nc_raft_msg_new (NC_RAFT_MSG_INSTALL_SNAPSHOT);
+      m->from = g_strdup (w->from);
+      m->to = g_strdup (mod->node_id);
+      m->term = is->term;
+      m->snapshot_index = is->last_included_index;
+      m->snapshot_term = is->last_included_term;
+      m->snapshot_membership = membership_from_lists (is->voters, is->learners);
+      m->chunk_offset = is->offset;
+      m->chunk_done = TRUE;
+      send_wire (mod, w->from, ack);
+      nc_raft_step (mod->raft, m);
+      return;
+    }
+  send_wire (mod, w->from, ack);
+}
+
+/* ---- transport peers ------------------------------------------------------------------------- */
+
+static void
+reconcile_peers (NornicModule *mod)
+{
+  if (mod->node == NULL || mod->stopping)
+    return;
+  g_autoptr (GHashTable) want = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, mod->config_peers);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    g_hash_table_insert (want, k, v);
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    if (g_strcmp0 (nc_raft_membership_id (m, i), mod->node_id) != 0 && nc_raft_membership_address (m, i))
+      g_hash_table_insert (want, (gpointer) nc_raft_membership_id (m, i), (gpointer) nc_raft_membership_address (m, i));
+  /* drop dialled peers no longer wanted (or moved) */
+  g_autoptr (GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_iter_init (&it, mod->dialled);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      const char *addr = g_hash_table_lookup (want, k);
+      if (addr == NULL || strcmp (addr, v) != 0)
+        {
+          nc_cluster_node_remove_peer (mod->node, v);
+          g_ptr_array_add (gone, g_strdup (k));
+        }
+    }
+  for (guint i = 0; i < gone->len; i++)
+    g_hash_table_remove (mod->dialled, gone->pdata[i]);
+  g_hash_table_iter_init (&it, want);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      if (g_hash_table_contains (mod->dialled, k))
+        continue;
+      g_autoptr (GError) error = NULL;
+      if (nc_cluster_node_add_peer (mod->node, k, v, &error))
+        g_hash_table_insert (mod->dialled, g_strdup (k), g_strdup (v));
+      else
+        LOG (mod, G_LOG_LEVEL_WARNING, "cannot add peer %s at %s: %s", (char *) k, (char *) v, error->message);
+    }
+}
+
+/* ---- the Ready loop -------------------------------------------------------------------------- */
+
+static void
+on_role_change (NornicModule *mod, NcRaftRole role, const char *leader, guint64 term, GSList **done)
+{
+  gboolean was_leader = mod->raft_role == NC_RAFT_LEADER;
+  guint64 old_term = mod->term;
+  if (g_strcmp0 (leader, mod->leader) != 0 && leader != NULL)
+    mod->leader_changes++;
+  g_free (mod->leader);
+  mod->leader = g_strdup (leader);
+  mod->raft_role = role;
+  mod->term = term;
+  if (leader == NULL)
+    {
+      if (mod->no_leader_since_us == 0)
+        mod->no_leader_since_us = g_get_monotonic_time ();
+    }
+  else
+    mod->no_leader_since_us = 0;
+  if (role == NC_RAFT_LEADER && (!was_leader || old_term != term))
+    {
+      mod->writes_ready = FALSE;
+      mod->term_start = nc_raft_last_index (mod->raft);
+      LOG (mod, G_LOG_LEVEL_INFO, "leader in term %" G_GUINT64_FORMAT, term);
+    }
+  if (was_leader && (role != NC_RAFT_LEADER || old_term != term))
+    {
+      mod->writes_ready = FALSE;
+      *done = fail_pending (mod, *done, NC_ERROR_LEADER_SWITCH,
+                            "Leadership changed before the write was replicated to a majority; it may or may not "
+                            "have been applied, retry");
+      g_hash_table_remove_all (mod->snap_sends);
+      g_hash_table_remove_all (mod->promote);
+      /* Versions this node applied for entries that never committed here go;
+       * committed ones come back from the WAL when applied. */
+      guint64 commit = nc_raft_commit_index (mod->raft);
+      LOG (mod, G_LOG_LEVEL_INFO, "lost leadership (term %" G_GUINT64_FORMAT "), discarding store versions after %" G_GUINT64_FORMAT,
+           term, commit);
+      const NornicCoreApi *api = mod->api;
+      UNLOCKED (mod, api->discard_uncommitted (api->core, commit));
+    }
+  publish_role (mod);
+}
+
+/* Caller holds the lock. Processes every Ready; returns callbacks to run. */
+static GSList *
+process (NornicModule *mod)
+{
+  const NornicCoreApi *api = mod->api;
+  GSList *done = NULL;
+  if (mod->raft == NULL || mod->stopping)
+    return NULL;
+  if (mod->durable_index > mod->reported_durable || mod->durable_term != 0)
+    {
+      if (mod->durable_index != mod->reported_durable)
+        nc_raft_persisted (mod->raft, mod->durable_index, mod->durable_term);
+      mod->reported_durable = mod->durable_index;
+    }
+  for (int round = 0; round < 64 && nc_raft_has_ready (mod->raft); round++)
+    {
+      NcRaftReady rd = { 0 };
+      if (!nc_raft_ready (mod->raft, &rd))
+        break;
+      if (rd.has_hard_state)
+        {
+          g_autoptr (GError) error = NULL;
+          if (!save_hard_state (mod, rd.hard_state.term, rd.hard_state.vote, &error))
+            {
+              /* Never send a vote that is not on disk: stop here. */
+              LOG (mod, G_LOG_LEVEL_CRITICAL, "cannot persist the Raft hard state: %s", error->message);
+              api->set_write_block (api->core, "the Raft hard state cannot be persisted");
+              g_ptr_array_set_size (rd.messages, 0);
+            }
+          else
+            nc_raft_hard_state_persisted (mod->raft, rd.hard_state.term, rd.hard_state.vote);
+        }
+      if (rd.snapshot)
+        {
+          g_autoptr (GError) error = NULL;
+          gboolean ok;
+          char *path = mod->recv_path;
+          LOG (mod, G_LOG_LEVEL_INFO, "installing snapshot %" G_GUINT64_FORMAT " from the leader", rd.snapshot->index);
+          UNLOCKED (mod, ok = api->snapshot_install (api->core, path, &error));
+          if (!ok)
+            LOG (mod, G_LOG_LEVEL_CRITICAL, "installing the snapshot failed: %s", error->message);
+          else
+            {
+              if (!save_snapshot_meta (mod, rd.snapshot->index, rd.snapshot->term, rd.snapshot->membership, &error))
+                LOG (mod, G_LOG_LEVEL_WARNING, "cannot save snapshot metadata: %s", error->message);
+              mod->snap_persisted_due = TRUE;
+              mod->snap_persisted_index = rd.snapshot->index;
+              mod->snap_persisted_term = rd.snapshot->term;
+              mod->last_snapshot_index = rd.snapshot->index;
+              mod->durable_index = mod->reported_durable = rd.snapshot->index;
+              mod->durable_term = rd.snapshot->term;
+            }
+          g_unlink (path);
+        }
+      if (rd.truncate)
+        {
+          g_autoptr (GError) error = NULL;
+          if (!api->wal_truncate_after (api->core, rd.truncate_after, &error))
+            LOG (mod, G_LOG_LEVEL_CRITICAL, "truncating the log after %" G_GUINT64_FORMAT ": %s", rd.truncate_after,
+                 error->message);
+          if (mod->durable_index > rd.truncate_after)
+            mod->durable_index = mod->reported_durable = rd.truncate_after;
+        }
+      for (guint i = 0; rd.entries && i < rd.entries->len; i++)
+        {
+          NcRaftEntry *e = rd.entries->pdata[i];
+          g_autoptr (GBytes) rec = entry_to_record (e);
+          g_autoptr (GError) error = NULL;
+          WalCtx *ctx = g_new0 (WalCtx, 1);
+          ctx->mod = mod;
+          ctx->term = e->term;
+          if (!api->wal_append_encoded (api->core, e->index, e->term, rec, wal_done_cb, ctx, &error))
+            {
+              g_free (ctx);
+              LOG (mod, G_LOG_LEVEL_CRITICAL, "WAL append of %" G_GUINT64_FORMAT " failed: %s", e->index, error->message);
+              break;
+            }
+        }
+      for (guint i = 0; rd.messages && i < rd.messages->len; i++)
+        {
+          NcRaftMsg *m = rd.messages->pdata[i];
+          if (m->type == NC_RAFT_MSG_INSTALL_SNAPSHOT)
+            {
+              snap_send_start (mod, m);
+              continue;
+            }
+          NcClusterMessage *w = to_wire (m);
+          if (w)
+            send_wire (mod, m->to, w);
+        }
+      for (guint i = 0; rd.committed && i < rd.committed->len; i++)
+        {
+          NcRaftEntry *e = rd.committed->pdata[i];
+          if (e->index > mod->apply_target)
+            mod->apply_target = e->index;
+          Pending *p;
+          while ((p = g_queue_peek_head (&mod->pending)) != NULL && p->index <= e->index)
+            {
+              g_queue_pop_head (&mod->pending);
+              if (p->index == e->index && p->term == e->term)
+                done = done_add (done, p, NULL);
+              else
+                done = done_add (done, p, g_error_new_literal (RAFT_NC_ERROR, NC_ERROR_LEADER_SWITCH,
+                                                               "The write was overwritten by a new leader; retry"));
+            }
+        }
+      gboolean soft = rd.has_soft_state;
+      NcRaftRole role = rd.role;
+      g_autofree char *leader = g_strdup (rd.leader);
+      guint64 term = rd.term;
+      gboolean conf_appended = FALSE;
+      for (guint i = 0; rd.entries && i < rd.entries->len; i++)
+        if (((NcRaftEntry *) rd.entries->pdata[i])->type == NC_RAFT_ENTRY_CONF_CHANGE)
+          conf_appended = TRUE;
+      nc_raft_advance (mod->raft, &rd);
+      nc_raft_ready_clear (&rd);
+      if (mod->snap_persisted_due)
+        {
+          mod->snap_persisted_due = FALSE;
+          nc_raft_persisted (mod->raft, mod->snap_persisted_index, mod->snap_persisted_term);
+        }
+      for (guint i = 0; i < mod->snap_failed->len; i++)
+        nc_raft_snapshot_done (mod->raft, mod->snap_failed->pdata[i], FALSE);
+      g_ptr_array_set_size (mod->snap_failed, 0);
+      if (soft)
+        on_role_change (mod, role, leader, term, &done);
+      if (conf_appended || soft)
+        {
+          reconcile_peers (mod);
+          publish_role (mod);
+        }
+    }
+
+  /* Apply what committed. */
+  guint64 target = MIN (mod->apply_target, nc_raft_commit_index (mod->raft));
+  if (target > 0)
+    {
+      gboolean leader = mod->raft_role == NC_RAFT_LEADER;
+      guint64 applied = api->applied_index (api->core);
+      if (leader && mod->writes_ready)
+        {
+          /* Our own writes are in the store since submit: publish only. */
+          guint64 upto = MIN (target, applied);
+          if (upto > 0)
+            api->apply_committed (api->core, upto, NULL);
+        }
+      else if (target > applied || !leader)
+        {
+          g_autoptr (GError) error = NULL;
+          gboolean ok;
+          UNLOCKED (mod, ok = api->apply_committed (api->core, target, &error));
+          if (!ok)
+            LOG (mod, G_LOG_LEVEL_CRITICAL, "applying committed entries up to %" G_GUINT64_FORMAT ": %s", target,
+                 error->message);
+        }
+      if (mod->raft_role == NC_RAFT_LEADER && !mod->writes_ready && mod->apply_target >= mod->term_start
+          && api->applied_index (api->core) >= MIN (mod->term_start, api->wal_last_index (api->core)))
+        {
+          mod->writes_ready = TRUE;
+          LOG (mod, G_LOG_LEVEL_INFO, "accepting writes (applied %" G_GUINT64_FORMAT ")", api->applied_index (api->core));
+          publish_role (mod);
+        }
+    }
+  /* The commit index is only an optimisation for recovery: save lazily. */
+  guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
+  if (commit > mod->saved_commit && g_get_monotonic_time () - mod->saved_commit_us > COMMIT_SAVE_US)
+    save_commit (mod, commit);
+  return done;
+}
+
+static gboolean
+kick_cb (gpointer data)
+{
+  NornicModule *mod = data;
+  g_mutex_lock (&mod->lock);
+  mod->kick_source = 0;
+  GSList *done = process (mod);
+  g_mutex_unlock (&mod->lock);
+  run_done (done);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread. */
+static void
+kick (NornicModule *mod)
+{
+  g_mutex_lock (&mod->lock);
+  if (mod->kick_source == 0 && !mod->stopping)
+    {
+      GSource *s = g_idle_source_new ();
+      g_source_set_priority (s, G_PRIORITY_HIGH);
+      g_source_set_callback (s, kick_cb, mod, NULL);
+      mod->kick_source = g_source_attach (s, mod->api->main_context);
+      g_source_unref (s);
+    }
+  g_mutex_unlock (&mod->lock);
+}
+
+/* ---- snapshots ---------------------------------------------------------------------------------- */
+
+static gboolean
+take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
+{
+  const NornicCoreApi *api = mod->api;
+  guint64 index = 0, term = 0;
+  char *path;
+  /* No store_busy: creating a snapshot needs no writer lock, so writes go on. */
+  g_mutex_unlock (&mod->lock);
+  path = api->snapshot_create (api->core, &index, &term, error);
+  g_mutex_lock (&mod->lock);
+  if (path == NULL)
+    return FALSE;
+  g_free (path);
+  mod->last_snapshot_us = g_get_monotonic_time ();
+  if (index_out)
+    *index_out = index;
+  if (index <= mod->last_snapshot_index || index > nc_raft_applied_index (mod->raft))
+    return TRUE;
+  if (!nc_raft_compact (mod->raft, index, error))
+    return FALSE;
+  mod->last_snapshot_index = index;
+  if (!save_snapshot_meta (mod, index, nc_raft_log_term (mod->raft, index) ? nc_raft_log_term (mod->raft, index) : term,
+                           nc_raft_snapshot_membership (mod->raft), error))
+    return FALSE;
+  if (index > mod->trailing)
+    api->wal_compact (api->core, index - mod->trailing);
+  LOG (mod, G_LOG_LEVEL_INFO, "snapshot at %" G_GUINT64_FORMAT ", log compacted up to %" G_GUINT64_FORMAT, index,
+       index > mod->trailing ? index - mod->trailing : 0);
+  return TRUE;
+}
+
+/* ---- timers ------------------------------------------------------------------------------------- */
+
+static gboolean
+tick_cb (gpointer data)
+{
+  NornicModule *mod = data;
+  g_mutex_lock (&mod->lock);
+  if (mod->stopping)
+    {
+      g_mutex_unlock (&mod->lock);
+      return G_SOURCE_CONTINUE;
+    }
+  nc_raft_tick (mod->raft);
+  gint64 now = g_get_monotonic_time ();
+  /* stalled snapshot transfers */
+  GHashTableIter it;
+  gpointer k, v;
+  g_autoptr (GPtrArray) stalled = g_ptr_array_new_with_free_func (g_free);
+  g_hash_table_iter_init (&it, mod->snap_sends);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (now - ((SnapSend *) v)->last_us > SNAP_TIMEOUT_US)
+      g_ptr_array_add (stalled, g_strdup (k));
+  for (guint i = 0; i < stalled->len; i++)
+    {
+      LOG (mod, G_LOG_LEVEL_WARNING, "snapshot transfer to %s stalled; will retry", (char *) stalled->pdata[i]);
+      g_hash_table_remove (mod->snap_sends, stalled->pdata[i]);
+      nc_raft_snapshot_done (mod->raft, stalled->pdata[i], FALSE);
+    }
+  /* promote caught-up learners */
+  if (mod->raft_role == NC_RAFT_LEADER && g_hash_table_size (mod->promote) > 0)
+    {
+      g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+      GHashTableIter pit;
+      gpointer pk;
+      g_hash_table_iter_init (&pit, mod->promote);
+      while (g_hash_table_iter_next (&pit, &pk, NULL))
+        g_ptr_array_add (ids, g_strdup (pk));
+      for (guint i = 0; i < ids->len; i++)
+        {
+          const char *id = ids->pdata[i];
+          guint64 match = 0;
+          const NcRaftMembership *m = nc_raft_membership (mod->raft);
+          if (!nc_raft_membership_contains (m, id) || nc_raft_membership_is_voter (m, id))
+            {
+              g_hash_table_remove (mod->promote, id);
+              continue;
+            }
+          if (nc_raft_peer_match (mod->raft, id, &match) && match + mod->max_append >= nc_raft_commit_index (mod->raft)
+              && match > 0)
+            {
+              NcRaftConfChange cc = { .type = NC_RAFT_CONF_PROMOTE, .id = id };
+              guint64 index;
+              g_autoptr (GError) error = NULL;
+              if (nc_raft_propose_conf_change (mod->raft, &cc, &index, &error))
+                {
+                  LOG (mod, G_LOG_LEVEL_INFO, "promoting %s to voter (index %" G_GUINT64_FORMAT ")", id, index);
+                  g_hash_table_remove (mod->promote, id);
+                }
+            }
+        }
+    }
+  /* snapshots */
+  guint64 applied = nc_raft_applied_index (mod->raft);
+  if (applied > mod->last_snapshot_index
+      && (applied - mod->last_snapshot_index >= mod->snap_threshold
+          || now - mod->last_snapshot_us >= mod->snap_interval_ms * 1000))
+    {
+      g_autoptr (GError) error = NULL;
+      if (!take_snapshot (mod, NULL, &error))
+        LOG (mod, G_LOG_LEVEL_WARNING, "snapshot failed: %s", error->message);
+      mod->last_snapshot_us = now;
+    }
+  GSList *done = process (mod);
+  g_mutex_unlock (&mod->lock);
+  run_done (done);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- transport callbacks ---------------------------------------------------------------------------- */
+
+static void
+on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data)
+{
+  (void) node;
+  NornicModule *mod = user_data;
+  g_mutex_lock (&mod->lock);
+  if (mod->stopping || mod->raft == NULL)
+    {
+      g_mutex_unlock (&mod->lock);
+      return;
+    }
+  if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT)
+    {
+      recv_chunk (mod, msg);
+    }
+  else if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE && msg->u.install_snapshot_response.next_offset > 0)
+    {
+      snap_send_ack (mod, msg->from, msg->u.install_snapshot_response.next_offset);
+    }
+  else
+    {
+      if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE)
+        g_hash_table_remove (mod->snap_sends, msg->from);
+      g_autoptr (NcRaftMsg) m = from_wire (mod, msg);
+      if (m)
+        nc_raft_step (mod->raft, m);
+      else if (msg->type != NC_CLUSTER_MSG_ERROR)
+        LOG (mod, G_LOG_LEVEL_DEBUG, "ignoring %s from %s", nc_cluster_msg_type_name (msg->type), msg->from);
+    }
+  GSList *done = process (mod);
+  g_mutex_unlock (&mod->lock);
+  run_done (done);
+}
+
+static void
+on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterMessage *hello, gpointer user_data)
+{
+  (void) node;
+  NornicModule *mod = user_data;
+  g_mutex_lock (&mod->lock);
+  if (up && hello)
+    {
+      const NcClusterMsgHello *h = &hello->u.hello;
+      if (h->mode != NULL && g_strcmp0 (h->mode, "raft") != 0)
+        LOG (mod, G_LOG_LEVEL_WARNING, "peer %s runs mode %s, not raft", peer_id, h->mode);
+      if (h->bolt_addr)
+        g_hash_table_replace (mod->peer_bolt, g_strdup (peer_id), g_strdup (h->bolt_addr));
+      LOG (mod, G_LOG_LEVEL_INFO, "peer %s up (%s, term %" G_GUINT64_FORMAT ", bolt %s)", peer_id, h->role, h->epoch,
+           h->bolt_addr ? h->bolt_addr : "?");
+      if (g_strcmp0 (peer_id, mod->leader) == 0)
+        publish_role (mod);
+    }
+  else if (!up)
+    {
+      SnapSend *s = g_hash_table_lookup (mod->snap_sends, peer_id);
+      if (s)
+        s->sent = s->acked;
+    }
+  g_mutex_unlock (&mod->lock);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------------------- */
+
+static gboolean
+parse_peers (NornicModule *mod, const char *spec, GError **error)
+{
+  if (spec == NULL || *spec == '\0')
+    return TRUE;
+  g_auto (GStrv) items = g_strsplit (spec, ",", -1);
+  for (guint i = 0; items[i]; i++)
+    {
+      char *item = g_strstrip (items[i]);
+      if (*item == '\0')
+        continue;
+      const char *colon = strchr (item, ':');
+      if (colon == NULL || colon == item || strchr (colon + 1, ':') == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "NORNICDB_CLUSTER_RAFT_PEERS: \"%s\" is not id:host:port", item);
+          return FALSE;
+        }
+      g_autofree char *id = g_strndup (item, (gsize) (colon - item));
+      if (strcmp (id, mod->node_id) == 0)
+        continue; /* a shared peer list may name this node too */
+      g_hash_table_replace (mod->config_peers, g_steal_pointer (&id), g_strdup (colon + 1));
+    }
+  return TRUE;
+}
+
+static void
+module_free (NornicModule *mod)
+{
+  g_clear_pointer (&mod->node, nc_cluster_node_unref);
+  g_clear_pointer (&mod->raft, nc_raft_free);
+  recv_reset (mod);
+  g_free (mod->recv_path);
+  g_free (mod->node_id);
+  g_free (mod->cluster_id);
+  g_free (mod->bolt_address);
+  g_free (mod->cluster_address);
+  g_free (mod->leader);
+  g_clear_pointer (&mod->config_peers, g_hash_table_unref);
+  g_clear_pointer (&mod->dialled, g_hash_table_unref);
+  g_clear_pointer (&mod->peer_bolt, g_hash_table_unref);
+  g_clear_pointer (&mod->snap_sends, g_hash_table_unref);
+  g_clear_pointer (&mod->promote, g_hash_table_unref);
+  g_clear_pointer (&mod->snap_failed, g_ptr_array_unref);
+  Pending *p;
+  while ((p = g_queue_pop_head (&mod->pending)) != NULL)
+    g_free (p);
+  g_mutex_clear (&mod->lock);
+  g_free (mod);
+}
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean done, ok;
+} SyncWait;
+
+static void
+sync_wait_cb (guint64 index, gboolean ok, const GError *error, gpointer user_data)
+{
+  (void) index;
+  (void) error;
+  SyncWait *w = user_data;
+  g_mutex_lock (&w->lock);
+  w->done = TRUE;
+  w->ok = ok;
+  g_cond_signal (&w->cond);
+  g_mutex_unlock (&w->lock);
+}
+
+/* First start of the bootstrap node: the initial membership becomes the
+ * first log entry, so nodes that join learn it from the log. */
+static gboolean
+bootstrap_log (NornicModule *mod, guint64 snap_index, guint64 snap_term, NcRaftMembership *m, GError **error)
+{
+  const NornicCoreApi *api = mod->api;
+  guint64 term = MAX (snap_term, 1);
+  g_autoptr (GBytes) conf = nc_raft_membership_encode (m);
+  g_autoptr (GBytes) rec = meta_writeset (META_KEY_CONF, conf);
+  SyncWait w = { 0 };
+  g_mutex_init (&w.lock);
+  g_cond_init (&w.cond);
+  gboolean ok = api->wal_append_encoded (api->core, snap_index + 1, term, rec, sync_wait_cb, &w, error);
+  if (ok)
+    {
+      g_mutex_lock (&w.lock);
+      while (!w.done)
+        g_cond_wait (&w.cond, &w.lock);
+      g_mutex_unlock (&w.lock);
+      ok = w.ok;
+      if (!ok)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "raft: writing the bootstrap membership failed");
+    }
+  g_mutex_clear (&w.lock);
+  g_cond_clear (&w.cond);
+  if (ok)
+    ok = save_hard_state (mod, term, NULL, error);
+  if (ok)
+    LOG (mod, G_LOG_LEVEL_INFO, "bootstrapped a new cluster: %u voters, membership at index %" G_GUINT64_FORMAT,
+         nc_raft_membership_n_voters (m), snap_index + 1);
+  return ok;
+}
+
+static NornicModule *
+raft_create (const NornicCoreApi *api, GError **error)
+{
+  NornicCore *core = api->core;
+  if (api->struct_size < G_STRUCT_OFFSET (NornicCoreApi, writeset_encode) + sizeof (gpointer))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "raft.so needs core API 1.1 (writeset_encode)");
+      return NULL;
+    }
+  NornicModule *mod = g_new0 (NornicModule, 1);
+  mod->api = api;
+  g_mutex_init (&mod->lock);
+  g_queue_init (&mod->pending);
+  mod->config_peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  mod->dialled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  mod->peer_bolt = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  mod->snap_sends = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, snap_send_free);
+  mod->promote = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  mod->snap_failed = g_ptr_array_new_with_free_func (g_free);
+  mod->raft_role = NC_RAFT_FOLLOWER;
+
+  const char *id = api->config_get (core, "NORNICDB_CLUSTER_NODE_ID");
+  const char *cid = api->config_get (core, "NORNICDB_CLUSTER_RAFT_CLUSTER_ID");
+  const char *bind = api->config_get (core, "NORNICDB_CLUSTER_BIND_ADDR");
+  const char *adv = api->config_get (core, "NORNICDB_CLUSTER_ADVERTISE_ADDR");
+  if (id == NULL || *id == '\0')
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "NORNICDB_CLUSTER_NODE_ID is required when NORNICDB_CLUSTER_MODE=raft");
+      module_free (mod);
+      return NULL;
+    }
+  mod->node_id = g_strdup (id);
+  mod->cluster_id = g_strdup (cid ? cid : "nornicdb");
+  mod->bolt_address = advertised_bolt_address (api);
+  mod->cluster_address = g_strdup (adv ? adv : bind);
+  mod->bootstrap = api->config_get_bool (core, "NORNICDB_CLUSTER_RAFT_BOOTSTRAP");
+  gint64 hb = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT"), 5);
+  mod->election_ms = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT"), 3 * hb);
+  mod->tick_ms = (guint) hb;
+  mod->max_append = (guint) MAX (api->config_get_int (core, "NORNICDB_CLUSTER_RAFT_MAX_APPEND_ENTRIES"), 1);
+  mod->snap_threshold = (guint64) MAX (api->config_get_int (core, "NORNICDB_CLUSTER_RAFT_SNAPSHOT_THRESHOLD"), 1);
+  mod->snap_interval_ms = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_SNAPSHOT_INTERVAL"), 1000);
+  mod->trailing = (guint64) MAX (api->config_get_int (core, "NORNICDB_CLUSTER_RAFT_TRAILING_LOGS"), 0);
+  mod->recv_path = g_build_filename (api->module_data_dir (core), "raft-incoming.snapshot", NULL);
+  if (!parse_peers (mod, api->config_get (core, "NORNICDB_CLUSTER_RAFT_PEERS"), error))
+    {
+      module_free (mod);
+      return NULL;
+    }
+
+  /* ---- restore ---- */
+  guint64 file_index = 0, file_term = 0;
+  g_free (api->snapshot_latest (core, &file_index, &file_term));
+  guint64 snap_index = 0, snap_term = 0;
+  g_autoptr (NcRaftMembership) membership = load_snapshot_meta (mod, &snap_index, &snap_term);
+  g_autofree char *hs = api->state_load (core, "raft-hardstate");
+  guint64 wal_last = api->wal_last_index (core);
+  if (membership == NULL)
+    {
+      snap_index = file_index;
+      snap_term = file_term;
+      membership = nc_raft_membership_new ();
+      if (hs == NULL && mod->bootstrap && wal_last <= file_index)
+        {
+          nc_raft_membership_set (membership, mod->node_id, mod->cluster_address, TRUE);
+          GHashTableIter it;
+          gpointer k, v;
+          g_hash_table_iter_init (&it, mod->config_peers);
+          while (g_hash_table_iter_next (&it, &k, &v))
+            nc_raft_membership_set (membership, k, v, TRUE);
+          if (!bootstrap_log (mod, snap_index, snap_term, membership, error))
+            {
+              module_free (mod);
+              return NULL;
+            }
+          g_free (hs);
+          hs = api->state_load (core, "raft-hardstate");
+          wal_last = api->wal_last_index (core);
+        }
+      else if (hs == NULL && wal_last > file_index)
+        LOG (mod, G_LOG_LEVEL_WARNING, "the WAL holds entries but there is no Raft state: starting as a non-member");
+    }
+  guint64 term = 0;
+  g_autofree char *vote = NULL;
+  if (hs != NULL)
+    {
+      g_auto (GStrv) lines = g_strsplit (hs, "\n", 3);
+      term = g_ascii_strtoull (lines[0], NULL, 10);
+      if (lines[1] && *lines[1])
+        vote = g_strdup (lines[1]);
+    }
+  g_autofree char *cs = api->state_load (core, "raft-commit");
+  guint64 commit = cs ? g_ascii_strtoull (cs, NULL, 10) : 0;
+  guint64 last = MAX (wal_last, snap_index);
+  guint64 last_term = last > snap_index ? api->wal_term_at (core, last) : snap_term;
+  mod->restored_commit = MIN (MAX (commit, snap_index), last);
+  mod->saved_commit = commit;
+  mod->last_snapshot_index = snap_index;
+
+  NcRaftConfig cfg = {
+    .struct_size = sizeof cfg,
+    .id = mod->node_id,
+    .election_ticks_min = (guint) MAX (mod->election_ms / hb, 3),
+    .election_ticks_max = (guint) MAX (2 * mod->election_ms / hb, 4),
+    .heartbeat_ticks = 1,
+    .max_entries_per_append = mod->max_append,
+    .max_bytes_per_append = 4 * 1024 * 1024,
+    .max_inflight = 64,
+    .pre_vote = TRUE,
+    .check_quorum = TRUE,
+    .seed = (guint64) g_get_real_time (),
+    .storage = &wal_storage,
+    .storage_data = mod,
+  };
+  NcRaftPersistent restored = {
+    .term = term,
+    .vote = vote,
+    .commit = mod->restored_commit,
+    .applied = 0, /* set in start, after recovery replayed */
+    .snapshot_index = snap_index,
+    .snapshot_term = snap_term,
+    .last_index = last,
+    .last_term = last_term,
+    .membership = membership,
+  };
+  /* applied is known only after the core replays up to replay_limit; the
+   * core then clamps it to [snapshot, commit]. */
+  restored.applied = mod->restored_commit;
+  mod->raft = nc_raft_new (&cfg, &restored, error);
+  if (mod->raft == NULL)
+    {
+      module_free (mod);
+      return NULL;
+    }
+  mod->apply_target = nc_raft_commit_index (mod->raft);
+
+  NcClusterNodeSettings s = {
+    .node_id = mod->node_id,
+    .cluster_id = mod->cluster_id,
+    .bind_address = bind,
+    .advertise_address = adv,
+    .bolt_address = mod->bolt_address,
+    .mode = "raft",
+    .keepalive_ms = (guint) MIN (MAX (hb, 50), 1000),
+    .health_window_ms = (guint) MAX (3 * hb, mod->election_ms),
+    .reconnect_max_ms = (guint) MAX (mod->election_ms / 2, 200),
+    .max_frame_bytes = 16 * 1024 * 1024,
+  };
+  s.tls.enabled = api->config_get_bool (core, "NORNICDB_CLUSTER_TLS_ENABLED");
+  s.tls.cert_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_CERT_FILE");
+  s.tls.key_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_KEY_FILE");
+  s.tls.ca_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_CA_FILE");
+  s.tls.verify_client = api->config_get_bool (core, "NORNICDB_CLUSTER_TLS_VERIFY_CLIENT");
+  s.tls.min_version = g_strcmp0 (api->config_get (core, "NORNICDB_CLUSTER_TLS_MIN_VERSION"), "1.3") == 0
+                        ? NC_CLUSTER_TLS_1_3 : NC_CLUSTER_TLS_1_2;
+  mod->node = nc_cluster_node_new (&s, api->main_context, error);
+  if (mod->node == NULL)
+    {
+      module_free (mod);
+      return NULL;
+    }
+  return mod;
+}
+
+static guint64
+raft_replay_limit (NornicModule *mod)
+{
+  return mod->restored_commit;
+}
+
+static gboolean h_status (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+static gboolean h_state (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+static gboolean h_lag (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+static gboolean h_wal (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+static gboolean h_leader_op (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+static gboolean h_snapshot (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+
+static gboolean
+raft_start (NornicModule *mod, GError **error)
+{
+  const NornicCoreApi *api = mod->api;
+  api->register_http (api->core, "GET", "/admin/cluster/status", h_status);
+  api->register_http (api->core, "GET", "/admin/raft/state", h_state);
+  api->register_http (api->core, "GET", "/admin/replication/lag", h_lag);
+  api->register_http (api->core, "GET", "/admin/wal/position", h_wal);
+  api->register_http (api->core, "POST", "/admin/cluster/add", h_leader_op);
+  api->register_http (api->core, "POST", "/admin/cluster/remove", h_leader_op);
+  api->register_http (api->core, "POST", "/admin/cluster/transfer-leadership", h_leader_op);
+  api->register_http (api->core, "POST", "/admin/raft/transfer-leadership", h_leader_op);
+  api->register_http (api->core, "POST", "/admin/raft/step-down", h_leader_op);
+  api->register_http (api->core, "POST", "/admin/raft/snapshot", h_snapshot);
+
+  g_mutex_lock (&mod->lock);
+  mod->started_us = mod->no_leader_since_us = mod->last_snapshot_us = g_get_monotonic_time ();
+  mod->durable_index = mod->reported_durable = api->wal_last_index (api->core);
+  mod->durable_term = api->wal_term_at (api->core, mod->durable_index);
+  mod->term = nc_raft_term (mod->raft);
+  publish_role (mod);
+  g_mutex_unlock (&mod->lock);
+
+  nc_cluster_node_set_callbacks (mod->node, on_message, on_peer, mod);
+  if (!nc_cluster_node_start (mod->node, error))
+    return FALSE;
+  g_mutex_lock (&mod->lock);
+  reconcile_peers (mod);
+  GSource *t = g_timeout_source_new (mod->tick_ms);
+  g_source_set_priority (t, G_PRIORITY_HIGH);
+  g_source_set_callback (t, tick_cb, mod, NULL);
+  mod->tick_source = g_source_attach (t, api->main_context);
+  g_source_unref (t);
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  LOG (mod, G_LOG_LEVEL_INFO,
+       "raft node %s (cluster %s) at %s, bolt %s: term %" G_GUINT64_FORMAT ", log %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+       ", commit %" G_GUINT64_FORMAT ", %u members%s",
+       mod->node_id, mod->cluster_id, mod->cluster_address, mod->bolt_address, nc_raft_term (mod->raft),
+       nc_raft_first_index (mod->raft), nc_raft_last_index (mod->raft), nc_raft_commit_index (mod->raft),
+       nc_raft_membership_size (m),
+       nc_raft_membership_contains (m, mod->node_id) ? "" : " (not a member yet: waiting for a leader to contact us)");
+  g_mutex_unlock (&mod->lock);
+  return TRUE;
+}
+
+static void
+destroy_source (NornicModule *mod, guint *id)
+{
+  if (*id == 0)
+    return;
+  GSource *s = g_main_context_find_source_by_id (mod->api->main_context, *id);
+  if (s)
+    g_source_destroy (s);
+  *id = 0;
+}
+
+static void
+raft_stop (NornicModule *mod)
+{
+  g_mutex_lock (&mod->lock);
+  mod->stopping = TRUE;
+  destroy_source (mod, &mod->tick_source);
+  destroy_source (mod, &mod->kick_source);
+  GSList *done = fail_pending (mod, NULL, NC_ERROR_UNAVAILABLE, "The database is shutting down");
+  if (mod->saved_commit < MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft)))
+    save_commit (mod, MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft)));
+  g_mutex_unlock (&mod->lock);
+  run_done (done);
+  if (mod->node)
+    nc_cluster_node_stop (mod->node);
+}
+
+static void
+raft_destroy (NornicModule *mod)
+{
+  module_free (mod);
+}
+
+/* ---- submit -------------------------------------------------------------------------------------------- */
+
+static guint64
+raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpointer user_data, GError **error)
+{
+  g_autoptr (GBytes) bytes = mod->api->writeset_encode (ws);
+  g_mutex_lock (&mod->lock);
+  if (mod->raft_role != NC_RAFT_LEADER || mod->stopping)
+    {
+      const char *lb = leader_bolt (mod);
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER,
+                   "No write operations are allowed directly on this database. Writes must pass through the leader. "
+                   "The role of this server is: %s%s%s", self_role_name (mod), lb ? "; the leader is at " : "", lb ? lb : "");
+      g_mutex_unlock (&mod->lock);
+      return 0;
+    }
+  if (!mod->writes_ready || mod->store_busy)
+    {
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_LEADER_SWITCH,
+                   "The new leader is still applying its predecessor's writes; retry");
+      g_mutex_unlock (&mod->lock);
+      return 0;
+    }
+  guint64 index = 0;
+  g_autoptr (GError) local = NULL;
+  if (!nc_raft_propose (mod->raft, bytes, &index, &local))
+    {
+      int code = local->code == NC_RAFT_ERROR_NOT_LEADER ? NC_ERROR_NOT_A_LEADER : NC_ERROR_LEADER_SWITCH;
+      g_set_error (error, RAFT_NC_ERROR, code, "%s", local->message);
+      g_mutex_unlock (&mod->lock);
+      return 0;
+    }
+  Pending *p = g_new0 (Pending, 1);
+  p->index = index;
+  p->term = nc_raft_term (mod->raft);
+  p->cb = cb;
+  p->user_data = user_data;
+  g_queue_push_tail (&mod->pending, p);
+  if (mod->kick_source == 0 && !mod->stopping)
+    {
+      GSource *s = g_idle_source_new ();
+      g_source_set_priority (s, G_PRIORITY_HIGH);
+      g_source_set_callback (s, kick_cb, mod, NULL);
+      mod->kick_source = g_source_attach (s, mod->api->main_context);
+      g_source_unref (s);
+    }
+  g_mutex_unlock (&mod->lock);
+  return index;
+}
+
+/* ---- routing, health, metrics ---------------------------------------------------------------------------- */
+
+static NornicRoutingTable *
+raft_routing_table (NornicModule *mod)
+{
+  NornicRoutingTable *rt = g_new0 (NornicRoutingTable, 1);
+  rt->ttl_seconds = 10;
+  rt->writers = g_ptr_array_new_with_free_func (g_free);
+  rt->readers = g_ptr_array_new_with_free_func (g_free);
+  rt->routers = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_lock (&mod->lock);
+  const char *lb = leader_bolt (mod);
+  gboolean leader_ok = lb != NULL && (mod->raft_role != NC_RAFT_LEADER || mod->writes_ready);
+  if (leader_ok)
+    g_ptr_array_add (rt->writers, g_strdup (lb));
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    {
+      const char *id = nc_raft_membership_id (m, i);
+      const char *b = g_strcmp0 (id, mod->node_id) == 0 ? mod->bolt_address : g_hash_table_lookup (mod->peer_bolt, id);
+      if (b == NULL)
+        continue;
+      g_ptr_array_add (rt->routers, g_strdup (b));
+      if (g_strcmp0 (id, mod->leader) != 0)
+        g_ptr_array_add (rt->readers, g_strdup (b));
+    }
+  if (rt->readers->len == 0 && lb)
+    g_ptr_array_add (rt->readers, g_strdup (lb));
+  if (rt->routers->len == 0)
+    g_ptr_array_add (rt->routers, g_strdup (mod->bolt_address));
+  g_mutex_unlock (&mod->lock);
+  return rt;
+}
+
+static gboolean
+peer_healthy (NornicModule *mod, const char *id)
+{
+  g_autoptr (NcClusterPeerStatus) st = nc_cluster_node_peer_status (mod->node, id);
+  return st != NULL && st->healthy;
+}
+
+static char *
+builder_text (JsonBuilder *b)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+static void
+add_members (NornicModule *mod, JsonBuilder *b, gboolean with_state)
+{
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    {
+      const char *id = nc_raft_membership_id (m, i);
+      gboolean self = g_strcmp0 (id, mod->node_id) == 0;
+      if (!with_state && self)
+        continue;
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, id);
+      json_builder_set_member_name (b, "address");
+      json_builder_add_string_value (b, nc_raft_membership_address (m, i));
+      if (with_state)
+        {
+          const char *state;
+          if (self)
+            state = self_role_name (mod);
+          else if (g_strcmp0 (id, mod->leader) == 0)
+            state = "leader";
+          else if (!nc_raft_membership_is_voter_at (m, i))
+            state = "learner";
+          else
+            state = "follower";
+          json_builder_set_member_name (b, "state");
+          json_builder_add_string_value (b, state);
+          json_builder_set_member_name (b, "voter");
+          json_builder_add_boolean_value (b, nc_raft_membership_is_voter_at (m, i));
+          guint64 match;
+          if (!self && nc_raft_peer_match (mod->raft, id, &match))
+            {
+              json_builder_set_member_name (b, "match_index");
+              json_builder_add_int_value (b, (gint64) match);
+            }
+        }
+      const char *bolt = self ? mod->bolt_address : g_hash_table_lookup (mod->peer_bolt, id);
+      if (bolt)
+        {
+          json_builder_set_member_name (b, "bolt_address");
+          json_builder_add_string_value (b, bolt);
+        }
+      json_builder_set_member_name (b, "healthy");
+      json_builder_add_boolean_value (b, self || peer_healthy (mod, id));
+      json_builder_end_object (b);
+    }
+}
+
+static char *
+raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
+{
+  const NornicCoreApi *api = mod->api;
+  g_mutex_lock (&mod->lock);
+  gint64 now = g_get_monotonic_time ();
+  gboolean ok = TRUE;
+  if (mod->leader == NULL && mod->no_leader_since_us != 0 && now - mod->no_leader_since_us > mod->election_ms * 1000)
+    {
+      ok = FALSE;
+      *reason = g_strdup_printf ("no Raft leader known for %" G_GINT64_FORMAT " ms", (now - mod->no_leader_since_us) / 1000);
+    }
+  *healthy = ok;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "mode");
+  json_builder_add_string_value (b, "raft");
+  json_builder_set_member_name (b, "node_id");
+  json_builder_add_string_value (b, mod->node_id);
+  json_builder_set_member_name (b, "role");
+  json_builder_add_string_value (b, self_role_name (mod));
+  json_builder_set_member_name (b, "is_leader");
+  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER);
+  json_builder_set_member_name (b, "state");
+  json_builder_add_string_value (b, mod->leader ? "ready" : "electing");
+  json_builder_set_member_name (b, "term");
+  json_builder_add_int_value (b, (gint64) mod->term);
+  json_builder_set_member_name (b, "leader");
+  if (mod->leader)
+    json_builder_add_string_value (b, mod->leader);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "commit_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
+  json_builder_set_member_name (b, "applied_index");
+  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
+  json_builder_set_member_name (b, "peers");
+  json_builder_begin_array (b);
+  add_members (mod, b, FALSE);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  return builder_text (b);
+}
+
+static double
+lag_seconds (NornicModule *mod)
+{
+  guint64 applied = mod->api->applied_index (mod->api->core);
+  guint64 commit = nc_raft_commit_index (mod->raft);
+  gint64 now = g_get_monotonic_time ();
+  if (applied >= commit || mod->raft_role == NC_RAFT_LEADER)
+    {
+      mod->behind_since_us = 0;
+      return 0;
+    }
+  if (mod->behind_since_us == 0)
+    mod->behind_since_us = now;
+  return (now - mod->behind_since_us) / 1e6;
+}
+
+static void
+raft_metrics (NornicModule *mod, GString *out)
+{
+  const NornicCoreApi *api = mod->api;
+  g_mutex_lock (&mod->lock);
+  gboolean leader = mod->raft_role == NC_RAFT_LEADER;
+  guint64 commit = nc_raft_commit_index (mod->raft);
+  guint64 applied = api->applied_index (api->core);
+  api->append_metric (out, "nornicdb_replication_mode", NORNIC_METRIC_GAUGE, "Active replication mode", "mode=\"raft\"", 1);
+  api->append_metric (out, "nornicdb_replication_is_leader", NORNIC_METRIC_GAUGE, "1 when this node accepts writes", NULL,
+                      leader ? 1 : 0);
+  api->append_metric (out, "nornicdb_replication_commit_index", NORNIC_METRIC_GAUGE, "Highest committed log index", NULL,
+                      (double) commit);
+  api->append_metric (out, "nornicdb_replication_applied_index", NORNIC_METRIC_GAUGE,
+                      "Highest log index applied to the store", NULL, (double) applied);
+  api->append_metric (out, "nornicdb_replication_lag_seconds", NORNIC_METRIC_GAUGE,
+                      "How long this node has been behind the commit index", NULL, lag_seconds (mod));
+  api->append_metric (out, "nornicdb_raft_term", NORNIC_METRIC_GAUGE, "Current Raft term", NULL, (double) mod->term);
+  api->append_metric (out, "nornicdb_raft_commit_index", NORNIC_METRIC_GAUGE, "Raft commit index", NULL, (double) commit);
+  api->append_metric (out, "nornicdb_raft_applied_index", NORNIC_METRIC_GAUGE, "Raft applied index", NULL,
+                      (double) nc_raft_applied_index (mod->raft));
+  api->append_metric (out, "nornicdb_raft_last_index", NORNIC_METRIC_GAUGE, "Last Raft log index", NULL,
+                      (double) nc_raft_last_index (mod->raft));
+  api->append_metric (out, "nornicdb_cluster_leader_changes_total", NORNIC_METRIC_COUNTER,
+                      "Times this node saw a new leader", NULL, (double) mod->leader_changes);
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    {
+      const char *id = nc_raft_membership_id (m, i);
+      if (g_strcmp0 (id, mod->node_id) == 0)
+        continue;
+      g_autofree char *labels = g_strdup_printf ("peer=\"%s\"", id);
+      api->append_metric (out, "nornicdb_replication_peer_healthy", NORNIC_METRIC_GAUGE,
+                          "1 when the peer was heard from recently", labels, peer_healthy (mod, id) ? 1 : 0);
+    }
+  nc_cluster_node_append_metrics (mod->node, out, api->append_metric);
+  g_mutex_unlock (&mod->lock);
+}
+
+/* ---- admin endpoints ------------------------------------------------------------------------------------- */
+
+static void
+reply_json (NornicHttpReply *reply, guint status, JsonBuilder *b)
+{
+  reply->status = status;
+  reply->json = builder_text (b);
+}
+
+static void
+reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char *code, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "leader");
+  if (mod->leader)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, mod->leader);
+      json_builder_set_member_name (b, "address");
+      json_builder_add_string_value (b, leader_cluster_address (mod));
+      const char *lb = leader_bolt (mod);
+      if (lb)
+        {
+          json_builder_set_member_name (b, "bolt_address");
+          json_builder_add_string_value (b, lb);
+        }
+      json_builder_end_object (b);
+    }
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  reply_json (reply, status, b);
+}
+
+static gboolean
+h_status (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len, NornicHttpReply *reply)
+{
+  (void) method; (void) path; (void) body; (void) body_len;
+  g_mutex_lock (&mod->lock);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "cluster_id");
+  json_builder_add_string_value (b, mod->cluster_id);
+  json_builder_set_member_name (b, "mode");
+  json_builder_add_string_value (b, "raft");
+  json_builder_set_member_name (b, "node_id");
+  json_builder_add_string_value (b, mod->node_id);
+  json_builder_set_member_name (b, "leader");
+  if (mod->leader)
+    {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, mod->leader);
+      json_builder_set_member_name (b, "address");
+      json_builder_add_string_value (b, leader_cluster_address (mod));
+      const char *lb = leader_bolt (mod);
+      if (lb)
+        {
+          json_builder_set_member_name (b, "bolt_address");
+          json_builder_add_string_value (b, lb);
+        }
+      json_builder_end_object (b);
+    }
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "members");
+  json_builder_begin_array (b);
+  add_members (mod, b, TRUE);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "commit_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
+  json_builder_set_member_name (b, "applied_index");
+  json_builder_add_int_value (b, (gint64) mod->api->applied_index (mod->api->core));
+  json_builder_set_member_name (b, "term");
+  json_builder_add_int_value (b, (gint64) mod->term);
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  reply_json (reply, 200, b);
+  return TRUE;
+}
+
+static gboolean
+h_state (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len, NornicHttpReply *reply)
+{
+  (void) method; (void) path; (void) body; (void) body_len;
+  const NornicCoreApi *api = mod->api;
+  g_mutex_lock (&mod->lock);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+#define INT(name, v) G_STMT_START { json_builder_set_member_name (b, name); json_builder_add_int_value (b, (gint64) (v)); } G_STMT_END
+#define STR(name, v) G_STMT_START { json_builder_set_member_name (b, name); if (v) json_builder_add_string_value (b, v); else json_builder_add_null_value (b); } G_STMT_END
+  STR ("node_id", mod->node_id);
+  STR ("role", self_role_name (mod));
+  INT ("term", nc_raft_term (mod->raft));
+  STR ("leader", mod->leader);
+  STR ("vote", nc_raft_vote (mod->raft));
+  INT ("commit_index", nc_raft_commit_index (mod->raft));
+  INT ("applied_index", api->applied_index (api->core));
+  INT ("raft_applied_index", nc_raft_applied_index (mod->raft));
+  INT ("durable_index", nc_raft_durable_index (mod->raft));
+  INT ("first_index", nc_raft_first_index (mod->raft));
+  INT ("last_index", nc_raft_last_index (mod->raft));
+  INT ("snapshot_index", mod->last_snapshot_index);
+  STR ("transfer_target", nc_raft_transfer_target (mod->raft));
+  json_builder_set_member_name (b, "writes_ready");
+  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER && mod->writes_ready);
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  json_builder_set_member_name (b, "voters");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    if (nc_raft_membership_is_voter_at (m, i))
+      json_builder_add_string_value (b, nc_raft_membership_id (m, i));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "learners");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    if (!nc_raft_membership_is_voter_at (m, i))
+      json_builder_add_string_value (b, nc_raft_membership_id (m, i));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "snapshot_transfers");
+  json_builder_begin_array (b);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, mod->snap_sends);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    json_builder_add_string_value (b, k);
+  json_builder_end_array (b);
+#undef INT
+#undef STR
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  reply_json (reply, 200, b);
+  return TRUE;
+}
+
+static gboolean
+h_lag (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len, NornicHttpReply *reply)
+{
+  (void) method; (void) path; (void) body; (void) body_len;
+  g_mutex_lock (&mod->lock);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint64 commit = nc_raft_commit_index (mod->raft);
+  guint64 last = nc_raft_last_index (mod->raft);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "mode");
+  json_builder_add_string_value (b, "raft");
+  json_builder_set_member_name (b, "is_leader");
+  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER);
+  json_builder_set_member_name (b, "commit_index");
+  json_builder_add_int_value (b, (gint64) commit);
+  json_builder_set_member_name (b, "applied_index");
+  json_builder_add_int_value (b, (gint64) mod->api->applied_index (mod->api->core));
+  json_builder_set_member_name (b, "lag_seconds");
+  json_builder_add_double_value (b, lag_seconds (mod));
+  json_builder_set_member_name (b, "peers");
+  json_builder_begin_array (b);
+  const NcRaftMembership *m = nc_raft_membership (mod->raft);
+  for (guint i = 0; i < nc_raft_membership_size (m); i++)
+    {
+      const char *id = nc_raft_membership_id (m, i);
+      guint64 match;
+      if (g_strcmp0 (id, mod->node_id) == 0 || !nc_raft_peer_match (mod->raft, id, &match))
+        continue;
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, id);
+      json_builder_set_member_name (b, "match_index");
+      json_builder_add_int_value (b, (gint64) match);
+      json_builder_set_member_name (b, "lag_entries");
+      json_builder_add_int_value (b, (gint64) (last > match ? last - match : 0));
+      json_builder_set_member_name (b, "healthy");
+      json_builder_add_boolean_value (b, peer_healthy (mod, id));
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  reply_json (reply, 200, b);
+  return TRUE;
+}
+
+static gboolean
+h_wal (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len, NornicHttpReply *reply)
+{
+  (void) method; (void) path; (void) body; (void) body_len;
+  const NornicCoreApi *api = mod->api;
+  g_mutex_lock (&mod->lock);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "last_index");
+  json_builder_add_int_value (b, (gint64) api->wal_last_index (api->core));
+  json_builder_set_member_name (b, "last_term");
+  json_builder_add_int_value (b, (gint64) api->wal_last_term (api->core));
+  json_builder_set_member_name (b, "first_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_first_index (mod->raft));
+  json_builder_set_member_name (b, "durable_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_durable_index (mod->raft));
+  json_builder_set_member_name (b, "commit_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
+  json_builder_set_member_name (b, "applied_index");
+  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
+  json_builder_set_member_name (b, "snapshot_index");
+  json_builder_add_int_value (b, (gint64) mod->last_snapshot_index);
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  reply_json (reply, 200, b);
+  return TRUE;
+}
+
+static const char *
+body_string (JsonObject *o, const char *a, const char *b)
+{
+  if (o == NULL)
+    return NULL;
+  if (json_object_has_member (o, a) && JSON_NODE_HOLDS_VALUE (json_object_get_member (o, a)))
+    return json_object_get_string_member (o, a);
+  if (b && json_object_has_member (o, b) && JSON_NODE_HOLDS_VALUE (json_object_get_member (o, b)))
+    return json_object_get_string_member (o, b);
+  return NULL;
+}
+
+/* Leader-only POSTs: add, remove, transfer-leadership, step-down. */
+static gboolean
+h_leader_op (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len,
+             NornicHttpReply *reply)
+{
+  (void) method;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o = NULL;
+  if (body && body_len > 0)
+    {
+      if (!json_parser_load_from_data (parser, body, (gssize) body_len, NULL)
+          || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+        {
+          g_mutex_lock (&mod->lock);
+          reply_error (mod, reply, 400, "BadRequest", "the body must be a JSON object");
+          g_mutex_unlock (&mod->lock);
+          return TRUE;
+        }
+      o = json_node_get_object (json_parser_get_root (parser));
+    }
+  g_mutex_lock (&mod->lock);
+  if (mod->raft_role != NC_RAFT_LEADER)
+    {
+      g_autofree char *msg = g_strdup_printf ("this node (%s) is not the leader; send the request to %s", mod->node_id,
+                                              mod->leader ? mod->leader : "the leader (none known right now)");
+      reply_error (mod, reply, 409, "NotALeader", msg);
+      g_mutex_unlock (&mod->lock);
+      return TRUE;
+    }
+  g_autoptr (GError) error = NULL;
+  gboolean ok = FALSE;
+  guint64 index = 0;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  if (g_str_has_suffix (path, "/add") || g_str_has_suffix (path, "/remove"))
+    {
+      gboolean add = g_str_has_suffix (path, "/add");
+      const char *id = body_string (o, "id", "node_id");
+      const char *address = body_string (o, "address", "addr");
+      if (id == NULL || *id == '\0' || (add && (address == NULL || strchr (address, ':') == NULL)))
+        {
+          reply_error (mod, reply, 400, "BadRequest",
+                       add ? "expected {\"id\": \"node-4\", \"address\": \"host:port\"}" : "expected {\"id\": \"node-4\"}");
+          g_mutex_unlock (&mod->lock);
+          return TRUE;
+        }
+      NcRaftConfChange cc = { .type = add ? NC_RAFT_CONF_ADD_LEARNER : NC_RAFT_CONF_REMOVE, .id = id, .address = address };
+      ok = nc_raft_propose_conf_change (mod->raft, &cc, &index, &error);
+      if (ok && add)
+        g_hash_table_add (mod->promote, g_strdup (id));
+      if (ok && !add)
+        g_hash_table_remove (mod->promote, id);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, add ? "adding" : "removing");
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, id);
+      json_builder_set_member_name (b, "index");
+      json_builder_add_int_value (b, (gint64) index);
+      if (add)
+        {
+          json_builder_set_member_name (b, "note");
+          json_builder_add_string_value (b, "added as a learner; promoted to voter once caught up");
+        }
+    }
+  else if (g_str_has_suffix (path, "/step-down"))
+    {
+      ok = nc_raft_step_down (mod->raft, &error);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, "stepping-down");
+    }
+  else
+    {
+      const char *target = body_string (o, "target", "id");
+      if (target == NULL)
+        target = body_string (o, "node_id", NULL);
+      ok = nc_raft_transfer_leadership (mod->raft, target, &error);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, "transferring");
+      json_builder_set_member_name (b, "target");
+      const char *t = nc_raft_transfer_target (mod->raft);
+      if (t)
+        json_builder_add_string_value (b, t);
+      else
+        json_builder_add_null_value (b);
+    }
+  json_builder_end_object (b);
+  if (!ok)
+    {
+      guint status = error->code == NC_RAFT_ERROR_INVALID ? 400 : error->code == NC_RAFT_ERROR_NOT_LEADER ? 409 : 503;
+      reply_error (mod, reply, status, "RaftError", error->message);
+    }
+  else
+    reply_json (reply, 200, b);
+  GSList *done = process (mod);
+  g_mutex_unlock (&mod->lock);
+  run_done (done);
+  return TRUE;
+}
+
+static gboolean
+h_snapshot (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len,
+            NornicHttpReply *reply)
+{
+  (void) method; (void) path; (void) body; (void) body_len;
+  g_mutex_lock (&mod->lock);
+  g_autoptr (GError) error = NULL;
+  guint64 index = 0;
+  if (!take_snapshot (mod, &index, &error))
+    {
+      reply_error (mod, reply, 500, "SnapshotFailed", error->message);
+      g_mutex_unlock (&mod->lock);
+      return TRUE;
+    }
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "status");
+  json_builder_add_string_value (b, "ok");
+  json_builder_set_member_name (b, "index");
+  json_builder_add_int_value (b, (gint64) index);
+  json_builder_set_member_name (b, "first_index");
+  json_builder_add_int_value (b, (gint64) nc_raft_first_index (mod->raft));
+  json_builder_end_object (b);
+  g_mutex_unlock (&mod->lock);
+  reply_json (reply, 200, b);
+  return TRUE;
+}
+
+/* ---- entry point --------------------------------------------------------------------------------------------- */
+
+static const NornicModuleVTable raft_vtable = {
+  .abi_major = NORNIC_MODULE_ABI_MAJOR,
+  .abi_minor = NORNIC_MODULE_ABI_MINOR,
+  .struct_size = sizeof (NornicModuleVTable),
+  .create = raft_create,
+  .start = raft_start,
+  .stop = raft_stop,
+  .destroy = raft_destroy,
+  .submit = raft_submit,
+  .routing_table = raft_routing_table,
+  .health_json = raft_health_json,
+  .metrics = raft_metrics,
+  .can_serve_read = NULL,
+  .replay_limit = raft_replay_limit,
+};
+
+static const NornicModuleInfo raft_info = {
+  .abi_major = NORNIC_MODULE_ABI_MAJOR,
+  .abi_minor = NORNIC_MODULE_ABI_MINOR,
+  .struct_size = sizeof (NornicModuleInfo),
+  .name = "raft",
+  .version = "1.0",
+  .vtable = &raft_vtable,
+};
+
+G_MODULE_EXPORT const NornicModuleInfo *nornic_module_entry (void);
+
+G_MODULE_EXPORT const NornicModuleInfo *
+nornic_module_entry (void)
+{
+  return &raft_info;
+}
