@@ -921,8 +921,15 @@ promote (NornicModule *mod, const char *why)
   mod->local_durable = mod->durable_index;
   mod->peer_known = FALSE;
   mod->peer_received = mod->peer_persisted = 0;
-  mod->degraded = FALSE;
-  mod->standby_lost_since_us = 0;
+  /* Promoted because the old primary is gone: it is not going to
+   * acknowledge anything soon, so semi_sync/sync start degraded (unless
+   * the operator chose block) instead of stalling every client for another
+   * standby timeout. They return to full mode once it rejoins and catches up. */
+  mod->degraded = !mod->block_on_loss && mod->sync_mode != SYNC_ASYNC && !mod->peer_up;
+  mod->standby_lost_since_us = mod->peer_up ? 0 : now_us ();
+  if (mod->degraded)
+    LOG (mod, G_LOG_LEVEL_WARNING, "the old primary is unreachable: %s commits run degraded (acknowledged after "
+         "the local fsync) until it rejoins as standby and catches up", sync_names[mod->sync_mode]);
   mod->leader_changes++;
   g_clear_pointer (&mod->peer_role, g_free);
   mod->peer_role = g_strdup ("standby");

@@ -1,0 +1,162 @@
+// Helpers for the Raft cluster tests: N real daemons whose cluster traffic
+// uses fixed loopback addresses (<prefix><i>:7688, as in the clustering
+// guide's docker-compose file), with Bolt/HTTP on free 127.0.0.1 ports that
+// stay the same across restarts (they are advertised in routing tables).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startServer, freePort } from '../lib/server.mjs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const AUTH = 'admin:test-password';
+const authHeader = 'Basic ' + Buffer.from(AUTH).toString('base64');
+
+export async function http(node, p, { method = 'GET', body, timeout = 5000 } = {}) {
+  const res = await fetch(node.httpUrl + p, {
+    method,
+    headers: { Authorization: authHeader, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeout),
+  });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json };
+}
+
+/** One Cypher statement through the HTTP transaction API; throws on errors. */
+export async function cypher(node, statement, parameters = {}) {
+  const { status, body } = await http(node, '/db/neo4j/tx/commit', {
+    method: 'POST',
+    body: { statements: [{ statement, parameters }] },
+    timeout: 10000,
+  });
+  if (status !== 200 || body.errors?.length) {
+    const e = new Error(`${statement}: ${JSON.stringify(body.errors ?? body)}`);
+    e.code = body.errors?.[0]?.code;
+    throw e;
+  }
+  const r = body.results[0];
+  return r.data.map((d) => Object.fromEntries(r.columns.map((c, i) => [c, d.row[i]])));
+}
+
+export async function waitFor(what, fn, timeoutMs = 15000, stepMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await sleep(stepMs);
+  }
+}
+
+export class RaftCluster {
+  /**
+   * prefix: cluster addresses are `${prefix}${i}:7688` for node i (1-based).
+   * env: extra environment for every node.
+   */
+  constructor({ prefix, n, env = {}, clusterId = 'raft-test' }) {
+    this.prefix = prefix;
+    this.ids = Array.from({ length: n }, (_, k) => k + 1);
+    this.env = env;
+    this.clusterId = clusterId;
+    this.nodes = new Map();   // i -> server handle (undefined when down)
+    this.ports = new Map();   // i -> {bolt, http}
+    this.dirs = new Map();    // i -> data dir
+  }
+
+  addr(i) { return `${this.prefix}${i}:7688`; }
+
+  peersOf(i, ids = this.ids) {
+    return ids.filter((j) => j !== i).map((j) => `node-${j}:${this.addr(j)}`).join(',');
+  }
+
+  async start(i, { bootstrap = i === 1, peers, env = {}, fresh = false } = {}) {
+    if (!this.ports.has(i)) {
+      const bolt = await freePort();
+      let h = await freePort();
+      while (h === bolt) h = await freePort();
+      this.ports.set(i, { bolt, http: h });
+    }
+    if (fresh && this.dirs.has(i)) {
+      rmSync(this.dirs.get(i), { recursive: true, force: true });
+      this.dirs.delete(i);
+    }
+    if (!this.dirs.has(i)) this.dirs.set(i, mkdtempSync(path.join(os.tmpdir(), `nornicdb-raft-${i}-`)));
+    const { bolt, http: hp } = this.ports.get(i);
+    const server = await startServer({
+      dataDir: this.dirs.get(i),
+      env: {
+        NORNICDB_BOLT_PORT: String(bolt),
+        NORNICDB_HTTP_PORT: String(hp),
+        NORNICDB_CLUSTER_MODE: 'raft',
+        NORNICDB_CLUSTER_NODE_ID: `node-${i}`,
+        NORNICDB_CLUSTER_BIND_ADDR: this.addr(i),
+        NORNICDB_CLUSTER_ADVERTISE_ADDR: this.addr(i),
+        NORNICDB_CLUSTER_RAFT_CLUSTER_ID: this.clusterId,
+        NORNICDB_CLUSTER_RAFT_BOOTSTRAP: bootstrap ? 'true' : 'false',
+        NORNICDB_CLUSTER_RAFT_PEERS: peers ?? this.peersOf(i),
+        NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '600ms',
+        NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '60ms',
+        ...this.env,
+        ...env,
+      },
+    });
+    this.nodes.set(i, server);
+    return server;
+  }
+
+  async startAll() {
+    await Promise.all(this.ids.map((i) => this.start(i)));
+  }
+
+  node(i) { return this.nodes.get(i); }
+
+  live() { return [...this.nodes.entries()].filter(([, s]) => s && !s.exited()).map(([i]) => i); }
+
+  async kill(i) {
+    await this.nodes.get(i)?.kill('SIGKILL');
+    this.nodes.delete(i);
+  }
+
+  async stop(i) {
+    await this.nodes.get(i)?.stop();
+    this.nodes.delete(i);
+  }
+
+  async state(i) {
+    return (await http(this.node(i), '/admin/raft/state')).body;
+  }
+
+  /** Waits until every live node names the same leader, which says it leads and accepts writes. */
+  async waitLeader(timeoutMs = 15000, among = this.live()) {
+    return waitFor('one leader', async () => {
+      const states = await Promise.all(among.map((i) => this.state(i)));
+      const leaders = new Set(states.map((s) => s.leader));
+      if (leaders.size !== 1 || states[0].leader == null) return null;
+      const li = Number(states[0].leader.replace('node-', ''));
+      const ls = states[among.indexOf(li)];
+      if (!ls || ls.role !== 'leader' || !ls.writes_ready) return null;
+      return li;
+    }, timeoutMs);
+  }
+
+  /** Waits until every live node has applied the leader's commit index. */
+  async waitConverged(timeoutMs = 15000) {
+    return waitFor('applied indexes to converge', async () => {
+      const states = await Promise.all(this.live().map((i) => this.state(i)));
+      const commit = Math.max(...states.map((s) => s.commit_index));
+      return states.every((s) => s.applied_index >= commit && s.commit_index === commit) ? commit : null;
+    }, timeoutMs);
+  }
+
+  async stopAll() {
+    await Promise.all([...this.nodes.values()].map((s) => s?.stop()));
+    this.nodes.clear();
+    for (const d of this.dirs.values()) rmSync(d, { recursive: true, force: true });
+    this.dirs.clear();
+  }
+}
