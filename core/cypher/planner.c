@@ -17,6 +17,7 @@ typedef struct {
   GHashTable *bound;       /* slots bound so far in this pattern (GINT_TO_POINTER(slot + 1)) */
   GArray *outer;           /* slots bound before the clause (may be NULL) */
   GPtrArray *conjuncts;    /* WHERE split on AND (borrowed) */
+  GHashTable *applied;     /* conjuncts already planned as an early filter */
 } MatchCtx;
 
 #define SLOT_KEY(s) GINT_TO_POINTER ((s) + 1)
@@ -265,6 +266,55 @@ is_bound (MatchCtx *m, int slot)
   return g_hash_table_contains (m->bound, SLOT_KEY (slot));
 }
 
+/* A WHERE conjunct that only reads slots bound so far, through plain
+ * expressions (no subqueries or comprehensions, which bind slots of their
+ * own). */
+static gboolean
+pushable (MatchCtx *m, const NcExpr *e)
+{
+  if (e == NULL)
+    return TRUE;
+  switch (e->kind)
+    {
+    case NC_EX_LITERAL: case NC_EX_PARAM:
+      return TRUE;
+    case NC_EX_VAR:
+      return is_bound (m, e->slot);
+    case NC_EX_PROP: case NC_EX_NEG: case NC_EX_POS: case NC_EX_NOT:
+    case NC_EX_IS_NULL: case NC_EX_IS_NOT_NULL: case NC_EX_HAS_LABELS:
+      return pushable (m, e->a);
+    case NC_EX_INDEX: case NC_EX_SLICE: case NC_EX_ARITH: case NC_EX_AND: case NC_EX_OR:
+    case NC_EX_XOR: case NC_EX_IN: case NC_EX_STARTS: case NC_EX_ENDS: case NC_EX_CONTAINS:
+    case NC_EX_REGEX:
+      return pushable (m, e->a) && pushable (m, e->b) && pushable (m, e->c);
+    case NC_EX_CMP: case NC_EX_LIST:
+      for (guint i = 0; i < e->args->len; i++)
+        if (!pushable (m, e->args->pdata[i]))
+          return FALSE;
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* Filters each WHERE conjunct as soon as the slots it reads are bound, so
+ * that `MATCH (a)-->(b) WHERE a.age < 30` drops rows before expanding them
+ * rather than after the whole pattern. */
+static NcOp *
+push_filters (MatchCtx *m, NcOp *op)
+{
+  for (guint c = 0; m->conjuncts && c < m->conjuncts->len; c++)
+    {
+      NcExpr *e = m->conjuncts->pdata[c];
+      if (!g_hash_table_contains (m->applied, e) && pushable (m, e))
+        {
+          op = nc_op_filter_new (m->x, op, e);
+          g_hash_table_add (m->applied, e);
+        }
+    }
+  return op;
+}
+
 static NcOp *
 plan_node_start (MatchCtx *m, NcOp *op, NcNodePat *n, const NcScanSpec *spec)
 {
@@ -272,7 +322,7 @@ plan_node_start (MatchCtx *m, NcOp *op, NcNodePat *n, const NcScanSpec *spec)
     return nc_op_node_check_new (m->x, op, n);
   NcOp *s = nc_op_scan_new (m->x, op, n, spec);
   bind_slot (m, n->slot);
-  return s;
+  return push_filters (m, s);
 }
 
 static NcOp *
@@ -319,6 +369,7 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, FALSE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
+      op = push_filters (m, op);
     }
   for (int i = start.idx - 1; i >= 0; i--)
     {
@@ -328,6 +379,7 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, TRUE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
+      op = push_filters (m, op);
     }
   if (part->path_slot >= 0)
     {
@@ -343,8 +395,9 @@ plan_match (NcExecCtx *x, NcOp *op, GPtrArray *pattern, NcExpr *where, GArray *o
 {
   g_autoptr (GHashTable) bound = g_hash_table_new (NULL, NULL);
   g_autoptr (GPtrArray) conj = g_ptr_array_new ();
+  g_autoptr (GHashTable) applied = g_hash_table_new (NULL, NULL);
   split_and (where, conj);
-  MatchCtx m = { x, bound, outer, conj };
+  MatchCtx m = { x, bound, outer, conj, applied };
   for (guint i = 0; outer && i < outer->len; i++)
     bind_slot (&m, g_array_index (outer, int, i));
   /* ordinary parts first, shortest paths once their ends are bound */
@@ -375,8 +428,10 @@ plan_match (NcExecCtx *x, NcOp *op, GPtrArray *pattern, NcExpr *where, GArray *o
     }
   if (rel_slots->len > 1 || (has_var && rel_slots->len > 0 && 0))
     op = nc_op_rel_unique_new (x, op, rel_slots);
-  if (where)
-    op = nc_op_filter_new (x, op, where);
+  /* the rest, in their written order */
+  for (guint c = 0; c < conj->len; c++)
+    if (!g_hash_table_contains (applied, conj->pdata[c]))
+      op = nc_op_filter_new (x, op, conj->pdata[c]);
   return op;
 }
 
