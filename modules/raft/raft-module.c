@@ -126,6 +126,9 @@ struct _NornicModule {
 
   /* membership: learners to promote once caught up */
   GHashTable *promote;      /* id set */
+  /* members that came back without their state: id -> address; removed and
+   * added again as learners (the core never moves a peer's match back) */
+  GHashTable *rejoin;
   guint64 bytes_total;
 };
 
@@ -196,6 +199,18 @@ leader_cluster_address (NornicModule *mod)
   if (a == NULL && g_strcmp0 (mod->leader, mod->node_id) == 0)
     a = mod->cluster_address;
   return a;
+}
+
+/* What /health, status and metrics call the applied index. A leader never
+ * replays its log into the store (its own writes are applied at submit), so
+ * committed no-op/membership entries at the tail count as applied. */
+static guint64
+reported_applied (NornicModule *mod)
+{
+  guint64 store = mod->api->applied_index (mod->api->core);
+  if (mod->raft_role == NC_RAFT_LEADER && mod->writes_ready)
+    return MAX (store, MIN (nc_raft_applied_index (mod->raft), nc_raft_commit_index (mod->raft)));
+  return store;
 }
 
 /* Caller holds the lock. */
@@ -1007,6 +1022,7 @@ on_role_change (NornicModule *mod, NcRaftRole role, const char *leader, guint64 
                             "have been applied, retry");
       g_hash_table_remove_all (mod->snap_sends);
       g_hash_table_remove_all (mod->promote);
+      g_hash_table_remove_all (mod->rejoin);
       /* Versions this node applied for entries that never committed here go;
        * committed ones come back from the WAL when applied. */
       guint64 commit = nc_raft_commit_index (mod->raft);
@@ -1277,6 +1293,32 @@ tick_cb (gpointer data)
       g_hash_table_remove (mod->snap_sends, stalled->pdata[i]);
       nc_raft_snapshot_done (mod->raft, stalled->pdata[i], FALSE);
     }
+  /* re-add members that lost their state */
+  if (mod->raft_role == NC_RAFT_LEADER && g_hash_table_size (mod->rejoin) > 0)
+    {
+      GHashTableIter rit;
+      gpointer rk, rv;
+      g_hash_table_iter_init (&rit, mod->rejoin);
+      while (g_hash_table_iter_next (&rit, &rk, &rv))
+        {
+          const NcRaftMembership *m = nc_raft_membership (mod->raft);
+          gboolean present = nc_raft_membership_contains (m, rk);
+          NcRaftConfChange cc = { .type = present ? NC_RAFT_CONF_REMOVE : NC_RAFT_CONF_ADD_LEARNER, .id = rk, .address = rv };
+          guint64 index;
+          g_autoptr (GError) error = NULL;
+          if (nc_raft_propose_conf_change (mod->raft, &cc, &index, &error))
+            {
+              LOG (mod, G_LOG_LEVEL_INFO, "%s %s (index %" G_GUINT64_FORMAT ")", present ? "removing" : "re-adding",
+                   (char *) rk, index);
+              if (!present)
+                {
+                  g_hash_table_add (mod->promote, g_strdup (rk));
+                  g_hash_table_iter_remove (&rit);
+                }
+            }
+          break; /* one membership change at a time */
+        }
+    }
   /* promote caught-up learners */
   if (mod->raft_role == NC_RAFT_LEADER && g_hash_table_size (mod->promote) > 0)
     {
@@ -1380,6 +1422,18 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
            h->bolt_addr ? h->bolt_addr : "?");
       if (g_strcmp0 (peer_id, mod->leader) == 0)
         publish_role (mod);
+      /* A member we replicated to that now says term 0 lost its data dir:
+       * it has to be added again (see docs/raft-cluster.md). */
+      guint64 match = 0;
+      const NcRaftMembership *m = nc_raft_membership (mod->raft);
+      if (mod->raft_role == NC_RAFT_LEADER && h->epoch == 0 && nc_raft_membership_contains (m, peer_id)
+          && nc_raft_peer_match (mod->raft, peer_id, &match) && match > 0)
+        {
+          LOG (mod, G_LOG_LEVEL_WARNING,
+               "member %s came back without its Raft state (we had replicated up to %" G_GUINT64_FORMAT
+               "): removing it and adding it again as a learner", peer_id, match);
+          g_hash_table_replace (mod->rejoin, g_strdup (peer_id), g_strdup (nc_raft_membership_address_of (m, peer_id)));
+        }
     }
   else if (!up)
     {
@@ -1435,6 +1489,7 @@ module_free (NornicModule *mod)
   g_clear_pointer (&mod->peer_bolt, g_hash_table_unref);
   g_clear_pointer (&mod->snap_sends, g_hash_table_unref);
   g_clear_pointer (&mod->promote, g_hash_table_unref);
+  g_clear_pointer (&mod->rejoin, g_hash_table_unref);
   g_clear_pointer (&mod->snap_failed, g_ptr_array_unref);
   Pending *p;
   while ((p = g_queue_pop_head (&mod->pending)) != NULL)
@@ -1513,6 +1568,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   mod->peer_bolt = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mod->snap_sends = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, snap_send_free);
   mod->promote = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  mod->rejoin = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mod->snap_failed = g_ptr_array_new_with_free_func (g_free);
   mod->raft_role = NC_RAFT_FOLLOWER;
 
@@ -1901,7 +1957,6 @@ add_members (NornicModule *mod, JsonBuilder *b, gboolean with_state)
 static char *
 raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
 {
-  const NornicCoreApi *api = mod->api;
   g_mutex_lock (&mod->lock);
   gint64 now = g_get_monotonic_time ();
   gboolean ok = TRUE;
@@ -1933,7 +1988,7 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
   json_builder_set_member_name (b, "commit_index");
   json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
   json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
+  json_builder_add_int_value (b, (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "peers");
   json_builder_begin_array (b);
   add_members (mod, b, FALSE);
@@ -1946,7 +2001,7 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
 static double
 lag_seconds (NornicModule *mod)
 {
-  guint64 applied = mod->api->applied_index (mod->api->core);
+  guint64 applied = reported_applied (mod);
   guint64 commit = nc_raft_commit_index (mod->raft);
   gint64 now = g_get_monotonic_time ();
   if (applied >= commit || mod->raft_role == NC_RAFT_LEADER)
@@ -1966,7 +2021,7 @@ raft_metrics (NornicModule *mod, GString *out)
   g_mutex_lock (&mod->lock);
   gboolean leader = mod->raft_role == NC_RAFT_LEADER;
   guint64 commit = nc_raft_commit_index (mod->raft);
-  guint64 applied = api->applied_index (api->core);
+  guint64 applied = reported_applied (mod);
   api->append_metric (out, "nornicdb_replication_mode", NORNIC_METRIC_GAUGE, "Active replication mode", "mode=\"raft\"", 1);
   api->append_metric (out, "nornicdb_replication_is_leader", NORNIC_METRIC_GAUGE, "1 when this node accepts writes", NULL,
                       leader ? 1 : 0);
@@ -2076,7 +2131,7 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   json_builder_set_member_name (b, "commit_index");
   json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
   json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) mod->api->applied_index (mod->api->core));
+  json_builder_add_int_value (b, (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "term");
   json_builder_add_int_value (b, (gint64) mod->term);
   json_builder_end_object (b);
@@ -2101,7 +2156,8 @@ h_state (NornicModule *mod, const char *method, const char *path, const char *bo
   STR ("leader", mod->leader);
   STR ("vote", nc_raft_vote (mod->raft));
   INT ("commit_index", nc_raft_commit_index (mod->raft));
-  INT ("applied_index", api->applied_index (api->core));
+  INT ("applied_index", reported_applied (mod));
+  INT ("store_applied_index", api->applied_index (api->core));
   INT ("raft_applied_index", nc_raft_applied_index (mod->raft));
   INT ("durable_index", nc_raft_durable_index (mod->raft));
   INT ("first_index", nc_raft_first_index (mod->raft));
@@ -2155,7 +2211,7 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
   json_builder_set_member_name (b, "commit_index");
   json_builder_add_int_value (b, (gint64) commit);
   json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) mod->api->applied_index (mod->api->core));
+  json_builder_add_int_value (b, (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "lag_seconds");
   json_builder_add_double_value (b, lag_seconds (mod));
   json_builder_set_member_name (b, "peers");
@@ -2204,7 +2260,7 @@ h_wal (NornicModule *mod, const char *method, const char *path, const char *body
   json_builder_set_member_name (b, "commit_index");
   json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
   json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
+  json_builder_add_int_value (b, (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "snapshot_index");
   json_builder_add_int_value (b, (gint64) mod->last_snapshot_index);
   json_builder_end_object (b);

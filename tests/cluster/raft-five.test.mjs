@@ -1,0 +1,42 @@
+// Five-node Raft smoke test (cluster traffic on 127.0.0.31-35:7688): one
+// leader, writes replicate to all, the cluster survives losing two nodes
+// (the leader among them) and the two rejoin.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RaftCluster, cypher } from './raft-lib.mjs';
+
+const cluster = new RaftCluster({ prefix: '127.0.0.3', n: 5, clusterId: 'five' });
+
+before(async () => {
+  await cluster.startAll();
+});
+after(async () => {
+  await cluster.stopAll();
+});
+
+test('five nodes: one leader, replication, survives two failures, rejoin', async () => {
+  let leader = await cluster.waitLeader(20000);
+  const states = await Promise.all(cluster.ids.map((i) => cluster.state(i)));
+  assert.equal(states.filter((s) => s.role === 'leader').length, 1);
+  for (const s of states) assert.equal(s.voters.length, 5);
+  for (let k = 0; k < 20; k++) await cypher(cluster.node(leader), 'CREATE (:Five {k: $k})', { k });
+  await cluster.waitConverged();
+  for (const i of cluster.ids) {
+    const [{ c }] = await cypher(cluster.node(i), 'MATCH (n:Five) RETURN count(n) AS c');
+    assert.equal(c, 20, `node-${i}`);
+  }
+  const other = cluster.ids.find((i) => i !== leader);
+  await cluster.kill(leader);
+  await cluster.kill(other);
+  const newLeader = await cluster.waitLeader(15000);
+  assert.ok(![leader, other].includes(newLeader));
+  await cypher(cluster.node(newLeader), 'CREATE (:Five {k: 100})');
+  await cluster.start(leader, { bootstrap: leader === 1 });
+  await cluster.start(other, { bootstrap: other === 1 });
+  await cluster.waitLeader(15000);
+  await cluster.waitConverged(20000);
+  for (const i of cluster.ids) {
+    const [{ c }] = await cypher(cluster.node(i), 'MATCH (n:Five) RETURN count(n) AS c');
+    assert.equal(c, 21, `node-${i}`);
+  }
+});
