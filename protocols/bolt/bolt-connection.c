@@ -588,7 +588,7 @@ forward_ensure (NcBoltConnection *conn, GError **error)
   g_clear_pointer (&conn->fw, nc_bolt_forward_free);
   conn->fw = nc_bolt_forward_connect (writer, conn->version, conn->user_agent,
                                       conn->auth_scheme ? conn->auth_scheme : "none", conn->auth_principal,
-                                      conn->auth_credentials, 10000, error);
+                                      conn->auth_credentials, 10000, conn->cfg.forward_tls, error);
   if (conn->fw == NULL)
     {
       g_prefix_error (error, "Forwarding the write to %s failed: ", writer);

@@ -34,6 +34,7 @@ typedef struct {
   gint64 idle_timeout_s;         /* advertised as connection.recv_timeout_seconds; 0 = none */
   gsize max_message;             /* largest request message accepted */
   gboolean allow_forward;        /* relay writes to the writer on direct connections */
+  gpointer forward_tls;          /* gnutls_certificate_credentials_t for the relay link, or NULL */
   NcBoltWriteFunc write;
   gpointer write_data;
 } NcBoltConnectionConfig;

@@ -3,7 +3,13 @@
 #include "bolt-forward.h"
 
 #include <gio/gio.h>
+#include <gnutls/gnutls.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include "bolt-chunk.h"
 #include "config.h"
 #include "errors.h"
@@ -14,8 +20,8 @@
 struct _NcBoltForward {
   char *address;
   GSocketConnection *conn;
-  GInputStream *in;
-  GOutputStream *out;
+  int fd;
+  gnutls_session_t tls;
   NcBoltDechunker dechunker;
   guint8 buf[16384];
   gsize buf_len;
@@ -27,6 +33,11 @@ nc_bolt_forward_free (NcBoltForward *fw)
 {
   if (fw == NULL)
     return;
+  if (fw->tls != NULL)
+    {
+      gnutls_bye (fw->tls, GNUTLS_SHUT_WR);
+      gnutls_deinit (fw->tls);
+    }
   if (fw->conn != NULL)
     {
       g_io_stream_close (G_IO_STREAM (fw->conn), NULL, NULL);
@@ -43,6 +54,92 @@ nc_bolt_forward_address (NcBoltForward *fw)
   return fw->address;
 }
 
+static gboolean
+link_write (NcBoltForward *fw, const guint8 *data, gsize len, GError **error)
+{
+  while (len > 0)
+    {
+      ssize_t n;
+      if (fw->tls != NULL)
+        {
+          n = gnutls_record_send (fw->tls, data, len);
+          if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+            continue;
+          if (n < 0)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "TLS send: %s", gnutls_strerror ((int) n));
+              return FALSE;
+            }
+        }
+      else
+        {
+          n = send (fw->fd, data, len, MSG_NOSIGNAL);
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            {
+              int saved = errno;
+              g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "send: %s", g_strerror (saved));
+              return FALSE;
+            }
+        }
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Returns bytes read, 0 at EOF, -1 on error (with `error`). */
+static gssize
+link_read (NcBoltForward *fw, guint8 *buf, gsize size, GError **error)
+{
+  for (;;)
+    {
+      ssize_t n;
+      if (fw->tls != NULL)
+        {
+          n = gnutls_record_recv (fw->tls, buf, size);
+          if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
+            continue;
+          if (n < 0)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "TLS receive: %s", gnutls_strerror ((int) n));
+              return -1;
+            }
+          return n;
+        }
+      n = recv (fw->fd, buf, size, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int saved = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "receive: %s", g_strerror (saved));
+          return -1;
+        }
+      return n;
+    }
+}
+
+static gboolean
+link_read_all (NcBoltForward *fw, guint8 *buf, gsize size, GError **error)
+{
+  while (size > 0)
+    {
+      gssize n = link_read (fw, buf, size, error);
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "connection closed by the writer");
+          return FALSE;
+        }
+      buf += n;
+      size -= (gsize) n;
+    }
+  return TRUE;
+}
+
 gboolean
 nc_bolt_forward_send (NcBoltForward *fw, GBytes *message, GError **error)
 {
@@ -50,7 +147,7 @@ nc_bolt_forward_send (NcBoltForward *fw, GBytes *message, GError **error)
   const guint8 *data = g_bytes_get_data (message, &len);
   g_autoptr (GByteArray) framed = g_byte_array_sized_new ((guint) len + 8);
   nc_bolt_chunk_append (framed, data, len);
-  return g_output_stream_write_all (fw->out, framed->data, framed->len, NULL, NULL, error);
+  return link_write (fw, framed->data, framed->len, error);
 }
 
 GBytes *
@@ -70,7 +167,7 @@ nc_bolt_forward_receive (NcBoltForward *fw, GError **error)
           if (st == NC_BOLT_DECHUNK_MESSAGE)
             return message;
         }
-      gssize n = g_input_stream_read (fw->in, fw->buf, sizeof fw->buf, NULL, error);
+      gssize n = link_read (fw, fw->buf, sizeof fw->buf, error);
       if (n < 0)
         return NULL;
       if (n == 0)
@@ -186,7 +283,8 @@ fill_logon (GByteArray *b, gpointer data, guint *n)
 
 NcBoltForward *
 nc_bolt_forward_connect (const char *address, guint version, const char *user_agent, const char *scheme,
-                         const char *principal, const char *credentials, gint64 timeout_ms, GError **error)
+                         const char *principal, const char *credentials, gint64 timeout_ms,
+                         gpointer tls_credentials, GError **error)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autofree char *host = NULL;
@@ -203,21 +301,55 @@ nc_bolt_forward_connect (const char *address, guint version, const char *user_ag
   fw->conn = g_socket_client_connect_to_host (client, host, port, NULL, error);
   if (fw->conn == NULL)
     return NULL;
-  g_socket_set_timeout (g_socket_connection_get_socket (fw->conn), (guint) MAX (1, timeout_ms / 1000) * 6);
-  fw->in = g_io_stream_get_input_stream (G_IO_STREAM (fw->conn));
-  fw->out = g_io_stream_get_output_stream (G_IO_STREAM (fw->conn));
+  GSocket *sock = g_socket_connection_get_socket (fw->conn);
+  g_socket_set_blocking (sock, TRUE);
+  fw->fd = g_socket_get_fd (sock);
+  /* Plain blocking I/O on the fd (GSocket keeps it non-blocking). */
+  fcntl (fw->fd, F_SETFL, fcntl (fw->fd, F_GETFL) & ~O_NONBLOCK);
+  {
+    /* Bounded waits on a writer that stops answering. */
+    struct timeval tv = { .tv_sec = MAX (1, timeout_ms / 1000) * 6 };
+    setsockopt (fw->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt (fw->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  if (tls_credentials != NULL)
+    {
+      int r = gnutls_init (&fw->tls, GNUTLS_CLIENT);
+      if (r >= 0)
+        r = gnutls_credentials_set (fw->tls, GNUTLS_CRD_CERTIFICATE, tls_credentials);
+      if (r >= 0)
+        r = gnutls_set_default_priority (fw->tls);
+      if (r >= 0 && !g_hostname_is_ip_address (host))
+        r = gnutls_server_name_set (fw->tls, GNUTLS_NAME_DNS, host, strlen (host));
+      if (r >= 0)
+        {
+          /* The writer's certificate must chain to the configured CA and name its host. */
+          gnutls_session_set_verify_cert (fw->tls, host, 0);
+          gnutls_transport_set_int (fw->tls, fw->fd);
+          gnutls_handshake_set_timeout (fw->tls, (guint) MAX (1000, timeout_ms));
+          do
+            r = gnutls_handshake (fw->tls);
+          while (r < 0 && gnutls_error_is_fatal (r) == 0);
+        }
+      if (r < 0)
+        {
+          g_set_error (error, NC_ERROR, NC_ERROR_UNAVAILABLE, "TLS with the writer %s failed: %s", address,
+                       gnutls_strerror (r));
+          return NULL;
+        }
+    }
 
   /* A 6.0 client's messages are 5.8 messages on the wire. */
   if (version >= 0x600)
     version = 0x508;
   guint8 hs[20] = { 0x60, 0x60, 0xB0, 0x17, 0, 0, (guint8) (version & 0xFF), (guint8) (version >> 8) };
-  if (!g_output_stream_write_all (fw->out, hs, sizeof hs, NULL, NULL, error))
+  if (!link_write (fw, hs, sizeof hs, error))
     return NULL;
   guint8 reply[4];
-  gsize got = 0;
-  if (!g_input_stream_read_all (fw->in, reply, 4, &got, NULL, error))
+  if (!link_read_all (fw, reply, 4, error))
     return NULL;
-  if (got != 4 || reply[3] != (version >> 8) || reply[2] != (version & 0xFF))
+  if (reply[3] != (version >> 8) || reply[2] != (version & 0xFF))
     {
       g_set_error (error, NC_ERROR, NC_ERROR_UNAVAILABLE, "The writer does not speak Bolt %u.%u",
                    version >> 8, version & 0xFF);

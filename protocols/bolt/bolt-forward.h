@@ -6,7 +6,10 @@
  * client: the wire format is the same apart from vectors, which are never
  * produced), authenticates with the client's own credentials, and then
  * carries raw request and response messages, so records are relayed without
- * being decoded. Plain TCP only.
+ * being decoded. With `tls_credentials` (a gnutls_certificate_credentials_t
+ * holding this node's certificate as client certificate and the CA that
+ * signs the writer's) the link is TLS and the writer's certificate is
+ * verified against its host name.
  */
 #pragma once
 
@@ -20,7 +23,8 @@ typedef struct _NcBoltForward NcBoltForward;
  * ((major << 8) | minor) and logs on. (transfer full) */
 NcBoltForward *nc_bolt_forward_connect (const char *address, guint version, const char *user_agent,
                                         const char *scheme, const char *principal,
-                                        const char *credentials, gint64 timeout_ms, GError **error);
+                                        const char *credentials, gint64 timeout_ms,
+                                        gpointer tls_credentials, GError **error);
 void nc_bolt_forward_free (NcBoltForward *fw);
 const char *nc_bolt_forward_address (NcBoltForward *fw);
 /* Sends one whole request message (unchunked bytes). */

@@ -25,6 +25,7 @@
 #include "bolt-server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
@@ -55,6 +56,7 @@ struct _NcBoltServer {
 
   gboolean tls;
   gnutls_certificate_credentials_t tls_creds;
+  gnutls_certificate_credentials_t forward_creds; /* client side, for relaying writes */
   gboolean tls_require_client;
 
   guint max_connections;
@@ -207,6 +209,7 @@ client_thread (gpointer data)
         .idle_timeout_s = s->idle_timeout_ms / 1000,
         .max_message = s->max_message,
         .allow_forward = TRUE,
+        .forward_tls = s->forward_creds,
         .write = client_write_cb,
         .write_data = c,
       };
@@ -312,6 +315,9 @@ accept_thread (gpointer data)
       g_socket_set_blocking (sock, TRUE);
       g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
       int fd = g_socket_get_fd (sock);
+      /* GSocket keeps fds non-blocking and emulates blocking itself; this
+       * thread does plain blocking send/recv (and GnuTLS on the fd). */
+      fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
       struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
       setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
@@ -397,6 +403,18 @@ setup_tls (NcBoltServer *s, NcConfig *cfg, GError **error)
         }
       s->tls_require_client = TRUE;
     }
+
+  /* Writes relayed to the writer go over TLS too, presenting this node's
+   * certificate and trusting the client CA (the cluster's CA) or, without
+   * one, the system's trust store. */
+  r = gnutls_certificate_allocate_credentials (&s->forward_creds);
+  if (r >= 0)
+    r = gnutls_certificate_set_x509_key_file (s->forward_creds, cert, key, GNUTLS_X509_FMT_PEM);
+  if (r >= 0)
+    r = ca != NULL && *ca != '\0' ? gnutls_certificate_set_x509_trust_file (s->forward_creds, ca, GNUTLS_X509_FMT_PEM)
+                                  : gnutls_certificate_set_x509_system_trust (s->forward_creds);
+  if (r < 0)
+    g_warning ("Bolt: writes cannot be relayed over TLS: %s", gnutls_strerror (r));
   s->tls = TRUE;
   return TRUE;
 }
@@ -469,6 +487,8 @@ fail:
   g_clear_object (&s->listener);
   if (s->tls_creds != NULL)
     gnutls_certificate_free_credentials (s->tls_creds);
+  if (s->forward_creds != NULL)
+    gnutls_certificate_free_credentials (s->forward_creds);
   g_object_unref (s->cancel);
   g_hash_table_unref (s->clients);
   g_ptr_array_unref (s->finished);
@@ -516,6 +536,8 @@ nc_bolt_server_free (NcBoltServer *s)
   g_object_unref (s->cancel);
   if (s->tls_creds != NULL)
     gnutls_certificate_free_credentials (s->tls_creds);
+  if (s->forward_creds != NULL)
+    gnutls_certificate_free_credentials (s->forward_creds);
   g_hash_table_unref (s->clients);
   g_ptr_array_unref (s->finished);
   g_mutex_clear (&s->lock);

@@ -152,6 +152,58 @@ describe('bad input', () => {
     await stillServes(server);
   });
 
+  test('a client that stops reading for a while still gets every row', async () => {
+    const pullAll = chunk(Buffer.from([0xb1, 0x3f, 0xa1, 0x81, 0x6e, 0xff]));
+    const rows = await new Promise((resolve, reject) => {
+      const sock = net.connect({ host: '127.0.0.1', port: server.boltPort });
+      sock.on('connect', () => {
+        sock.write(Buffer.concat([handshake, hello(), logon(server.auth.user, server.auth.password),
+          run(`UNWIND range(1, 300000) AS i RETURN i, '${'p'.repeat(100)}' AS pad`), pullAll]));
+        sock.pause(); // let the server's send buffer fill up (30 MB of rows)
+        setTimeout(() => sock.resume(), 1500);
+      });
+      // Incremental parse: count RECORDs until the final SUCCESS of the PULL.
+      let buf = Buffer.alloc(0);
+      let pos = 0;
+      let versionLeft = 4;
+      let msgLen = 0;
+      let records = 0;
+      let summaries = 0;
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf.subarray(pos), d]);
+        pos = 0;
+        if (versionLeft > 0) {
+          const skip = Math.min(versionLeft, buf.length);
+          buf = buf.subarray(skip);
+          versionLeft -= skip;
+        }
+        while (pos + 2 <= buf.length) {
+          const size = buf.readUInt16BE(pos);
+          if (pos + 2 + size > buf.length) break;
+          if (size === 0) {
+            msgLen = 0;
+          } else {
+            if (msgLen === 0) {
+              const tag = buf[pos + 3];
+              if (tag === 0x71) records++;
+              else summaries++;
+            }
+            msgLen += size;
+          }
+          pos += 2 + size;
+        }
+        if (summaries >= 4) { // HELLO, LOGON, RUN, PULL
+          sock.destroy();
+          resolve(records);
+        }
+      });
+      sock.on('error', reject);
+      sock.on('close', () => reject(new Error('closed early')));
+      setTimeout(() => { sock.destroy(); reject(new Error('timed out')); }, 60000);
+    });
+    assert.equal(rows, 300000);
+  });
+
   test('running a query before logging on fails and closes', async () => {
     const r = await rawSession(server.boltPort, [handshake, hello(), run('RETURN 1')]);
     assert.deepEqual(messageTags(r.data), [SUCCESS, FAILURE]);
