@@ -1091,7 +1091,10 @@ process (NornicModule *mod)
       if (rd.truncate)
         {
           g_autoptr (GError) error = NULL;
-          if (!api->wal_truncate_after (api->core, rd.truncate_after, &error))
+          gboolean ok;
+          /* The WAL waits for queued writes, whose completions take our lock. */
+          UNLOCKED (mod, ok = api->wal_truncate_after (api->core, rd.truncate_after, &error));
+          if (!ok)
             LOG (mod, G_LOG_LEVEL_CRITICAL, "truncating the log after %" G_GUINT64_FORMAT ": %s", rd.truncate_after,
                  error->message);
           if (mod->durable_index > rd.truncate_after)
@@ -1259,7 +1262,11 @@ take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
                            nc_raft_snapshot_membership (mod->raft), error))
     return FALSE;
   if (index > mod->trailing)
-    api->wal_compact (api->core, index - mod->trailing);
+    {
+      g_mutex_unlock (&mod->lock);
+      api->wal_compact (api->core, index - mod->trailing);
+      g_mutex_lock (&mod->lock);
+    }
   LOG (mod, G_LOG_LEVEL_INFO, "snapshot at %" G_GUINT64_FORMAT ", log compacted up to %" G_GUINT64_FORMAT, index,
        index > mod->trailing ? index - mod->trailing : 0);
   return TRUE;
