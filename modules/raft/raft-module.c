@@ -22,6 +22,7 @@
 #include "cluster-node.h"
 #include "nornicdb/module.h"
 #include "raft-core.h"
+#include "raft-glue-codec.h"
 
 #include "errors.h" /* the NcErrorCode values only */
 
@@ -30,8 +31,6 @@
 #define SNAP_WINDOW 4
 #define SNAP_TIMEOUT_US (15 * G_USEC_PER_SEC)
 #define COMMIT_SAVE_US (G_USEC_PER_SEC / 2)
-#define META_KEY_NOOP "raft.noop"
-#define META_KEY_CONF "raft.conf"
 
 typedef struct {
   guint64 index;
@@ -273,107 +272,6 @@ fail_pending (NornicModule *mod, GSList *done, int code, const char *message)
   return done;
 }
 
-/* ---- entries <-> write-set bytes --------------------------------------------------- */
-
-static void
-put_u32 (GByteArray *b, guint32 v)
-{
-  guint32 le = GUINT32_TO_LE (v);
-  g_byte_array_append (b, (const guint8 *) &le, 4);
-}
-
-/* A write-set holding one META effect: version 1, no hlc, no origin. */
-static GBytes *
-meta_writeset (const char *key, GBytes *value)
-{
-  GByteArray *b = g_byte_array_new ();
-  guint8 v = 1;
-  g_byte_array_append (b, &v, 1);
-  guint64 hlc = 0;
-  g_byte_array_append (b, (const guint8 *) &hlc, 8);
-  put_u32 (b, 0xFFFFFFFFu);
-  put_u32 (b, 1);
-  guint8 kind = 12; /* NC_EFFECT_META */
-  g_byte_array_append (b, &kind, 1);
-  put_u32 (b, (guint32) strlen (key));
-  g_byte_array_append (b, (const guint8 *) key, (guint) strlen (key));
-  if (value == NULL)
-    {
-      guint8 tag = 0;
-      g_byte_array_append (b, &tag, 1);
-    }
-  else
-    {
-      gsize len;
-      const guint8 *d = g_bytes_get_data (value, &len);
-      guint8 tag = 5; /* BYTES */
-      g_byte_array_append (b, &tag, 1);
-      put_u32 (b, (guint32) len);
-      g_byte_array_append (b, d, (guint) len);
-    }
-  return g_byte_array_free_to_bytes (b);
-}
-
-static gboolean
-get_u32 (const guint8 *d, gsize len, gsize *pos, guint32 *out)
-{
-  if (*pos + 4 > len)
-    return FALSE;
-  guint32 le;
-  memcpy (&le, d + *pos, 4);
-  *out = GUINT32_FROM_LE (le);
-  *pos += 4;
-  return TRUE;
-}
-
-/* Classifies a WAL record: our META no-op/conf write-sets, else normal. */
-static NcRaftEntry *
-entry_from_record (guint64 index, guint64 term, GBytes *ws)
-{
-  gsize len;
-  const guint8 *d = g_bytes_get_data (ws, &len);
-  gsize pos = 9;
-  guint32 olen, count, klen;
-  if (len > 9 && d[0] == 1 && get_u32 (d, len, &pos, &olen)
-      && (olen == 0xFFFFFFFFu || (pos += olen, pos <= len))
-      && get_u32 (d, len, &pos, &count) && count == 1 && pos < len && d[pos] == 12)
-    {
-      pos++;
-      if (get_u32 (d, len, &pos, &klen) && pos + klen < len)
-        {
-          const char *key = (const char *) d + pos;
-          gsize vpos = pos + klen;
-          if (klen == strlen (META_KEY_NOOP) && memcmp (key, META_KEY_NOOP, klen) == 0)
-            return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_NOOP, NULL);
-          guint32 vlen;
-          if (klen == strlen (META_KEY_CONF) && memcmp (key, META_KEY_CONF, klen) == 0 && d[vpos] == 5)
-            {
-              vpos++;
-              if (get_u32 (d, len, &vpos, &vlen) && vpos + vlen == len)
-                {
-                  g_autoptr (GBytes) conf = g_bytes_new_from_bytes (ws, vpos, vlen);
-                  return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_CONF_CHANGE, conf);
-                }
-            }
-        }
-    }
-  return nc_raft_entry_new (index, term, NC_RAFT_ENTRY_NORMAL, ws);
-}
-
-static GBytes *
-entry_to_record (const NcRaftEntry *e)
-{
-  switch (e->type)
-    {
-    case NC_RAFT_ENTRY_NOOP:
-      return meta_writeset (META_KEY_NOOP, NULL);
-    case NC_RAFT_ENTRY_CONF_CHANGE:
-      return meta_writeset (META_KEY_CONF, e->data);
-    default:
-      return e->data ? g_bytes_ref (e->data) : meta_writeset (META_KEY_NOOP, NULL);
-    }
-}
-
 /* ---- the core's storage over the WAL --------------------------------------------- */
 
 static guint64
@@ -411,7 +309,7 @@ st_entries (gpointer user_data, guint64 from, guint max_count, gsize max_bytes)
       memcpy (&index, d, 8);
       memcpy (&term, d + 8, 8);
       g_autoptr (GBytes) ws = g_bytes_new_from_bytes (recs->pdata[i], 16, len - 16);
-      g_ptr_array_add (out, entry_from_record (GUINT64_FROM_LE (index), GUINT64_FROM_LE (term), ws));
+      g_ptr_array_add (out, nc_raft_glue_entry_from_record (GUINT64_FROM_LE (index), GUINT64_FROM_LE (term), ws));
     }
   return out;
 }
@@ -509,7 +407,7 @@ wire_entries (GPtrArray *entries)
   for (guint i = 0; entries && i < entries->len; i++)
     {
       NcRaftEntry *e = entries->pdata[i];
-      g_autoptr (GBytes) rec = entry_to_record (e);
+      g_autoptr (GBytes) rec = nc_raft_glue_entry_to_record (e);
       g_ptr_array_add (out, nc_cluster_entry_new (e->index, e->term, rec));
     }
   return out;
@@ -692,7 +590,7 @@ from_wire (NornicModule *mod, const NcClusterMessage *w)
         for (guint i = 0; a->entries && i < a->entries->len; i++)
           {
             NcClusterEntry *e = a->entries->pdata[i];
-            g_ptr_array_add (m->entries, entry_from_record (e->index, e->term, e->data));
+            g_ptr_array_add (m->entries, nc_raft_glue_entry_from_record (e->index, e->term, e->data));
           }
         break;
       }
@@ -1103,7 +1001,7 @@ process (NornicModule *mod)
       for (guint i = 0; rd.entries && i < rd.entries->len; i++)
         {
           NcRaftEntry *e = rd.entries->pdata[i];
-          g_autoptr (GBytes) rec = entry_to_record (e);
+          g_autoptr (GBytes) rec = nc_raft_glue_entry_to_record (e);
           g_autoptr (GError) error = NULL;
           WalCtx *ctx = g_new0 (WalCtx, 1);
           ctx->mod = mod;
@@ -1532,7 +1430,7 @@ bootstrap_log (NornicModule *mod, guint64 snap_index, guint64 snap_term, NcRaftM
   const NornicCoreApi *api = mod->api;
   guint64 term = MAX (snap_term, 1);
   g_autoptr (GBytes) conf = nc_raft_membership_encode (m);
-  g_autoptr (GBytes) rec = meta_writeset (META_KEY_CONF, conf);
+  g_autoptr (GBytes) rec = nc_raft_glue_meta_writeset (NC_RAFT_GLUE_KEY_CONF, conf);
   SyncWait w = { 0 };
   g_mutex_init (&w.lock);
   g_cond_init (&w.cond);

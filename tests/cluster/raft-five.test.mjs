@@ -3,7 +3,7 @@
 // (the leader among them) and the two rejoin.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RaftCluster, cypher } from './raft-lib.mjs';
+import { RaftCluster, cypher, http, waitFor } from './raft-lib.mjs';
 
 const cluster = new RaftCluster({ prefix: '127.0.0.3', n: 5, clusterId: 'five' });
 
@@ -39,4 +39,27 @@ test('five nodes: one leader, replication, survives two failures, rejoin', async
     const [{ c }] = await cypher(cluster.node(i), 'MATCH (n:Five) RETURN count(n) AS c');
     assert.equal(c, 21, `node-${i}`);
   }
+});
+
+test('without a majority no leader is elected and /health answers 503', async () => {
+  const leader = await cluster.waitLeader(15000);
+  const doomed = cluster.ids.filter((i) => i !== leader).slice(0, 3);
+  for (const i of doomed) await cluster.kill(i);
+  const left = cluster.live();
+  const t0 = Date.now();
+  for (const i of left) {
+    const h = await waitFor(`node-${i} unhealthy`, async () => {
+      const r = await http(cluster.node(i), '/health');
+      return r.status === 503 ? r : null;
+    }, 10000);
+    assert.equal(h.body.replication.mode, 'raft');
+    assert.equal(h.body.replication.is_leader, false);
+    assert.equal(h.body.replication.state, 'electing');
+  }
+  console.log(`leader gave up and /health turned 503 after ${Date.now() - t0} ms`);
+  await assert.rejects(cypher(cluster.node(left[0]), 'CREATE (:NoQuorum)'));
+  for (const i of doomed) await cluster.start(i, { bootstrap: i === 1 });
+  await cluster.waitLeader(15000);
+  const h = await http(cluster.node(left[0]), '/health');
+  assert.equal(h.status, 200);
 });
