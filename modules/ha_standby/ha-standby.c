@@ -787,7 +787,12 @@ standby_handle_batch (NornicModule *mod, const NcClusterMsgWALBatch *b)
           return;
         }
     }
-  if (b->truncate && last > b->prev_index)
+  /* The primary found our log diverging after prev_index. With entries,
+   * the first conflicting one truncates below; without, the primary has
+   * nothing after prev_index, so nothing after it can be valid. (Dropping
+   * only on a real conflict keeps a stale position report from discarding
+   * records we legitimately hold.) */
+  if (b->truncate && b->entries->len == 0 && last > b->prev_index)
     {
       if (!truncate_tail (mod, b->prev_index))
         return;

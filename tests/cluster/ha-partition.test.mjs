@@ -51,7 +51,7 @@ describe('network cut between the pair', () => {
       const watch = watchRoles(pair);
       const ackedA = [];
       const wa = await writeLoop(pair.a, 'a', ackedA, 2000);
-      await sleep(500);
+      await waitFor('writes acknowledged before the cut', async () => ackedA.length >= 5, 15000);
       const cutAt = Date.now();
       pair.proxies.toA.cut();
       pair.proxies.toB.cut();
@@ -103,7 +103,7 @@ describe('network cut between the pair', () => {
       const watch = watchRoles(pair);
       const ackedA = [];
       const wa = await writeLoop(pair.a, 'a', ackedA, 1500);
-      await sleep(500);
+      await waitFor('writes acknowledged before the cut', async () => ackedA.length >= 5, 15000);
       pair.proxies.toA.cut();
       pair.proxies.toB.cut();
       const cutAt = Date.now();
