@@ -5,7 +5,7 @@
 // with dpkg-deb -x, runs with the packaged configuration file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -39,8 +39,8 @@ before(() => {
     if (!existsSync(from)) continue; // deleted in the work tree
     mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
     copyFileSync(from, path.join(src, f));
+    chmodSync(path.join(src, f), statSync(from).mode & 0o777);
   }
-  run('chmod', ['+x', path.join(src, 'debian', 'rules')]);
   const r = run('dpkg-buildpackage', ['-us', '-uc', '-b'], {
     cwd: src,
     env: cleanEnv({ DEB_BUILD_OPTIONS: 'nocheck parallel=2', LC_ALL: 'C.UTF-8' }),
