@@ -1,0 +1,260 @@
+/* region.h — multi-region extensions of the Raft module (docs/multi-region.md).
+ *
+ * multi_region.so is raft.so's code built a second time with NC_MULTI_REGION
+ * defined plus the region-*.c files. This header is the whole interface
+ * between the two halves:
+ *
+ *  - the pure parts (no I/O, unit-tested in tests/unit/test-region-*.c):
+ *    the hybrid logical clock, the region epoch record, the origin stamp a
+ *    write-set carries across regions, and the conflict resolver that every
+ *    member of a region runs over committed entries in log order;
+ *  - the hooks the Raft glue calls (nc_region_hook_*), declared at the end.
+ *
+ * Everything here is deterministic given the same inputs in the same order,
+ * so every member of a region, replaying the same Raft log, reaches the same
+ * version table, the same conflict records and the same filtered effects.
+ */
+#pragma once
+
+#include <glib.h>
+#include "writeset.h"
+
+G_BEGIN_DECLS
+
+#define NC_REGION_ERROR (nc_region_error_quark ())
+GQuark nc_region_error_quark (void);
+typedef enum {
+  NC_REGION_ERROR_INVALID,    /* malformed stamp, epoch record or state */
+  NC_REGION_ERROR_NOT_FOUND,  /* unknown conflict id */
+  NC_REGION_ERROR_STATE,      /* operation not allowed in the current state */
+} NcRegionError;
+
+/* ---- hybrid logical clock ------------------------------------------------
+ *
+ * A timestamp is one u64: the upper 48 bits are wall-clock milliseconds since
+ * the Unix epoch, the lower 16 bits a logical counter. Timestamps issued by
+ * one clock strictly increase, and a clock that observed a remote timestamp
+ * issues only larger ones afterwards, so "w happened after v" implies
+ * hlc(w) > hlc(v) across regions (Kulkarni et al., 2014).
+ */
+#define NC_HLC_LOGICAL_BITS 16
+#define NC_HLC_LOGICAL_MASK ((G_GUINT64_CONSTANT (1) << NC_HLC_LOGICAL_BITS) - 1)
+#define NC_HLC_PHYSICAL_MS(h) ((h) >> NC_HLC_LOGICAL_BITS)
+#define NC_HLC_LOGICAL(h) ((h) & NC_HLC_LOGICAL_MASK)
+#define NC_HLC_MAKE(ms, logical) (((guint64) (ms) << NC_HLC_LOGICAL_BITS) | ((guint64) (logical) & NC_HLC_LOGICAL_MASK))
+
+typedef struct {
+  guint64 last;  /* largest timestamp issued or observed */
+} NcHlc;
+
+/* `floor` is a persisted lower bound (e.g. the newest HLC in the log) so a
+ * restarted node with a clock set back never reissues a timestamp. */
+void nc_hlc_init (NcHlc *clock, guint64 floor);
+/* A new timestamp for a local event at wall time `wall_ms`. */
+guint64 nc_hlc_now (NcHlc *clock, guint64 wall_ms);
+/* Merges a timestamp received from another region (on apply). */
+void nc_hlc_observe (NcHlc *clock, guint64 remote, guint64 wall_ms);
+/* Current wall time in ms, the default source for the two above. */
+guint64 nc_hlc_wall_ms (void);
+/* Total order used by last_write_wins: HLC first, then region id (byte-wise
+ * strcmp), so two regions never tie. <0, 0, >0. */
+int nc_hlc_compare (guint64 a, const char *region_a, guint64 b, const char *region_b);
+
+/* ---- region epoch ----------------------------------------------------------
+ *
+ * Which region is primary, recorded with a rising epoch. It is replicated
+ * in each region's Raft log as a META effect (key NC_REGION_META_EPOCH, value
+ * "<epoch>:<region>") and persisted by every member on apply.
+ */
+#define NC_REGION_META_EPOCH "region.epoch"
+#define NC_REGION_META_ORIGIN "region.origin"
+#define NC_REGION_META_CONFLICT "region.conflict"
+#define NC_REGION_META_RESOLVED "region.conflict.resolved"
+
+typedef struct {
+  guint64 epoch;         /* 0: never set */
+  char *primary;         /* region id of the primary write region */
+} NcRegionEpoch;
+
+void nc_region_epoch_clear (NcRegionEpoch *e);
+/* "<epoch>:<region>" (transfer full) */
+char *nc_region_epoch_format (const NcRegionEpoch *e);
+gboolean nc_region_epoch_parse (const char *text, NcRegionEpoch *out, GError **error);
+/* Adopts `proposed` when it is newer than `current` (higher epoch). Returns
+ * TRUE when `current` changed. An equal epoch naming a different primary is
+ * an invariant violation and is refused with an error. */
+gboolean nc_region_epoch_merge (NcRegionEpoch *current, const NcRegionEpoch *proposed,
+                                gboolean *changed, GError **error);
+
+/* ---- origin stamp -------------------------------------------------------------
+ *
+ * Every write-set that enters a region's log carries, as its FIRST effect, a
+ * META effect NC_REGION_META_ORIGIN whose value is a map:
+ *   region (string)  the region that wrote it (its primary at the time)
+ *   index  (int)     its position in the origin region's Raft log
+ *   epoch  (int)     the region epoch the origin knew when it committed it
+ *   hlc    (int)     HLC stamped by the origin's leader on submit
+ *   seen   (map)     region -> highest origin index of that region the origin
+ *                    had applied when it wrote this (a version vector; it
+ *                    decides whether two writes were concurrent)
+ * A remote write-set is proposed in the receiving region with the same stamp,
+ * so duplicates (e.g. resent after a leader change) are recognised by
+ * (region, index) on apply.
+ */
+typedef struct {
+  char *region;
+  guint64 index;
+  guint64 epoch;
+  guint64 hlc;
+  GHashTable *seen;  /* char* region -> guint64* index; may be NULL (= empty) */
+} NcRegionOrigin;
+
+void nc_region_origin_clear (NcRegionOrigin *o);
+void nc_region_origin_copy (NcRegionOrigin *dst, const NcRegionOrigin *src);
+guint64 nc_region_origin_seen (const NcRegionOrigin *o, const char *region);
+void nc_region_origin_set_seen (NcRegionOrigin *o, const char *region, guint64 index);
+/* A new write-set: the origin META effect followed by copies of the effects
+ * of `ws` (any origin stamp already in `ws` is replaced). The write-set's
+ * own hlc/origin header fields are set too. (transfer full) */
+NcWriteSet *nc_region_stamp (const NcWriteSet *ws, const NcRegionOrigin *origin);
+/* Reads the origin stamp; FALSE (no error) when `ws` carries none. FALSE
+ * with error when it carries a malformed one. */
+gboolean nc_region_origin_read (const NcWriteSet *ws, NcRegionOrigin *out, GError **error);
+
+/* ---- versions, conflicts and the resolver -------------------------------------
+ *
+ * The version table remembers, for every "cell" (one property, one label or
+ * the existence of one node or relationship), which write last set it:
+ * region, origin index, epoch and HLC. Applying a write w to a cell whose
+ * current version v came from another region:
+ *   - w saw v (w.seen[v.region] >= v.index): ordinary update, no conflict;
+ *   - otherwise the two are concurrent: a conflict. The winner is the larger
+ *     of the two in the strategy's total order:
+ *       last_write_wins: (hlc, region)
+ *       manual:          (epoch, hlc, region)  (the newer primary's value)
+ *     The cell keeps the winner; the loser's effect is not applied. Either
+ *     way a conflict record is kept (status "resolved" for LWW, "open" for
+ *     manual), nothing is dropped silently.
+ * Because the winner is always the maximum of a total order that is
+ * consistent with causality, every region ends with the same value no matter
+ * in which order the writes arrived.
+ */
+typedef enum {
+  NC_CONFLICT_LAST_WRITE_WINS = 0,
+  NC_CONFLICT_MANUAL = 1,
+} NcConflictStrategy;
+
+gboolean nc_conflict_strategy_parse (const char *text, NcConflictStrategy *out, GError **error);
+const char *nc_conflict_strategy_name (NcConflictStrategy s);
+
+typedef struct {
+  char *region;
+  guint64 index;
+  guint64 epoch;
+  guint64 hlc;
+} NcRegionVersion;
+
+typedef enum {
+  NC_CONFLICT_OPEN = 0,      /* manual: waiting for an operator */
+  NC_CONFLICT_RESOLVED = 1,  /* LWW: decided automatically; manual: resolved */
+} NcConflictStatus;
+
+typedef struct {
+  char *id;            /* deterministic: same id in every region */
+  char *cell;          /* "node/<id>/prop/<key>", "node/<id>/label/<l>", "node/<id>" ... */
+  char *entity;        /* "node" or "relationship" */
+  gint64 entity_id;
+  char *key;           /* property key, "label:<l>" or "exists" */
+  NcConflictStrategy strategy;
+  NcConflictStatus status;
+  NcRegionVersion kept;
+  NcValue kept_value;       /* the value the cell holds after resolution */
+  NcRegionVersion rejected;
+  NcValue rejected_value;   /* the losing write's value (null = removal) */
+  char *resolution;    /* NULL, "kept", "rejected" or "value" once resolved by an operator */
+} NcRegionConflict;
+
+typedef struct _NcRegionResolver NcRegionResolver;
+
+NcRegionResolver *nc_region_resolver_new (NcConflictStrategy strategy);
+void nc_region_resolver_free (NcRegionResolver *r);
+NcConflictStrategy nc_region_resolver_strategy (const NcRegionResolver *r);
+
+/* Resolves one committed write-set (which must carry an origin stamp) in log
+ * order: returns the effects to apply to the store (transfer full), with
+ * losing effects removed, and appends new conflicts to the resolver. Sets
+ * *duplicate (and returns an empty write-set) when (origin region, index)
+ * was already applied. */
+NcWriteSet *nc_region_resolve (NcRegionResolver *r, const NcWriteSet *stamped,
+                               gboolean *duplicate, GError **error);
+/* Highest origin index applied per region (the receiver's dedupe and resume
+ * position). */
+guint64 nc_region_resolver_applied (const NcRegionResolver *r, const char *region);
+/* The current value the resolver believes a cell holds (transfer none); NULL
+ * when the cell has never been written through the resolver. */
+const NcValue *nc_region_resolver_cell_value (const NcRegionResolver *r, const char *cell);
+const NcRegionVersion *nc_region_resolver_cell_version (const NcRegionResolver *r, const char *cell);
+
+/* Conflicts in detection order (transfer none). */
+guint nc_region_resolver_n_conflicts (const NcRegionResolver *r);
+const NcRegionConflict *nc_region_resolver_conflict (const NcRegionResolver *r, guint i);
+const NcRegionConflict *nc_region_resolver_find_conflict (const NcRegionResolver *r, const char *id);
+/* The write-set an operator's resolution turns into (to be stamped and
+ * proposed like any local write): sets the cell to the chosen value. `choice`
+ * is "kept", "rejected" or "value" (then `value` is used). It also carries a
+ * META NC_REGION_META_RESOLVED effect naming the conflict, so every region
+ * marks it resolved when it applies it. (transfer full) */
+NcWriteSet *nc_region_resolution_writeset (const NcRegionResolver *r, const char *id,
+                                           const char *choice, const NcValue *value,
+                                           GError **error);
+
+/* Conflicts as a JSON array text (transfer full); `only_open` filters. */
+char *nc_region_resolver_conflicts_json (const NcRegionResolver *r, gboolean only_open);
+/* Whole resolver state (versions, applied positions, conflicts) for
+ * persistence next to a snapshot (transfer full), and back. */
+GBytes *nc_region_resolver_save (const NcRegionResolver *r);
+NcRegionResolver *nc_region_resolver_load (GBytes *data, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionResolver, nc_region_resolver_free)
+
+/* ---- persisted positions ---------------------------------------------------------
+ *
+ * Small durable state kept through NornicCoreApi.state_save/state_load:
+ *   region.epoch            "<epoch>:<region>"
+ *   region.shipped.<region> highest local index that region acknowledged
+ *   region.hlc              HLC floor
+ * The functions below only build and parse those key/value texts; the glue
+ * does the saving.
+ */
+char *nc_region_position_key (const char *remote_region);  /* (transfer full) */
+gboolean nc_region_parse_u64 (const char *text, guint64 *out, GError **error);
+
+/* ---- remote regions ----------------------------------------------------------------- */
+
+typedef struct {
+  char *region;
+  char *host;
+  guint16 port;
+} NcRegionPeer;
+
+/* Parses NORNICDB_CLUSTER_REMOTE_REGIONS ("region:host:port,...");
+ * (transfer full) array of NcRegionPeer*. Refuses `self_region` in the list
+ * and duplicate regions. */
+GPtrArray *nc_region_peers_parse (const char *text, const char *self_region, GError **error);
+void nc_region_peer_free (NcRegionPeer *p);
+
+/* ---- read consistency ---------------------------------------------------------------- */
+
+typedef enum {
+  NC_READ_ONE = 0,
+  NC_READ_LOCAL_ONE,
+  NC_READ_QUORUM,
+  NC_READ_LOCAL_QUORUM,
+  NC_READ_ALL,
+} NcReadConsistency;
+
+/* Case-insensitive "ONE", "LOCAL_ONE", ... */
+gboolean nc_read_consistency_parse (const char *text, NcReadConsistency *out, GError **error);
+const char *nc_read_consistency_name (NcReadConsistency c);
+
+G_END_DECLS
