@@ -562,7 +562,21 @@ primary_pump (NornicModule *mod)
           recs = api->wal_read (api->core, mod->peer_next, mod->batch_size, BATCH_MAX_BYTES, &error);
           if (recs == NULL)
             {
-              /* Compacted away: the standby catches up from a snapshot. */
+              /* Compacted away: the standby catches up from a snapshot.
+               * A diverging tail is cut (and recorded) first, so that the
+               * snapshot never replaces writes silently. */
+              if (mod->peer_truncate)
+                {
+                  NcClusterMessage *t = nc_cluster_message_new (NC_CLUSTER_MSG_WAL_BATCH);
+                  t->u.wal_batch.epoch = mod->epoch;
+                  t->u.wal_batch.prev_index = mod->peer_next - 1;
+                  t->u.wal_batch.prev_term = 0; /* compacted: unknown, accepted */
+                  t->u.wal_batch.commit_index = mod->local_durable;
+                  t->u.wal_batch.truncate = TRUE;
+                  t->u.wal_batch.entries = nc_cluster_entries_new ();
+                  send_msg (mod, t);
+                  mod->peer_truncate = FALSE;
+                }
               snapshot_send_start (mod);
               return;
             }

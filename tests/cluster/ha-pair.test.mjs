@@ -77,6 +77,8 @@ describe('hot standby pair', () => {
     assert.equal(typeof lag.body.lag_seconds, 'number');
     const pos = await getJson(pair.b, '/admin/wal/position');
     assert.equal(pos.body.role, 'standby');
+    // Raft-only paths are refused in this mode.
+    assert.equal((await getJson(pair.a, '/admin/raft/state')).status, 409);
   });
 
   test('metrics carry mode, leader flag, indexes, lag, peer health and epoch', async () => {
