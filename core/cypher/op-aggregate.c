@@ -7,6 +7,8 @@
 
 #include "engine.h"
 
+#include <string.h>
+
 typedef struct {
   guint n_keys;
   NcValue *keys;
@@ -22,6 +24,7 @@ typedef struct {
   GPtrArray *groups;
   gboolean built;
   guint emit;
+  NcValue *probe;     /* grouping keys of the current row; moved into a new group */
 } AggOp;
 
 static guint
@@ -133,19 +136,23 @@ build (AggOp *a, GError **error)
       if (!nc_exec_tick (x, error))
         return FALSE;
       nc_row_copy (op->row, op->child->row, x->width);
-      NcValue *keys = g_new0 (NcValue, MAX (nk, 1));
+      /* keys are evaluated into a reusable buffer: most rows fall into an
+       * existing group, and a heap block per row was a third of the cost
+       * of `RETURN p.age, count(*)` */
+      NcValue *keys = a->probe;
       for (guint i = 0; i < nk; i++)
         if (!nc_eval (x, g_array_index (a->keys, NcSlotExpr, i).expr, op->row, &keys[i], error))
           {
             for (guint k = 0; k < i; k++)
               nc_value_clear (&keys[k]);
-            g_free (keys);
             return FALSE;
           }
       Group probe = { nk, keys, NULL, NULL };
       Group *g = lookup_group (a, &probe);
       if (g == NULL)
         {
+          keys = g_memdup2 (a->probe, sizeof (NcValue) * MAX (nk, 1));
+          memset (a->probe, 0, sizeof (NcValue) * MAX (nk, 1));
           gsize bytes = 64;
           for (guint i = 0; i < nk; i++)
             bytes += nc_value_estimate (&keys[i]);
@@ -163,11 +170,8 @@ build (AggOp *a, GError **error)
           g_ptr_array_add (a->groups, g);
         }
       else
-        {
-          for (guint k = 0; k < nk; k++)
-            nc_value_clear (&keys[k]);
-          g_free (keys);
-        }
+        for (guint k = 0; k < nk; k++)
+          nc_value_clear (&keys[k]);
       if (!step_group (a, g, op->row, error))
         return FALSE;
     }
@@ -235,6 +239,7 @@ agg_free (NcOp *op)
   agg_reset (op);
   g_hash_table_unref (a->index);
   g_ptr_array_unref (a->groups);
+  g_free (a->probe);
   g_array_unref (a->keys);
   g_ptr_array_unref (a->aggs);
 }
@@ -249,6 +254,7 @@ nc_op_aggregate_new (NcExecCtx *x, NcOp *child, GArray *keys, GPtrArray *aggs)
   a->aggs = g_ptr_array_ref (aggs);
   a->index = g_hash_table_new (group_hash, group_equal);
   a->groups = g_ptr_array_new ();
+  a->probe = g_new0 (NcValue, MAX (keys->len, 1));
   GString *d = g_string_new (NULL);
   for (guint i = 0; i < keys->len; i++)
     {

@@ -70,6 +70,7 @@ typedef struct {
   gboolean have_input;
   NcValue seek_values;  /* list of values still to seek (IN) */
   guint seek_idx;
+  gboolean cursor_checks; /* (n:L) by a label scan of L: the cursor has checked everything */
 } ScanOp;
 
 static NcCursor *
@@ -164,8 +165,8 @@ scan_next (NcOp *op, GError **error)
           if (s->cur && nc_cursor_next (s->cur, &id))
             {
               op->db_hits++;
-              gboolean ok;
-              if (!nc_node_matches (x, s->node, id, op->row, &ok, error))
+              gboolean ok = TRUE;
+              if (!s->cursor_checks && !nc_node_matches (x, s->node, id, op->row, &ok, error))
                 return FALSE;
               if (!ok)
                 continue;
@@ -232,6 +233,9 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
         label = node->labels->pdata[0];
       s->op.klass = &label_class;
       s->op.details = g_strdup_printf ("%s:%s", var, label);
+      /* the label cursor yields visible nodes that have the label at the
+       * snapshot; re-checking cost a lock and a token lookup per row */
+      s->cursor_checks = spec->label != NC_TOKEN_NONE - 1 && node->labels->len == 1 && node->props == NULL;
     }
   else
     {

@@ -131,6 +131,7 @@ type_label (NcVarType t)
     case NC_VT_RELLIST: return "List<Relationship>";
     case NC_VT_PATH: return "Path";
     case NC_VT_VALUE: return "a value";
+    case NC_VT_LIST: return "List<Any>";
     default: return "Any";
     }
 }
@@ -163,7 +164,7 @@ static_type (Scope *sc, const NcExpr *e)
           case NC_VT_NODE: return NC_VALUE_NODE;
           case NC_VT_REL: return NC_VALUE_REL;
           case NC_VT_PATH: return NC_VALUE_PATH;
-          case NC_VT_RELLIST: return NC_VALUE_LIST;
+          case NC_VT_RELLIST: case NC_VT_LIST: return NC_VALUE_LIST;
           default: return TYPE_UNKNOWN;
           }
       }
@@ -341,6 +342,7 @@ check_static (Sem *S, Scope *sc, NcExpr *e)
 }
 
 static gboolean sem_expr_inner (Sem *S, Scope *sc, NcExpr *e, int flags);
+static gboolean check_predicate (Sem *S, Scope *sc, NcExpr *where);
 
 static gboolean
 sem_expr (Sem *S, Scope *sc, NcExpr *e, int flags)
@@ -487,7 +489,7 @@ check_type (Sem *S, Var *v, NcVarType want, const char *name, guint offset)
 {
   if (v->type == want)
     return TRUE;
-  if (v->type == NC_VT_ANY)
+  if (v->type == NC_VT_ANY || (v->type == NC_VT_LIST && want == NC_VT_RELLIST))
     {
       /* A value bound earlier (e.g. by WITH) may be used as an entity;
        * checked at run time. */
@@ -581,7 +583,7 @@ sem_pattern_part (Sem *S, Scope *sc, NcPatternPart *part, int mode)
             return fail (S, r->offset, NC_ERROR_SYNTAX, "Can't create relationship `%s`: the variable is already declared in this context", r->var);
           if (!(v->type == NC_VT_ANY && !r->varlen) && !check_type (S, v, want, r->var, r->offset))
             return FALSE;
-          if (r->varlen && v->type != NC_VT_RELLIST && v->type != NC_VT_ANY)
+          if (r->varlen && v->type != NC_VT_RELLIST && v->type != NC_VT_ANY && v->type != NC_VT_LIST)
             return fail (S, r->offset, NC_ERROR_SYNTAX, "Type mismatch: `%s` defined with conflicting type %s (expected List<Relationship>)",
                          r->var, type_label (v->type));
           r->slot = v->slot;
@@ -860,7 +862,10 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
             {
               if (it->expr->kind == NC_EX_VAR)
                 g_hash_table_add (key_slots, GINT_TO_POINTER (it->expr->slot + 1));
-              g_ptr_array_add (key_texts, nc_expr_to_string (it->expr));
+              /* only simple keys (n.prop) may reappear inside an
+               * aggregating expression; complex ones are ambiguous */
+              if (it->expr->kind == NC_EX_PROP && it->expr->a->kind == NC_EX_VAR)
+                g_ptr_array_add (key_texts, nc_expr_to_string (it->expr));
             }
         }
       for (guint i = 0; i < c->items->len; i++)
@@ -897,8 +902,9 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
       if (t == NC_VT_ANY)
         {
           NcValueType st = static_type (sc, it->expr);
-          if (st != TYPE_UNKNOWN && st != NC_VALUE_NULL && st != NC_VALUE_NODE && st != NC_VALUE_REL && st != NC_VALUE_PATH
-              && st != NC_VALUE_LIST)
+          if (st == NC_VALUE_LIST)
+            t = NC_VT_LIST;
+          else if (st != TYPE_UNKNOWN && st != NC_VALUE_NULL && st != NC_VALUE_NODE && st != NC_VALUE_REL && st != NC_VALUE_PATH)
             t = NC_VT_VALUE;
         }
       it->slot = bind (S, out, it->alias, t)->slot;
@@ -958,13 +964,25 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
           scope_free (out);
           return NULL;
         }
-      if (!sem_expr (S, osc, c->where, IN_PRED))
+      if (!sem_expr (S, osc, c->where, IN_PRED) || !check_predicate (S, osc, c->where))
         {
           scope_free (out);
           return NULL;
         }
     }
   return out;
+}
+
+/* WHERE must be a predicate. */
+static gboolean
+check_predicate (Sem *S, Scope *sc, NcExpr *where)
+{
+  if (where == NULL)
+    return TRUE;
+  NcValueType t = static_type (sc, where);
+  if (t != TYPE_UNKNOWN && t != NC_VALUE_BOOL && t != NC_VALUE_NULL)
+    return fail (S, where->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Boolean but was %s", vtype_label (t));
+  return TRUE;
 }
 
 static gboolean
@@ -1056,7 +1074,7 @@ sem_clause (Sem *S, Scope **psc, NcClause *c, gboolean in_foreach)
         return FALSE;
       if (c->where && contains_agg (c->where))
         return fail (S, c->where->offset, NC_ERROR_SYNTAX, "Invalid use of aggregating function in WHERE");
-      return sem_expr (S, sc, c->where, IN_PRED);
+      return sem_expr (S, sc, c->where, IN_PRED) && check_predicate (S, sc, c->where);
     case NC_CL_UNWIND:
       if (!sem_expr (S, sc, c->expr, 0))
         return FALSE;

@@ -17,6 +17,7 @@ typedef enum {
   NC_VT_RELLIST,
   NC_VT_PATH,
   NC_VT_VALUE,    /* known not to be an entity */
+  NC_VT_LIST,     /* a list (may hold relationships) */
 } NcVarType;
 
 gboolean nc_cypher_analyze (NcStatement *s, const char *text, GError **error);
