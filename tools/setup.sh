@@ -35,3 +35,9 @@ if [ -f build/build.ninja ]; then
 else
   meson setup build >/dev/null
 fi
+
+# `meson test` rebuilds only what tests link against; the daemon loads its
+# replication modules at run time, so build everything.
+if [ "${1:-}" = "--test" ]; then
+  ninja -C build
+fi
