@@ -108,8 +108,13 @@ struct _NornicModule {
   gboolean snap_persisted_due;
   guint64 snap_persisted_index, snap_persisted_term;
   guint64 apply_target;     /* highest committed entry handed out */
-  guint64 saved_commit;
+  guint64 saved_term;       /* hard state on disk */
+  char *saved_vote;
+  guint64 saved_commit;     /* queued for the saver thread */
   gint64 saved_commit_us;
+  GThreadPool *saver;       /* writes raft-commit.state off the main loop */
+  GMutex saver_lock;
+  guint64 saver_value;
   guint64 restored_commit;
   gint64 behind_since_us;
 
@@ -330,16 +335,32 @@ save_hard_state (NornicModule *mod, guint64 term, const char *vote, GError **err
   return mod->api->state_save (mod->api->core, "raft-hardstate", v, error);
 }
 
+/* Saver thread: an fsync on the main loop would stall every commit. */
 static void
-save_commit (NornicModule *mod, guint64 commit)
+saver_main (gpointer data, gpointer user_data)
 {
+  (void) data;
+  NornicModule *mod = user_data;
+  g_mutex_lock (&mod->saver_lock);
+  guint64 commit = mod->saver_value;
+  g_mutex_unlock (&mod->saver_lock);
   g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT "\n", commit);
   g_autoptr (GError) error = NULL;
   if (!mod->api->state_save (mod->api->core, "raft-commit", v, &error))
     LOG (mod, G_LOG_LEVEL_WARNING, "cannot save the commit index: %s", error->message);
-  else
-    mod->saved_commit = commit;
+}
+
+/* Caller holds the lock. */
+static void
+save_commit (NornicModule *mod, guint64 commit)
+{
+  g_mutex_lock (&mod->saver_lock);
+  mod->saver_value = commit;
+  g_mutex_unlock (&mod->saver_lock);
+  mod->saved_commit = commit;
   mod->saved_commit_us = g_get_monotonic_time ();
+  if (mod->saver && g_thread_pool_unprocessed (mod->saver) == 0)
+    g_thread_pool_push (mod->saver, GINT_TO_POINTER (1), NULL);
 }
 
 /* "index term base64(membership)": the core's compaction point. */
@@ -951,7 +972,10 @@ process (NornicModule *mod)
       NcRaftReady rd = { 0 };
       if (!nc_raft_ready (mod->raft, &rd))
         break;
-      if (rd.has_hard_state)
+      /* The hard state's commit changes with nearly every Ready; only a new
+       * term or vote must reach the disk before the messages (the commit
+       * index is saved lazily by the saver thread). */
+      if (rd.has_hard_state && (rd.hard_state.term != mod->saved_term || g_strcmp0 (rd.hard_state.vote, mod->saved_vote) != 0))
         {
           g_autoptr (GError) error = NULL;
           if (!save_hard_state (mod, rd.hard_state.term, rd.hard_state.vote, &error))
@@ -962,8 +986,15 @@ process (NornicModule *mod)
               g_ptr_array_set_size (rd.messages, 0);
             }
           else
-            nc_raft_hard_state_persisted (mod->raft, rd.hard_state.term, rd.hard_state.vote);
+            {
+              mod->saved_term = rd.hard_state.term;
+              g_free (mod->saved_vote);
+              mod->saved_vote = g_strdup (rd.hard_state.vote);
+              nc_raft_hard_state_persisted (mod->raft, rd.hard_state.term, rd.hard_state.vote);
+            }
         }
+      else if (rd.has_hard_state)
+        nc_raft_hard_state_persisted (mod->raft, rd.hard_state.term, rd.hard_state.vote);
       if (rd.snapshot)
         {
           g_autoptr (GError) error = NULL;
@@ -1389,6 +1420,7 @@ module_free (NornicModule *mod)
   g_free (mod->bolt_address);
   g_free (mod->cluster_address);
   g_free (mod->leader);
+  g_free (mod->saved_vote);
   g_clear_pointer (&mod->config_peers, g_hash_table_unref);
   g_clear_pointer (&mod->dialled, g_hash_table_unref);
   g_clear_pointer (&mod->peer_bolt, g_hash_table_unref);
@@ -1399,6 +1431,9 @@ module_free (NornicModule *mod)
   Pending *p;
   while ((p = g_queue_pop_head (&mod->pending)) != NULL)
     g_free (p);
+  if (mod->saver)
+    g_thread_pool_free (mod->saver, FALSE, TRUE);
+  g_mutex_clear (&mod->saver_lock);
   g_mutex_clear (&mod->lock);
   g_free (mod);
 }
@@ -1467,6 +1502,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   NornicModule *mod = g_new0 (NornicModule, 1);
   mod->api = api;
   g_mutex_init (&mod->lock);
+  g_mutex_init (&mod->saver_lock);
   g_queue_init (&mod->pending);
   mod->config_peers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mod->dialled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1548,12 +1584,16 @@ raft_create (const NornicCoreApi *api, GError **error)
       if (lines[1] && *lines[1])
         vote = g_strdup (lines[1]);
     }
+  mod->saved_term = term;
+  mod->saved_vote = g_strdup (vote);
   g_autofree char *cs = api->state_load (core, "raft-commit");
   guint64 commit = cs ? g_ascii_strtoull (cs, NULL, 10) : 0;
   guint64 last = MAX (wal_last, snap_index);
   guint64 last_term = last > snap_index ? api->wal_term_at (core, last) : snap_term;
   mod->restored_commit = MIN (MAX (commit, snap_index), last);
   mod->saved_commit = commit;
+  mod->saver_value = commit;
+  mod->saver = g_thread_pool_new (saver_main, mod, 1, FALSE, NULL);
   mod->last_snapshot_index = snap_index;
 
   NcRaftConfig cfg = {
@@ -1698,9 +1738,15 @@ raft_stop (NornicModule *mod)
   destroy_source (mod, &mod->tick_source);
   destroy_source (mod, &mod->kick_source);
   GSList *done = fail_pending (mod, NULL, NC_ERROR_UNAVAILABLE, "The database is shutting down");
-  if (mod->saved_commit < MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft)))
-    save_commit (mod, MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft)));
+  guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
+  GThreadPool *saver = g_steal_pointer (&mod->saver);
   g_mutex_unlock (&mod->lock);
+  if (saver)
+    g_thread_pool_free (saver, FALSE, TRUE);
+  g_mutex_lock (&mod->saver_lock);
+  mod->saver_value = MAX (mod->saver_value, commit);
+  g_mutex_unlock (&mod->saver_lock);
+  saver_main (NULL, mod);
   run_done (done);
   if (mod->node)
     nc_cluster_node_stop (mod->node);
