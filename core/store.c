@@ -180,6 +180,11 @@ struct _NcStore {
 
   GRWLock tokens_lock;
   TokenTable tokens[3];
+  /* NcString* by property-key token: every stored property map uses these
+   * as its keys, so a million nodes share three key strings (memory) and a
+   * property lookup compares pointers to hot strings (no cache miss per
+   * key). Guarded by tokens_lock; they live as long as the store. */
+  GPtrArray *key_strings;
 };
 
 struct _NcTxn {
@@ -438,6 +443,8 @@ nc_store_token (NcStore *store, NcTokenKind kind, const char *name, gboolean cre
       tok = t->names->len;
       g_ptr_array_add (t->names, copy);
       g_hash_table_insert (t->by_name, copy, GUINT_TO_POINTER (tok + 1));
+      if (kind == NC_TOKEN_PROP_KEY)
+        g_ptr_array_add (store->key_strings, nc_string_new (copy, strlen (copy)));
     }
   g_rw_lock_writer_unlock (&store->tokens_lock);
   return tok;
@@ -463,6 +470,20 @@ nc_store_token_count (NcStore *store, NcTokenKind kind)
   n = store->tokens[kind].names->len;
   g_rw_lock_reader_unlock (&store->tokens_lock);
   return n;
+}
+
+/* The interned key string of a property key (borrowed, lives as long as
+ * the store); creates the token when needed. */
+static NcString *
+key_string (NcStore *s, const char *name)
+{
+  NcToken tok = nc_store_token (s, NC_TOKEN_PROP_KEY, name, TRUE);
+  NcString *out = NULL;
+  g_rw_lock_reader_lock (&s->tokens_lock);
+  if (tok < s->key_strings->len)
+    out = g_ptr_array_index (s->key_strings, tok);
+  g_rw_lock_reader_unlock (&s->tokens_lock);
+  return out;
 }
 
 /* Makes sure every key of a property map has a token, so that readers on
@@ -596,10 +617,10 @@ storable_copy (const NcValue *v)
 /* (transfer full) `m` as stored: coerced values, without nulls unless
  * `keep_nulls` (they mean "remove" in SET +=). NULL when empty. */
 static NcMap *
-map_storable_copy (const NcMap *m, gboolean keep_nulls)
+map_storable_copy (NcStore *s, const NcMap *m, gboolean keep_nulls)
 {
   guint32 n = 0;
-  gboolean coerce = FALSE;
+  gboolean coerce = FALSE, interned = TRUE;
   if (m == NULL)
     return NULL;
   for (guint32 i = 0; i < m->len; i++)
@@ -607,16 +628,17 @@ map_storable_copy (const NcMap *m, gboolean keep_nulls)
       if (keep_nulls || m->entries[i].value.type != NC_VALUE_NULL)
         n++;
       coerce |= needs_coercion (&m->entries[i].value);
+      interned &= m->entries[i].key == key_string (s, m->entries[i].key->data);
     }
   if (n == 0)
     return NULL;
-  if (n == m->len && !coerce)
+  if (n == m->len && !coerce && interned)
     return nc_map_ref ((NcMap *) m);
   NcMap *out = nc_map_new (n);
   for (guint32 i = 0; i < m->len; i++)
     if (keep_nulls || m->entries[i].value.type != NC_VALUE_NULL)
       {
-        out->entries[out->len].key = nc_string_ref (m->entries[i].key);
+        out->entries[out->len].key = nc_string_ref (key_string (s, m->entries[i].key->data));
         out->entries[out->len].value = storable_copy (&m->entries[i].value);
         out->len++;
       }
@@ -624,9 +646,9 @@ map_storable_copy (const NcMap *m, gboolean keep_nulls)
 }
 
 static NcMap *
-map_without_nulls (const NcMap *m)
+map_without_nulls (NcStore *s, const NcMap *m)
 {
-  return map_storable_copy (m, FALSE);
+  return map_storable_copy (s, m, FALSE);
 }
 
 /* ---- bitsets ------------------------------------------------------------- */
@@ -838,6 +860,7 @@ nc_store_new (void)
       s->tokens[k].names = g_ptr_array_new_with_free_func (g_free);
       s->tokens[k].by_name = g_hash_table_new (g_str_hash, g_str_equal);
     }
+  s->key_strings = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_string_unref);
   s->label_bits = g_ptr_array_new_with_free_func (bitset_free);
   s->schema = g_ptr_array_new_with_free_func ((GDestroyNotify) schema_free);
   s->head_labels = g_array_new (FALSE, TRUE, sizeof (gint64));
@@ -900,6 +923,7 @@ nc_store_free (NcStore *store)
       g_hash_table_unref (store->tokens[k].by_name);
       g_ptr_array_unref (store->tokens[k].names);
     }
+  g_ptr_array_unref (store->key_strings);
   g_rw_lock_clear (&store->lock);
   g_mutex_clear (&store->writer_mutex);
   g_cond_clear (&store->writer_cond);
@@ -1873,7 +1897,7 @@ nc_txn_create_node (NcTxn *txn, const NcToken *labels, guint n_labels, const NcM
       !map_storable (props, error))
     return -1;
   ensure_key_tokens (txn->store, props);
-  g_autoptr (NcMap) clean = map_without_nulls (props);
+  g_autoptr (NcMap) clean = map_without_nulls (txn->store, props);
   g_rw_lock_writer_lock (&txn->store->lock);
   NcNodeId id = do_create_node (txn, -1, labels, n_labels, clean, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
@@ -1952,7 +1976,7 @@ set_props_public (NcTxn *txn, gboolean rel, gint64 id, const NcMap *props, gbool
   if (!check_write (txn, error) || !map_storable (props, error))
     return FALSE;
   ensure_key_tokens (txn->store, props);
-  g_autoptr (NcMap) stored = map_storable_copy (props, TRUE);
+  g_autoptr (NcMap) stored = map_storable_copy (txn->store, props, TRUE);
   g_rw_lock_writer_lock (&txn->store->lock);
   gboolean ok = do_set_props (txn, rel, id, stored, replace, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
@@ -2001,7 +2025,7 @@ nc_txn_create_rel (NcTxn *txn, NcToken type, NcNodeId start, NcNodeId end, const
       !map_storable (props, error))
     return -1;
   ensure_key_tokens (txn->store, props);
-  g_autoptr (NcMap) clean = map_without_nulls (props);
+  g_autoptr (NcMap) clean = map_without_nulls (txn->store, props);
   g_rw_lock_writer_lock (&txn->store->lock);
   NcRelId id = do_create_rel (txn, -1, type, start, end, clean, error);
   g_rw_lock_writer_unlock (&txn->store->lock);
@@ -2296,7 +2320,7 @@ apply_effect (NcTxn *txn, const NcEffect *e, GError **error)
         if (!map_storable (props, error))
           return FALSE;
         ensure_key_tokens (s, props);
-        g_autoptr (NcMap) clean = map_without_nulls (props);
+        g_autoptr (NcMap) clean = map_without_nulls (txn->store, props);
         return do_create_node (txn, e->id, labels, n, clean, error) >= 0;
       }
     case NC_EFFECT_DELETE_NODE:
@@ -2323,7 +2347,7 @@ apply_effect (NcTxn *txn, const NcEffect *e, GError **error)
         if (!map_storable (props, error))
           return FALSE;
         ensure_key_tokens (s, props);
-        g_autoptr (NcMap) clean = map_without_nulls (props);
+        g_autoptr (NcMap) clean = map_without_nulls (txn->store, props);
         return do_create_rel (txn, e->id, tok (s, NC_TOKEN_REL_TYPE, e->name), e->start, e->end,
                               clean, error) >= 0;
       }
@@ -2439,16 +2463,30 @@ static NcValue
 entity_prop (NcTxn *txn, gboolean rel, gint64 id, NcToken key)
 {
   NcValue out = nc_value_null ();
-  const char *name = nc_store_token_name (txn->store, NC_TOKEN_PROP_KEY, key);
+  NcStore *s = txn->store;
+  const char *name = NULL;
+  const NcString *ks = NULL;
+  g_rw_lock_reader_lock (&s->tokens_lock);
+  if (key < s->tokens[NC_TOKEN_PROP_KEY].names->len)
+    {
+      name = g_ptr_array_index (s->tokens[NC_TOKEN_PROP_KEY].names, key);
+      ks = g_ptr_array_index (s->key_strings, key);
+    }
+  g_rw_lock_reader_unlock (&s->tokens_lock);
   if (name == NULL)
     return out;
-  g_rw_lock_reader_lock (&txn->store->lock);
-  Version *v = rel ? rel_visible (txn->store, txn, id) : node_visible (txn->store, txn, id);
-  if (v != NULL)
+  g_rw_lock_reader_lock (&s->lock);
+  Version *v = rel ? rel_visible (s, txn, id) : node_visible (s, txn, id);
+  if (v != NULL && v->props != NULL)
     {
-      const NcValue *val = nc_map_get (v->props, name);
-      if (val)
-        out = nc_value_copy (val);
+      /* stored maps use the interned key strings: pointer equality first */
+      const NcMap *m = v->props;
+      for (guint32 i = 0; i < m->len; i++)
+        if (m->entries[i].key == ks || strcmp (m->entries[i].key->data, name) == 0)
+          {
+            out = nc_value_copy (&m->entries[i].value);
+            break;
+          }
     }
   g_rw_lock_reader_unlock (&txn->store->lock);
   return out;
