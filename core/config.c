@@ -82,6 +82,7 @@ static const NcConfEntry table[] = {
   { "NORNICDB_CLUSTER_REMOTE_REGIONS", NC_CONF_REGIONS, NULL, NULL, FALSE, FALSE, N_("Remote regions as \"region:host:port,...\"") },
   { "NORNICDB_CLUSTER_CROSS_REGION_MODE", NC_CONF_ENUM, "async", "async|semi_sync", FALSE, FALSE, N_("Cross-region replication mode") },
   { "NORNICDB_CLUSTER_CONFLICT_STRATEGY", NC_CONF_ENUM, "last_write_wins", "last_write_wins|manual", FALSE, FALSE, N_("Conflict resolution between regions") },
+  { "NORNICDB_CLUSTER_READ_CONSISTENCY", NC_CONF_ENUM, "LOCAL_ONE", "ONE|LOCAL_ONE|QUORUM|LOCAL_QUORUM|ALL", FALSE, FALSE, N_("Default read consistency of a transaction in multi_region mode (Bolt tx metadata \"consistency\" overrides it)") },
   { "NORNICDB_CLUSTER_TLS_ENABLED", NC_CONF_BOOL, "false", NULL, FALSE, FALSE, N_("TLS for cluster traffic") },
   { "NORNICDB_CLUSTER_TLS_CERT_FILE", NC_CONF_PATH, NULL, NULL, FALSE, FALSE, N_("Cluster TLS certificate (PEM)") },
   { "NORNICDB_CLUSTER_TLS_KEY_FILE", NC_CONF_PATH, NULL, NULL, FALSE, FALSE, N_("Cluster TLS private key (PEM)") },

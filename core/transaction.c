@@ -226,6 +226,25 @@ wait_for_bookmarks (NcDb *db, const char *const *bookmarks, GError **error)
   return nc_db_wait_visible (db, need, nc_config_get_duration_ms (db->config, "NORNICDB_BOOKMARK_TIMEOUT"), error);
 }
 
+/* Lets the module enforce a read consistency level (multi_region.so:
+ * docs/multi-region.md) before the transaction takes its snapshot. The level
+ * comes from the Bolt transaction metadata key "consistency". */
+static gboolean
+module_begin_transaction (NcDb *db, const NcTxOptions *opts, gboolean write, GError **error)
+{
+  if (db->vt->struct_size < G_STRUCT_OFFSET (NornicModuleVTable, begin_transaction) + sizeof (gpointer) ||
+      db->vt->begin_transaction == NULL)
+    return TRUE;
+  const NcValue *c = opts->metadata ? nc_map_get (opts->metadata, "consistency") : NULL;
+  if (c != NULL && c->type != NC_VALUE_STRING && c->type != NC_VALUE_NULL)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_REQUEST_INVALID,
+                   _("Transaction metadata \"consistency\" must be a string such as \"LOCAL_QUORUM\""));
+      return FALSE;
+    }
+  return db->vt->begin_transaction (db->mod, write, c && c->type == NC_VALUE_STRING ? nc_value_str (c) : NULL, error);
+}
+
 NcTransaction *
 nc_db_begin (NcDb *db, const NcTxOptions *opts, GError **error)
 {
@@ -234,6 +253,8 @@ nc_db_begin (NcDb *db, const NcTxOptions *opts, GError **error)
   if (!wait_for_bookmarks (db, opts->bookmarks, error))
     return NULL;
   gboolean write = opts->mode == NC_ACCESS_WRITE;
+  if (!module_begin_transaction (db, opts, write, error))
+    return NULL;
   if (write && !check_writable (db, error))
     return NULL;
 

@@ -30,7 +30,7 @@
 G_BEGIN_DECLS
 
 #define NORNIC_MODULE_ABI_MAJOR 1
-#define NORNIC_MODULE_ABI_MINOR 1
+#define NORNIC_MODULE_ABI_MINOR 2
 #define NORNIC_MODULE_ENTRY_SYMBOL "nornic_module_entry"
 
 typedef struct _NornicModule NornicModule; /* module-private instance */
@@ -232,6 +232,17 @@ typedef struct {
    * (entries above it may be uncommitted, e.g. a Raft log tail). Called
    * after create, before start. NULL = replay the whole log. */
   guint64 (*replay_limit) (NornicModule *mod);
+
+  /* -- appended in ABI 1.2 (the core checks struct_size before use) -- */
+  /* Called when a transaction begins (nc_db_begin), on the query worker
+   * thread, before it takes its snapshot. `consistency` is the read
+   * consistency the client asked for in the Bolt transaction metadata
+   * ("consistency": "ONE", "LOCAL_QUORUM", ...), NULL when it asked for
+   * none (the module then applies its configured default). The module may
+   * block until this node's store is fresh enough for that level (e.g. a
+   * ReadIndex round) or refuse with an error (e.g.
+   * Neo.TransientError.Cluster.ReplicationUnavailable). NULL = accept all. */
+  gboolean (*begin_transaction) (NornicModule *mod, gboolean write, const char *consistency, GError **error);
 } NornicModuleVTable;
 
 typedef struct {
