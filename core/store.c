@@ -691,6 +691,14 @@ static int
 index_key_cmp (gconstpointer a, gconstpointer b, gpointer unused)
 {
   const IndexKey *ka = a, *kb = b;
+  /* integer keys (ids) are the common case: skip the generic ordering,
+   * which was a fifth of a relationship load's profile (two seeks a row) */
+  if (ka->value.type == NC_VALUE_INT && kb->value.type == NC_VALUE_INT)
+    {
+      if (ka->value.u.i != kb->value.u.i)
+        return ka->value.u.i < kb->value.u.i ? -1 : 1;
+      return (ka->id > kb->id) - (ka->id < kb->id);
+    }
   int c = nc_value_order (&ka->value, &kb->value);
   if (c != 0)
     return c;
