@@ -243,6 +243,53 @@ typedef struct {
 GPtrArray *nc_region_peers_parse (const char *text, const char *self_region, GError **error);
 void nc_region_peer_free (NcRegionPeer *p);
 
+/* ---- shipping cursor -------------------------------------------------------------------
+ *
+ * The sending side of one remote region: which of this region's log
+ * entries it has acknowledged (persisted as region.shipped.<region>), what
+ * is in flight, and where to send (the configured address, or the leader it
+ * was redirected to). Positions are this region's Raft log indexes (= the
+ * origin index of its own entries).
+ */
+typedef struct {
+  char *region;
+  char *configured;      /* "host:port" from REMOTE_REGIONS */
+  char *target;          /* where the next RegionShip goes */
+  guint64 acked;         /* highest index the remote committed (or covered) */
+  guint64 sent;          /* highest index sent (>= acked) */
+  gint64 sent_us;        /* monotonic time of the last send, 0 = none in flight */
+  guint redirects;       /* consecutive redirects (bounded) */
+} NcRegionShipper;
+
+#define NC_REGION_SHIP_MAX_REDIRECTS 5
+
+NcRegionShipper *nc_region_shipper_new (const char *region, const char *address, guint64 acked);
+void nc_region_shipper_free (NcRegionShipper *s);
+/* The next range [*from, *to] to send, at most `window` entries past the
+ * acknowledged position and not beyond `commit_index`. FALSE when there is
+ * nothing to send now (caught up, or the window is full). */
+gboolean nc_region_shipper_next (const NcRegionShipper *s, guint64 commit_index, guint window,
+                                 guint64 *from, guint64 *to);
+void nc_region_shipper_mark_sent (NcRegionShipper *s, guint64 to, gint64 now_us);
+/* A RegionShipAck. Returns TRUE when `acked` advanced (persist it). A
+ * refusal rewinds to what the receiver has; a refusal naming a leader
+ * re-targets there (bounded by NC_REGION_SHIP_MAX_REDIRECTS, then back to
+ * the configured address). */
+gboolean nc_region_shipper_ack (NcRegionShipper *s, gboolean success, guint64 applied_index,
+                                const char *leader_addr);
+/* The connection dropped or an ack timed out: resend from `acked`, and
+ * optionally go back to the configured address. */
+void nc_region_shipper_rewind (NcRegionShipper *s, gboolean to_configured);
+guint64 nc_region_shipper_lag_entries (const NcRegionShipper *s, guint64 commit_index);
+
+/* The receiving side: whether a RegionShip continues what this region has
+ * (`have` = highest origin index of that region committed or covered). */
+typedef enum {
+  NC_REGION_RECEIVE_OK,   /* propose the entries with index > have */
+  NC_REGION_RECEIVE_GAP,  /* prev_index > have: refuse, the sender rewinds */
+} NcRegionReceive;
+NcRegionReceive nc_region_receive_check (guint64 have, guint64 prev_index);
+
 /* ---- read consistency ---------------------------------------------------------------- */
 
 typedef enum {
@@ -256,5 +303,15 @@ typedef enum {
 /* Case-insensitive "ONE", "LOCAL_ONE", ... */
 gboolean nc_read_consistency_parse (const char *text, NcReadConsistency *out, GError **error);
 const char *nc_read_consistency_name (NcReadConsistency c);
+
+/* What begin_transaction must do for a level (docs/multi-region.md,
+ * "Read consistency levels"). */
+typedef enum {
+  NC_READ_ACTION_LOCAL,              /* serve from local applied state */
+  NC_READ_ACTION_LOCAL_READ_INDEX,   /* ReadIndex in the local region, wait until applied */
+  NC_READ_ACTION_NOT_PRIMARY,        /* refuse: NotALeader, naming the primary region's leader */
+  NC_READ_ACTION_WAIT_PRIMARY_COMMIT,/* wait until the primary's commit index is applied here */
+} NcReadAction;
+NcReadAction nc_read_consistency_action (NcReadConsistency level, gboolean write, gboolean in_primary_region);
 
 G_END_DECLS
