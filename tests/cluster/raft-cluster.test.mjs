@@ -90,6 +90,9 @@ describe('raft cluster', () => {
     const lag = (await http(L, '/admin/replication/lag')).body;
     assert.equal(lag.is_leader, true);
     assert.equal(lag.peers.length, 2);
+    const snap = await http(f, '/admin/raft/snapshot', { method: 'POST' });
+    assert.equal(snap.status, 200, JSON.stringify(snap.body));
+    assert.ok(snap.body.index > 0);
     const wal = (await http(L, '/admin/wal/position')).body;
     for (const k of ['last_index', 'last_term', 'first_index', 'commit_index', 'applied_index']) assert.equal(typeof wal[k], 'number', k);
 

@@ -5,7 +5,18 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftCluster, cypher, http, waitFor } from './raft-lib.mjs';
 
-const cluster = new RaftCluster({ prefix: '127.0.0.3', n: 5, clusterId: 'five' });
+// The clustering guide's timing values, verbatim.
+const cluster = new RaftCluster({
+  prefix: '127.0.0.3',
+  n: 5,
+  clusterId: 'five',
+  env: {
+    NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '1s',
+    NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '100ms',
+    NORNICDB_CLUSTER_RAFT_SNAPSHOT_INTERVAL: '300',
+    NORNICDB_CLUSTER_RAFT_SNAPSHOT_THRESHOLD: '10000',
+  },
+});
 
 before(async () => {
   await cluster.startAll();
