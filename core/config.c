@@ -78,6 +78,7 @@ static const NcConfEntry table[] = {
   { "NORNICDB_CLUSTER_RAFT_SNAPSHOT_THRESHOLD", NC_CONF_INT, "10000", "1..1000000000", FALSE, FALSE, N_("Log entries before a snapshot") },
   { "NORNICDB_CLUSTER_RAFT_TRAILING_LOGS", NC_CONF_INT, "10000", "0..1000000000", FALSE, FALSE, N_("Log entries kept after a snapshot") },
   { "NORNICDB_CLUSTER_RAFT_MAX_APPEND_ENTRIES", NC_CONF_INT, "64", "1..100000", FALSE, FALSE, N_("Maximum entries per AppendEntries message") },
+  { "NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS", NC_CONF_BOOL, "false", NULL, FALSE, FALSE, N_("Raft: every transaction first confirms the leader's commit index with a quorum (ReadIndex) and waits until this node has applied it, so reads on any node see every write acknowledged before they began (costs a round trip per transaction)") },
   { "NORNICDB_CLUSTER_REGION_ID", NC_CONF_STRING, NULL, NULL, FALSE, FALSE, N_("Region identifier (required in multi_region mode)") },
   { "NORNICDB_CLUSTER_REMOTE_REGIONS", NC_CONF_REGIONS, NULL, NULL, FALSE, FALSE, N_("Remote regions as \"region:host:port,...\"") },
   { "NORNICDB_CLUSTER_CROSS_REGION_MODE", NC_CONF_ENUM, "async", "async|semi_sync", FALSE, FALSE, N_("Cross-region replication mode") },

@@ -63,6 +63,17 @@ typedef struct {
   guint64 term;
 } WalCtx;
 
+/* A linearizable read waiting for its ReadIndex (can_serve_read). */
+typedef struct {
+  guint64 id;
+  gboolean issued;     /* handed to the core */
+  gboolean confirmed;  /* the core returned a read index */
+  guint64 index;
+  gboolean done;
+  gboolean ok;
+  const char *why;
+} ReadWait;
+
 struct _NornicModule {
   const NornicCoreApi *api;
   GMutex lock;
@@ -133,6 +144,12 @@ struct _NornicModule {
   /* members that came back without their state: id -> address; removed and
    * added again as learners (the core never moves a peer's match back) */
   GHashTable *rejoin;
+
+  /* linearizable reads (NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS) */
+  gboolean linearizable;
+  guint64 next_read_id;
+  GHashTable *reads;        /* id -> ReadWait* (owned by the waiting thread) */
+  GCond read_cond;          /* with `lock` */
   guint64 bytes_total;
 };
 
@@ -967,6 +984,27 @@ process (NornicModule *mod)
         nc_raft_persisted (mod->raft, mod->durable_index, mod->durable_term);
       mod->reported_durable = mod->durable_index;
     }
+  if (g_hash_table_size (mod->reads) > 0)
+    {
+      GHashTableIter it;
+      gpointer v;
+      g_hash_table_iter_init (&it, mod->reads);
+      while (g_hash_table_iter_next (&it, NULL, &v))
+        {
+          ReadWait *w = v;
+          if (w->issued)
+            continue;
+          w->issued = TRUE;
+          g_autoptr (GBytes) ctx = g_bytes_new (&w->id, sizeof w->id);
+          g_autoptr (GError) error = NULL;
+          if (!nc_raft_read_index (mod->raft, ctx, &error))
+            {
+              w->done = TRUE;
+              w->why = "no leader can confirm the read index right now";
+            }
+        }
+      g_cond_broadcast (&mod->read_cond);
+    }
   for (int round = 0; round < 64 && nc_raft_has_ready (mod->raft); round++)
     {
       NcRaftReady rd = { 0 };
@@ -1072,6 +1110,19 @@ process (NornicModule *mod)
                                                                "The write was overwritten by a new leader; retry"));
             }
         }
+      for (guint i = 0; rd.read_states && i < rd.read_states->len; i++)
+        {
+          NcRaftReadState *rs = rd.read_states->pdata[i];
+          guint64 id = 0;
+          if (rs->context && g_bytes_get_size (rs->context) == sizeof id)
+            memcpy (&id, g_bytes_get_data (rs->context, NULL), sizeof id);
+          ReadWait *w = g_hash_table_lookup (mod->reads, &id);
+          if (w && !w->done)
+            {
+              w->confirmed = TRUE;
+              w->index = rs->index;
+            }
+        }
       gboolean soft = rd.has_soft_state;
       NcRaftRole role = rd.role;
       g_autofree char *leader = g_strdup (rd.leader);
@@ -1128,6 +1179,20 @@ process (NornicModule *mod)
           LOG (mod, G_LOG_LEVEL_INFO, "accepting writes (applied %" G_GUINT64_FORMAT ")", api->applied_index (api->core));
           publish_role (mod);
         }
+    }
+  if (g_hash_table_size (mod->reads) > 0)
+    {
+      guint64 visible = reported_applied (mod);
+      GHashTableIter it;
+      gpointer v;
+      g_hash_table_iter_init (&it, mod->reads);
+      while (g_hash_table_iter_next (&it, NULL, &v))
+        {
+          ReadWait *w = v;
+          if (w->confirmed && !w->done && visible >= w->index)
+            w->done = w->ok = TRUE;
+        }
+      g_cond_broadcast (&mod->read_cond);
     }
   /* The commit index is only an optimisation for recovery: save lazily. */
   guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
@@ -1427,6 +1492,8 @@ module_free (NornicModule *mod)
   g_clear_pointer (&mod->snap_sends, g_hash_table_unref);
   g_clear_pointer (&mod->promote, g_hash_table_unref);
   g_clear_pointer (&mod->rejoin, g_hash_table_unref);
+  g_clear_pointer (&mod->reads, g_hash_table_unref);
+  g_cond_clear (&mod->read_cond);
   g_clear_pointer (&mod->snap_failed, g_ptr_array_unref);
   Pending *p;
   while ((p = g_queue_pop_head (&mod->pending)) != NULL)
@@ -1510,6 +1577,8 @@ raft_create (const NornicCoreApi *api, GError **error)
   mod->snap_sends = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, snap_send_free);
   mod->promote = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   mod->rejoin = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  mod->reads = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_cond_init (&mod->read_cond);
   mod->snap_failed = g_ptr_array_new_with_free_func (g_free);
   mod->raft_role = NC_RAFT_FOLLOWER;
 
@@ -1529,6 +1598,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   mod->bolt_address = advertised_bolt_address (api);
   mod->cluster_address = g_strdup (adv ? adv : bind);
   mod->bootstrap = api->config_get_bool (core, "NORNICDB_CLUSTER_RAFT_BOOTSTRAP");
+  mod->linearizable = api->config_get_bool (core, "NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS");
   gint64 hb = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT"), 5);
   mod->election_ms = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT"), 3 * hb);
   mod->tick_ms = (guint) hb;
@@ -1738,6 +1808,7 @@ raft_stop (NornicModule *mod)
   destroy_source (mod, &mod->tick_source);
   destroy_source (mod, &mod->kick_source);
   GSList *done = fail_pending (mod, NULL, NC_ERROR_UNAVAILABLE, "The database is shutting down");
+  g_cond_broadcast (&mod->read_cond);
   guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
   GThreadPool *saver = g_steal_pointer (&mod->saver);
   g_mutex_unlock (&mod->lock);
@@ -1806,6 +1877,49 @@ raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpo
     }
   g_mutex_unlock (&mod->lock);
   return index;
+}
+
+/* ---- linearizable reads ------------------------------------------------------------------------------------ */
+
+/* Worker threads: confirm the leader's commit index with a quorum
+ * (ReadIndex; a follower asks the leader) and wait until this node has
+ * applied it, so the transaction sees every write acknowledged before it
+ * began. */
+static gboolean
+raft_can_serve_read (NornicModule *mod, GError **error)
+{
+  if (!mod->linearizable || g_main_context_is_owner (mod->api->main_context))
+    return TRUE;
+  ReadWait w = { 0 };
+  g_mutex_lock (&mod->lock);
+  if (mod->stopping)
+    {
+      g_mutex_unlock (&mod->lock);
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE, "The database is shutting down");
+      return FALSE;
+    }
+  w.id = ++mod->next_read_id;
+  g_hash_table_insert (mod->reads, &w.id, &w);
+  if (mod->kick_source == 0)
+    {
+      GSource *s = g_idle_source_new ();
+      g_source_set_priority (s, G_PRIORITY_HIGH);
+      g_source_set_callback (s, kick_cb, mod, NULL);
+      mod->kick_source = g_source_attach (s, mod->api->main_context);
+      g_source_unref (s);
+    }
+  gint64 deadline = g_get_monotonic_time () + 2 * mod->election_ms * 1000 + G_USEC_PER_SEC;
+  while (!w.done && !mod->stopping)
+    if (!g_cond_wait_until (&mod->read_cond, &mod->lock, deadline))
+      break;
+  g_hash_table_remove (mod->reads, &w.id);
+  g_mutex_unlock (&mod->lock);
+  if (w.ok)
+    return TRUE;
+  g_set_error (error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE,
+               "Cannot serve a linearizable read: %s; retry",
+               w.why ? w.why : w.confirmed ? "this node is still applying the leader's writes" : "the leader did not confirm the read index in time");
+  return FALSE;
 }
 
 /* ---- routing, health, metrics ---------------------------------------------------------------------------- */
@@ -2373,7 +2487,7 @@ static const NornicModuleVTable raft_vtable = {
   .routing_table = raft_routing_table,
   .health_json = raft_health_json,
   .metrics = raft_metrics,
-  .can_serve_read = NULL,
+  .can_serve_read = raft_can_serve_read,
   .replay_limit = raft_replay_limit,
 };
 
