@@ -266,6 +266,17 @@ nc_region_resolver_applied (const NcRegionResolver *r, const char *region)
   return v ? *v : 0;
 }
 
+void
+nc_region_resolver_fill_seen (const NcRegionResolver *r, NcRegionOrigin *o)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, r->applied);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (g_strcmp0 (k, o->region) != 0)
+      nc_region_origin_set_seen (o, k, *(guint64 *) v);
+}
+
 static void
 set_applied (NcRegionResolver *r, const char *region, guint64 index)
 {

@@ -8,7 +8,9 @@
  *    the hybrid logical clock, the region epoch record, the origin stamp a
  *    write-set carries across regions, and the conflict resolver that every
  *    member of a region runs over committed entries in log order;
- *  - the hooks the Raft glue calls (nc_region_hook_*), declared at the end.
+ *  - the log pipeline the Raft glue drives (NcRegionLog): stamping local
+ *    writes, resolving shipped ones before proposing them, following
+ *    committed entries, picking what to ship; and the shipping cursor.
  *
  * Everything here is deterministic given the same inputs in the same order,
  * so every member of a region, replaying the same Raft log, reaches the same
@@ -190,6 +192,9 @@ NcWriteSet *nc_region_resolve (NcRegionResolver *r, const NcWriteSet *stamped,
 /* Highest origin index applied per region (the receiver's dedupe and resume
  * position). */
 guint64 nc_region_resolver_applied (const NcRegionResolver *r, const char *region);
+/* Fills o->seen with every region's applied origin index except o->region's
+ * own (the version vector a new write of o->region carries). */
+void nc_region_resolver_fill_seen (const NcRegionResolver *r, NcRegionOrigin *o);
 /* The current value the resolver believes a cell holds (transfer none); NULL
  * when the cell has never been written through the resolver. */
 const NcValue *nc_region_resolver_cell_value (const NcRegionResolver *r, const char *cell);
@@ -216,6 +221,64 @@ GBytes *nc_region_resolver_save (const NcRegionResolver *r);
 NcRegionResolver *nc_region_resolver_load (GBytes *data, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionResolver, nc_region_resolver_free)
+
+/* ---- a region's log pipeline -----------------------------------------------------------
+ *
+ * What the Raft glue does with region data, minus the I/O. Every member
+ * feeds committed entries of its region's log, in order, to
+ * nc_region_log_committed(); the leader additionally keeps a speculative
+ * resolver that runs ahead over what it proposed, so that
+ *   - a local write is stamped as having seen every entry before it in the
+ *     log (it is, in log order), and
+ *   - a shipped remote write-set is resolved against the state it will meet
+ *     when it commits: the proposal carries the losing effects already
+ *     removed (the store applies the log as it is), plus the original
+ *     write-set as META NC_REGION_META_RAW so that every member re-runs the
+ *     same resolution on commit and records the same conflicts.
+ */
+#define NC_REGION_META_RAW "region.raw"
+
+typedef struct _NcRegionLog NcRegionLog;
+
+NcRegionLog *nc_region_log_new (const char *self_region, NcConflictStrategy strategy);
+void nc_region_log_free (NcRegionLog *l);
+const char *nc_region_log_region (const NcRegionLog *l);
+/* (transfer none) the epoch as committed in this region's log. */
+const NcRegionEpoch *nc_region_log_epoch (const NcRegionLog *l);
+gboolean nc_region_log_is_primary (const NcRegionLog *l);
+/* The committed resolver (transfer none): conflicts, positions. */
+NcRegionResolver *nc_region_log_resolver (const NcRegionLog *l);
+/* Highest own-log index processed by nc_region_log_committed(). */
+guint64 nc_region_log_committed_index (const NcRegionLog *l);
+
+/* Leader. Call when leadership is gained, once every earlier entry was
+ * committed and passed to nc_region_log_committed(): the speculative state
+ * restarts from the committed one. */
+void nc_region_log_leader_sync (NcRegionLog *l);
+/* Leader: a local write (from submit) stamped for proposal (transfer full).
+ * Refused with NC_REGION_ERROR_STATE when this region is not primary. */
+NcWriteSet *nc_region_log_stamp_local (NcRegionLog *l, const NcWriteSet *ws, guint64 wall_ms, GError **error);
+/* Leader: after proposing `entry` (from stamp_local or prepare_epoch) at
+ * `index`, so the speculative state follows the log. */
+void nc_region_log_proposed (NcRegionLog *l, guint64 index, const NcWriteSet *entry);
+/* Leader: the proposal for a shipped write-set (transfer full), already
+ * accounted in the speculative state. *duplicate: already applied (or
+ * already proposed); returns NULL then, without error. */
+NcWriteSet *nc_region_log_prepare_remote (NcRegionLog *l, const NcWriteSet *shipped, gboolean *duplicate,
+                                          GError **error);
+/* Leader: the proposal recording a new epoch (transfer full). */
+NcWriteSet *nc_region_log_prepare_epoch (const NcRegionLog *l, const NcRegionEpoch *epoch);
+/* Every member: the committed entry at `index` of this region's log.
+ * `*epoch_changed` is set when it recorded a newer region epoch. */
+gboolean nc_region_log_committed (NcRegionLog *l, guint64 index, const NcWriteSet *entry,
+                                  gboolean *epoch_changed, GError **error);
+/* Shipping: the write-set to send for the committed entry at `index` (its
+ * origin index filled in), or NULL when the entry did not originate in
+ * this region (remote writes, epoch and membership records).
+ * (transfer full) */
+NcWriteSet *nc_region_log_for_shipping (const NcRegionLog *l, guint64 index, const NcWriteSet *entry);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionLog, nc_region_log_free)
 
 /* ---- persisted positions ---------------------------------------------------------
  *
