@@ -10,6 +10,7 @@
 typedef struct {
   int slot;
   NcVarType type;
+  NcValueType st;   /* static value type when known, else NC_VALUE_N_TYPES */
 } Var;
 
 typedef struct _Scope Scope;
@@ -117,6 +118,7 @@ bind (Sem *S, Scope *sc, const char *name, NcVarType type)
   Var *v = g_new0 (Var, 1);
   v->slot = new_slot (S, name, type);
   v->type = type;
+  v->st = NC_VALUE_N_TYPES;
   g_hash_table_insert (sc->vars, g_strdup (name), v);
   return v;
 }
@@ -159,6 +161,8 @@ static_type (Scope *sc, const NcExpr *e)
         Var *v = lookup (sc, e->name);
         if (v == NULL)
           return TYPE_UNKNOWN;
+        if (v->st != TYPE_UNKNOWN)
+          return v->st;
         switch (v->type)
           {
           case NC_VT_NODE: return NC_VALUE_NODE;
@@ -316,6 +320,18 @@ check_static (Sem *S, Scope *sc, NcExpr *e)
             return fail (S, ops[i]->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Boolean but was %s", vtype_label (t));
         }
     }
+  if (e->kind == NC_EX_ARITH && e->op != NC_OP_ADD)
+    {
+      NcExpr *ops[2] = { e->a, e->b };
+      for (int i = 0; i < 2; i++)
+        {
+          NcValueType t = static_type (sc, ops[i]);
+          if (t == NC_VALUE_STRING || t == NC_VALUE_BOOL || t == NC_VALUE_LIST || t == NC_VALUE_MAP
+              || t == NC_VALUE_NODE || t == NC_VALUE_REL || t == NC_VALUE_PATH)
+            return fail (S, ops[i]->offset, NC_ERROR_SYNTAX, "Type mismatch: expected Float, Integer or Duration but was %s",
+                         vtype_label (t));
+        }
+    }
   if (e->kind == NC_EX_IN)
     {
       NcValueType t = static_type (sc, e->b);
@@ -432,6 +448,24 @@ sem_expr_inner (Sem *S, Scope *sc, NcExpr *e, int flags)
         g_autoptr (Scope) inner = scope_new (sc);
         Var *v = bind (S, inner, e->name, NC_VT_ANY);
         e->slot = v->slot;
+        /* elements of a literal list of one type have that type */
+        if (e->a->kind == NC_EX_LIST && e->a->args->len > 0)
+          {
+            NcValueType et = TYPE_UNKNOWN;
+            gboolean same = TRUE;
+            for (guint i = 0; i < e->a->args->len && same; i++)
+              {
+                NcExpr *it = e->a->args->pdata[i];
+                if (it->kind != NC_EX_LITERAL || it->lit.type == NC_VALUE_NULL)
+                  same = FALSE;
+                else if (et == TYPE_UNKNOWN)
+                  et = it->lit.type;
+                else
+                  same = et == it->lit.type;
+              }
+            if (same)
+              v->st = et;
+          }
         int f2 = flags & ~AGG_ALLOWED;
         if (contains_agg (e->b) || contains_agg (e->c))
           return fail (S, e->offset, NC_ERROR_SYNTAX, "Invalid use of aggregating function in a list comprehension (InvalidAggregation)");

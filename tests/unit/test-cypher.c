@@ -632,7 +632,8 @@ test_expressions (Fx *fx, gconstpointer d)
                "{name: 'n', missing: null, extra: 1}");
   assert_rows (fx, "RETURN date('2024-02-29').year AS y, duration({days: 3}).days AS d", NULL, "2024 | 3");
   assert_fails (fx, "RETURN 1 / 0", NC_ERROR_ARITHMETIC, NULL);
-  assert_fails (fx, "RETURN 'a' - 1", NC_ERROR_TYPE, NULL);
+  assert_fails (fx, "RETURN 'a' - 1", NC_ERROR_SYNTAX, "Type mismatch");
+  assert_fails (fx, "WITH 'a' AS s RETURN s - 1", NC_ERROR_TYPE, NULL);
 }
 
 static void
