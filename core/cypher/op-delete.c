@@ -120,6 +120,8 @@ delete_next (NcOp *op, GError **error)
   d->buf->pdata[d->emit++] = NULL;
   nc_row_copy (op->row, row, op->x->width);
   nc_row_free (row, op->x->width);
+  /* the buffered row is handed on: it no longer counts */
+  nc_exec_account (op->x, -(gssize) (op->x->width * sizeof (NcValue) + 32), NULL);
   return TRUE;
 }
 

@@ -83,6 +83,8 @@ foreach_next (NcOp *op, GError **error)
   f->buf->pdata[f->emit++] = NULL;
   nc_row_copy (op->row, row, op->x->width);
   nc_row_free (row, op->x->width);
+  /* the buffered row is handed on: it no longer counts */
+  nc_exec_account (op->x, -(gssize) (op->x->width * sizeof (NcValue) + 32), NULL);
   return TRUE;
 }
 

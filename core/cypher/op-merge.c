@@ -64,6 +64,7 @@ merge_build (MergeOp *m, GError **error)
     }
   for (guint r = 0; r < input->len; r++)
     nc_row_free (input->pdata[r], x->width);
+  nc_exec_account (x, -(gssize) (input->len * (x->width * sizeof (NcValue) + 32)), NULL);
   return ok;
 }
 

@@ -213,6 +213,8 @@ set_next (NcOp *op, GError **error)
   s->buf->pdata[s->emit++] = NULL;
   nc_row_copy (op->row, row, x->width);
   nc_row_free (row, x->width);
+  /* the buffered row is handed on: it no longer counts */
+  nc_exec_account (op->x, -(gssize) (op->x->width * sizeof (NcValue) + 32), NULL);
   return TRUE;
 }
 

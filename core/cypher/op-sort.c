@@ -12,6 +12,7 @@ typedef struct {
   NcValue *row;
   NcValue *keys;
   guint seq;
+  gsize bytes;      /* accounted against the memory limit */
 } SortRow;
 
 typedef struct {
@@ -40,6 +41,7 @@ sort_cmp (gconstpointer pa, gconstpointer pb, gpointer user_data)
 static void
 sort_row_free (SortOp *s, SortRow *r)
 {
+  nc_exec_account (s->op.x, -(gssize) r->bytes, NULL);
   nc_row_free (r->row, s->op.x->width);
   for (guint i = 0; i < s->items->len; i++)
     nc_value_clear (&r->keys[i]);
@@ -73,6 +75,7 @@ sort_build (SortOp *s, GError **error)
       for (int i = 0; i < x->width; i++)
         if (r->row[i].type >= NC_VALUE_STRING)
           bytes += nc_value_estimate (&r->row[i]);
+      r->bytes = bytes;
       if (!nc_exec_account (x, bytes, error))
         return FALSE;
     }

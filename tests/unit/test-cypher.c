@@ -753,6 +753,13 @@ test_memory_limit (Fx *fx, gconstpointer d)
       g_assert_error (err, NC_ERROR, NC_ERROR_MEMORY_LIMIT);
       g_clear_error (&err);
     }
+  /* buffers released by one eager step do not count against the next */
+  GError *e2 = NULL;
+  GPtrArray *r2 = run_full (fx, "UNWIND range(1, 3000) AS i CREATE (n:M {i: i}) SET n.j = i "
+                                "WITH n ORDER BY n.i DESC WITH n ORDER BY n.i RETURN count(n)",
+                            NULL, NULL, NULL, 0, 1 << 20, &e2);
+  g_assert_no_error (e2);
+  g_ptr_array_unref (r2);
   /* a small sort fits */
   GError *err = NULL;
   GPtrArray *rows = run_full (fx, "UNWIND range(1, 100) AS i RETURN i ORDER BY i DESC LIMIT 1", NULL, NULL, NULL, 0, 1 << 20, &err);
