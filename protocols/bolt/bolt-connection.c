@@ -64,6 +64,7 @@ typedef struct {
    * as long as the result. */
   NcMap *params;
   NcMap *metadata; /* tx_metadata of an auto-commit query, same reason */
+  NcMap *notif;    /* notification filter in force for this result, or NULL */
   gint64 qid;
   gint64 started_us;
   gboolean done;
@@ -91,6 +92,7 @@ struct _NcBoltConnection {
 
   State state;
   gboolean has_routing;   /* HELLO carried a routing context */
+  NcValue notif_filter;   /* HELLO's notification settings: map or null */
   char *user_agent;
   /* credentials kept only for relaying writes to the writer */
   char *auth_scheme;
@@ -105,6 +107,7 @@ struct _NcBoltConnection {
   /* explicit transaction */
   gpointer tx;
   NcMap *tx_metadata; /* kept alive for the transaction's lifetime */
+  NcMap *tx_notif;    /* BEGIN's notification filter */
   char *tx_db;
   GPtrArray *tx_results; /* OpenResult* */
   gint64 next_qid;
@@ -295,6 +298,7 @@ open_result_free (NcBoltConnection *conn, OpenResult *r)
     conn->cfg.backend->result_free (r->res);
   g_clear_pointer (&r->params, nc_map_unref);
   g_clear_pointer (&r->metadata, nc_map_unref);
+  g_clear_pointer (&r->notif, nc_map_unref);
   g_free (r);
 }
 
@@ -314,6 +318,7 @@ close_transaction (NcBoltConnection *conn)
     }
   g_clear_pointer (&conn->tx_db, g_free);
   g_clear_pointer (&conn->tx_metadata, nc_map_unref);
+  g_clear_pointer (&conn->tx_notif, nc_map_unref);
   g_clear_pointer (&conn->begin_message, g_bytes_unref);
   conn->tx_statements = 0;
 }
@@ -466,6 +471,7 @@ typedef struct {
   const NcMap *metadata;
   NcAccessMode mode;
   char *db;
+  const NcMap *notif; /* the RUN/BEGIN map when it sets notification filters */
 } TxExtra;
 
 static void
@@ -546,6 +552,39 @@ parse_tx_extra (const NcValue *field, TxExtra *x, GError **error)
       return FALSE;
     }
   x->db = g_strdup (db != NULL && *db != '\0' ? db : "neo4j");
+  if (nc_map_get (m, "notifications_minimum_severity") != NULL
+      || nc_map_get (m, "notifications_disabled_categories") != NULL
+      || nc_map_get (m, "notifications_disabled_classifications") != NULL)
+    x->notif = m;
+  return TRUE;
+}
+
+/* Notification filters (Bolt 5.2+): a minimum severity ("OFF", "WARNING",
+ * "INFORMATION") and disabled categories/classifications. */
+static gboolean
+notification_wanted (const NcMap *filter, const NcValue *note)
+{
+  if (filter == NULL || note->type != NC_VALUE_MAP)
+    return TRUE;
+  const char *min = map_str (filter, "notifications_minimum_severity");
+  const char *severity = map_str (note->u.map, "severity");
+  if (min != NULL && g_ascii_strcasecmp (min, "OFF") == 0)
+    return FALSE;
+  if (min != NULL && g_ascii_strcasecmp (min, "WARNING") == 0 && severity != NULL
+      && g_ascii_strcasecmp (severity, "WARNING") != 0)
+    return FALSE;
+  const char *category = map_str (note->u.map, "category");
+  static const char *const keys[] = { "notifications_disabled_categories", "notifications_disabled_classifications" };
+  for (guint k = 0; category != NULL && k < G_N_ELEMENTS (keys); k++)
+    {
+      const NcValue *off = nc_map_get (filter, keys[k]);
+      if (off == NULL || off->type != NC_VALUE_LIST)
+        continue;
+      for (guint32 i = 0; i < off->u.list->len; i++)
+        if (off->u.list->items[i].type == NC_VALUE_STRING
+            && g_ascii_strcasecmp (nc_value_str (&off->u.list->items[i]), category) == 0)
+          return FALSE;
+    }
   return TRUE;
 }
 
@@ -819,6 +858,20 @@ handle_hello (NcBoltConnection *conn, Request *req)
   conn->has_routing = routing != NULL && routing->type == NC_VALUE_MAP;
   g_free (conn->user_agent);
   conn->user_agent = g_strdup (map_str (extra, "user_agent"));
+  /* Keep only the notification settings (HELLO may also carry credentials). */
+  nc_value_clear (&conn->notif_filter);
+  {
+    static const char *const keys[] = { "notifications_minimum_severity", "notifications_disabled_categories",
+                                        "notifications_disabled_classifications" };
+    NcMap *filter = nc_map_new (G_N_ELEMENTS (keys));
+    for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+      {
+        const NcValue *v = nc_map_get (extra, keys[i]);
+        if (v != NULL)
+          nc_map_append (filter, keys[i], nc_value_copy (v));
+      }
+    conn->notif_filter = nc_value_map_take (filter);
+  }
 
   gboolean utc_patch = FALSE;
   if (conn->version == V (4, 4))
@@ -930,7 +983,20 @@ result_summary (NcBoltConnection *conn, OpenResult *r, Meta *m, const char *book
 
   g_auto (NcValue) notes = be->result_notifications (r->res);
   if (notes.type == NC_VALUE_LIST && notes.u.list->len > 0)
-    meta_value (m, "notifications", &notes, &conn->flavor);
+    {
+      const NcMap *filter = r->notif != NULL ? r->notif : field_map (&conn->notif_filter);
+      guint keep = 0;
+      for (guint32 i = 0; i < notes.u.list->len; i++)
+        keep += notification_wanted (filter, &notes.u.list->items[i]);
+      if (keep > 0)
+        {
+          meta_key (m, "notifications");
+          nc_ps_write_list_header (m->buf, keep);
+          for (guint32 i = 0; i < notes.u.list->len; i++)
+            if (notification_wanted (filter, &notes.u.list->items[i]))
+              nc_ps_write_value (m->buf, &notes.u.list->items[i], &conn->flavor);
+        }
+    }
   g_auto (NcValue) plan = be->result_plan (r->res);
   if (plan.type == NC_VALUE_MAP)
     meta_value (m, r->is_profile ? "profile" : "plan", &plan, &conn->flavor);
@@ -1013,6 +1079,8 @@ handle_run (NcBoltConnection *conn, Request *req, GBytes *message)
       conn->auto_res = open_result_new (res, params, -1, started, query);
       if (extra.metadata != NULL)
         conn->auto_res->metadata = nc_map_ref ((NcMap *) extra.metadata);
+      if (extra.notif != NULL)
+        conn->auto_res->notif = nc_map_ref ((NcMap *) extra.notif);
       g_free (conn->tx_db);
       conn->tx_db = g_strdup (extra.db);
       send_run_success (conn, conn->auto_res, FALSE, extra.db);
@@ -1037,6 +1105,8 @@ handle_run (NcBoltConnection *conn, Request *req, GBytes *message)
     }
   conn->tx_statements++;
   OpenResult *r = open_result_new (res, params, conn->next_qid++, started, query);
+  if (conn->tx_notif != NULL)
+    r->notif = nc_map_ref (conn->tx_notif);
   g_ptr_array_add (conn->tx_results, r);
   send_run_success (conn, r, TRUE, conn->tx_db);
   conn->state = STATE_TX_STREAMING;
@@ -1066,6 +1136,8 @@ handle_begin (NcBoltConnection *conn, Request *req, GBytes *message)
   conn->tx = tx;
   if (extra.metadata != NULL)
     conn->tx_metadata = nc_map_ref ((NcMap *) extra.metadata);
+  if (extra.notif != NULL)
+    conn->tx_notif = nc_map_ref ((NcMap *) extra.notif);
   g_free (conn->tx_db);
   conn->tx_db = g_strdup (extra.db);
   conn->next_qid = 0;
@@ -1636,6 +1708,7 @@ nc_bolt_connection_free (NcBoltConnection *conn)
   g_byte_array_unref (conn->out);
   nc_bolt_dechunker_clear (&conn->dechunker);
   g_free (conn->user_agent);
+  nc_value_clear (&conn->notif_filter);
   g_free (conn->connection_id);
   g_free (conn->client_addr);
   g_free (conn->server_agent);

@@ -43,6 +43,7 @@ typedef struct {
   gboolean late_failure;
   gboolean autocommit;
   gboolean writes;
+  gboolean notes;
   char *bookmark;
   NcQueryStats stats;
 } FakeResult;
@@ -95,6 +96,11 @@ fake_run (Fake *fake, const NcTxOptions *opts, const char *query, const NcMap *p
         }
       g_ptr_array_add (r->rows, row);
       r->stats.properties_set = 0;
+    }
+  else if (g_strcmp0 (query, "NOTES") == 0)
+    {
+      r->fields = g_new0 (char *, 1);
+      r->notes = TRUE;
     }
   else if (g_strcmp0 (query, "LATE") == 0)
     {
@@ -252,6 +258,27 @@ fake_null_value (gpointer res)
   return nc_value_null ();
 }
 
+static NcValue
+make_note (const char *code, const char *severity, const char *category)
+{
+  NcMap *m = nc_map_new (3);
+  nc_map_append (m, "code", nc_value_string (code));
+  nc_map_append (m, "severity", nc_value_string (severity));
+  nc_map_append (m, "category", nc_value_string (category));
+  return nc_value_map_take (m);
+}
+
+static NcValue
+fake_result_notifications (gpointer res)
+{
+  if (!((FakeResult *) res)->notes)
+    return nc_value_null ();
+  NcList *l = nc_list_new (2);
+  l->items[0] = make_note ("Neo.ClientNotification.Statement.CartesianProduct", "INFORMATION", "PERFORMANCE");
+  l->items[1] = make_note ("Neo.ClientNotification.Statement.FeatureDeprecationWarning", "WARNING", "DEPRECATION");
+  return nc_value_list_take (l);
+}
+
 static const char *
 fake_result_bookmark (gpointer res)
 {
@@ -323,7 +350,7 @@ static const NcBoltBackend fake_backend = {
   .result_stats = fake_result_stats,
   .result_query_type = fake_result_query_type,
   .result_plan = fake_null_value,
-  .result_notifications = fake_null_value,
+  .result_notifications = fake_result_notifications,
   .result_bookmark = fake_result_bookmark,
   .result_free = fake_result_free,
   .routing_table = fake_routing_table,
@@ -1091,6 +1118,55 @@ test_route_returns_table (void)
   client_clear (&c);
 }
 
+static guint
+count_notes (Client *c)
+{
+  expect_success (c); /* RUN */
+  g_auto (Response) r = next_response (c);
+  g_assert_cmpuint (r.tag, ==, 0x70);
+  const NcValue *notes = meta_get (&r, "notifications");
+  return notes == NULL ? 0 : notes->u.list->len;
+}
+
+static void
+send_run_extra (Client *c, const char *query, const char *key, const char *value, gboolean as_list)
+{
+  g_autoptr (GByteArray) b = msg_begin (0x10, 3);
+  nc_ps_write_string (b, query);
+  nc_ps_write_map_header (b, 0);
+  nc_ps_write_map_header (b, 1);
+  nc_ps_write_string (b, key);
+  if (as_list)
+    {
+      nc_ps_write_list_header (b, 1);
+      nc_ps_write_string (b, value);
+    }
+  else
+    nc_ps_write_string (b, value);
+  client_send (c, b);
+}
+
+static void
+test_notification_filters (void)
+{
+  Client c;
+  client_init (&c, 0);
+  connect_as (&c, 0x00000405, "admin");
+  send_run (&c, "NOTES", NULL);
+  send_pull (&c, -1, -1, 0x3F);
+  g_assert_cmpuint (count_notes (&c), ==, 2);
+  send_run_extra (&c, "NOTES", "notifications_minimum_severity", "WARNING", FALSE);
+  send_pull (&c, -1, -1, 0x3F);
+  g_assert_cmpuint (count_notes (&c), ==, 1);
+  send_run_extra (&c, "NOTES", "notifications_minimum_severity", "OFF", FALSE);
+  send_pull (&c, -1, -1, 0x3F);
+  g_assert_cmpuint (count_notes (&c), ==, 0);
+  send_run_extra (&c, "NOTES", "notifications_disabled_categories", "PERFORMANCE", TRUE);
+  send_pull (&c, -1, -1, 0x3F);
+  g_assert_cmpuint (count_notes (&c), ==, 1);
+  client_clear (&c);
+}
+
 static void
 test_oversized_message_fails_and_closes (void)
 {
@@ -1489,6 +1565,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/bolt/session/parameters-echo-every-type", test_parameters_echo_every_type);
   g_test_add_func ("/nornic/bolt/session/node-parameter-fails-without-closing",
                    test_node_parameter_fails_without_closing);
+  g_test_add_func ("/nornic/bolt/session/notification-filters", test_notification_filters);
   g_test_add_func ("/nornic/bolt/limits/oversized-message-fails-and-closes", test_oversized_message_fails_and_closes);
   g_test_add_func ("/nornic/bolt/limits/malformed-message-fails-and-closes",
                    test_malformed_message_fails_and_closes);
