@@ -55,7 +55,8 @@ typedef struct {
   guint64 size;
   guint64 sent;   /* next byte to send */
   guint64 acked;  /* bytes the follower stored */
-  gint64 last_us;
+  gint64 last_us;   /* last progress */
+  gint64 pumped_us; /* last (re)transmission */
 } SnapSend;
 
 typedef struct {
@@ -704,6 +705,7 @@ snap_send_free (gpointer p)
 static void
 snap_send_pump (NornicModule *mod, SnapSend *s)
 {
+  s->pumped_us = g_get_monotonic_time ();
   while (s->sent < s->size && s->sent < s->acked + (guint64) SNAP_WINDOW * SNAP_CHUNK_BYTES)
     {
       g_autoptr (GFile) f = g_file_new_for_path (s->path);
@@ -780,10 +782,10 @@ snap_send_ack (NornicModule *mod, const char *peer, guint64 next_offset)
   if (s == NULL)
     return;
   s->last_us = g_get_monotonic_time ();
+  /* Lost chunks are sent again by the tick (no progress) or on reconnect,
+   * never on an acknowledgement: the rest of the window is still in flight. */
   if (next_offset > s->acked)
     s->acked = next_offset;
-  if (next_offset < s->sent && next_offset < s->acked + 1)
-    s->sent = next_offset; /* the follower lost chunks: resend from there */
   if (s->acked >= s->size)
     {
       /* complete: the core learns the outcome from the follower's response */
@@ -1288,6 +1290,17 @@ tick_cb (gpointer data)
   while (g_hash_table_iter_next (&it, &k, &v))
     if (now - ((SnapSend *) v)->last_us > SNAP_TIMEOUT_US)
       g_ptr_array_add (stalled, g_strdup (k));
+  /* chunks lost with a connection: send again from what was acknowledged */
+  g_hash_table_iter_init (&it, mod->snap_sends);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      SnapSend *ss = v;
+      if (now - ss->last_us <= SNAP_TIMEOUT_US && now - MAX (ss->last_us, ss->pumped_us) > 2 * mod->election_ms * 1000)
+        {
+          ss->sent = ss->acked;
+          snap_send_pump (mod, ss);
+        }
+    }
   for (guint i = 0; i < stalled->len; i++)
     {
       LOG (mod, G_LOG_LEVEL_WARNING, "snapshot transfer to %s stalled; will retry", (char *) stalled->pdata[i]);
@@ -1441,6 +1454,15 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
       SnapSend *s = g_hash_table_lookup (mod->snap_sends, peer_id);
       if (s)
         s->sent = s->acked;
+    }
+  if (up)
+    {
+      SnapSend *s = g_hash_table_lookup (mod->snap_sends, peer_id);
+      if (s)
+        {
+          s->sent = s->acked;
+          snap_send_pump (mod, s);
+        }
     }
   g_mutex_unlock (&mod->lock);
 }
@@ -1712,6 +1734,9 @@ raft_create (const NornicCoreApi *api, GError **error)
     .mode = "raft",
     .keepalive_ms = (guint) MIN (MAX (hb, 50), 1000),
     .health_window_ms = (guint) MAX (3 * hb, mod->election_ms),
+    /* A main loop busy installing or writing a snapshot sends no keep-alives
+     * for a while; Raft's own timers handle dead leaders. */
+    .dead_after_ms = (guint) MAX (2 * mod->election_ms, 1000),
     .reconnect_max_ms = (guint) MAX (mod->election_ms / 2, 200),
     .max_frame_bytes = 16 * 1024 * 1024,
   };

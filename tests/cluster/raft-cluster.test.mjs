@@ -238,7 +238,9 @@ describe('raft cluster', () => {
   test('a follower restarted with an empty data dir catches up by snapshot', async () => {
     // enough entries that the log is compacted past the follower's start
     const L = cluster.node(leader);
-    for (let k = 0; k < 60; k++) await cypher(L, 'CREATE (:Bulk {k: $k})', { k });
+    // ~2.4 MB of properties: the snapshot travels in several 1 MiB chunks
+    const pad = 'p'.repeat(40000);
+    for (let k = 0; k < 60; k++) await cypher(L, 'CREATE (:Bulk {k: $k, pad: $pad})', { k, pad });
     await cluster.waitConverged();
     const ls = await cluster.state(leader);
     assert.ok(ls.snapshot_index > 0, 'the leader took a snapshot');
@@ -251,6 +253,8 @@ describe('raft cluster', () => {
     const vs = await cluster.state(victim);
     assert.ok(vs.snapshot_index > 0, `caught up by snapshot (state ${JSON.stringify(vs)})`);
     assert.equal(await count(victim, 'Bulk'), 60);
+    const [{ len }] = await cypher(cluster.node(victim), 'MATCH (b:Bulk {k: 59}) RETURN size(b.pad) AS len');
+    assert.equal(len, 40000);
     assert.equal(await count(victim, 'WhileAway'), 1);
     assert.equal(await count(victim, 'Person'), 1);
     assert.deepEqual(vs.voters, ['node-1', 'node-2', 'node-3']);
