@@ -2930,6 +2930,12 @@ fill_nodes_label (NcCursor *c)
         }
       c->pos = id + 1;
       examined++;
+      /* versions and property maps are separate heap blocks: start loading
+       * the ones a few nodes ahead, and the property map of every node
+       * yielded (the engine reads properties of this batch right after),
+       * so a scan waits on memory less often */
+      if (id + 8 < s->nodes_len)
+        __builtin_prefetch (s->nodes[id + 8].head);
       Version *v = node_visible (s, c->txn, id);
       if (v == NULL || (c->token != NC_TOKEN_NONE && !version_has_label (v, c->token)))
         continue;
@@ -2938,6 +2944,11 @@ fill_nodes_label (NcCursor *c)
           const NcValue *val = nc_map_get (v->props, c->key_name);
           if (val == NULL || !value_matches (c, val))
             continue;
+        }
+      if (v->props != NULL)
+        {
+          __builtin_prefetch (v->props);
+          __builtin_prefetch ((const char *) v->props + 64);
         }
       push (c, id, -1);
     }
@@ -2979,6 +2990,23 @@ fill_expand (NcCursor *c)
             }
           c->done = TRUE;
           return;
+        }
+      /* adjacency is in creation order, so relationship slots and the
+       * other nodes are all over memory: request the slots a few entries
+       * ahead, their versions a little later, and the other node's version
+       * for the entry yielded (the engine checks its labels next) */
+      gint64 lim = MIN (cap, (gint64) l->len);
+      if (c->pos + 6 < lim)
+        {
+          const AdjEntry *ahead = &l->v[c->pos + 6];
+          __builtin_prefetch (&s->rels[ahead->rel]);
+          __builtin_prefetch (&s->nodes[ahead->other]);
+        }
+      if (c->pos + 3 < lim)
+        {
+          const AdjEntry *near = &l->v[c->pos + 3];
+          __builtin_prefetch (s->rels[near->rel].head);
+          __builtin_prefetch (s->nodes[near->other].head);
         }
       AdjEntry *a = &l->v[c->pos++];
       examined++;
