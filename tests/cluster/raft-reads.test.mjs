@@ -3,7 +3,7 @@
 // it, without bookmarks (cluster traffic on 127.0.0.51-53:7688).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RaftCluster, cypher } from './raft-lib.mjs';
+import { RaftCluster, cypher, http, waitFor } from './raft-lib.mjs';
 
 const cluster = new RaftCluster({
   prefix: '127.0.0.5',
@@ -33,4 +33,31 @@ test('a follower read started after an acknowledged write sees it (ReadIndex)', 
   // the leader's own reads go through ReadIndex as well
   const [{ v }] = await cypher(cluster.node(leader), 'MATCH (c:Counter {id: 1}) RETURN c.v AS v');
   assert.equal(v, 40);
+});
+
+test('recovering from complete cluster loss as the guide describes', async () => {
+  // all nodes down, data directories intact
+  for (const i of cluster.ids) await cluster.stop(i);
+  // 1. start one node with bootstrap
+  await cluster.start(1, { bootstrap: true });
+  // 2. alone it cannot win an election (2 of 3 voters needed): unhealthy
+  const h = await waitFor('node-1 to report no leader', async () => {
+    const r = await http(cluster.node(1), '/health');
+    return r.status === 503 ? r : null;
+  }, 10000);
+  assert.match(h.body.reason ?? JSON.stringify(h.body), /leader/);
+  assert.equal((await cluster.state(1)).voters.length, 3);
+  // 3. add the remaining nodes
+  await cluster.start(2, { bootstrap: false });
+  await cluster.start(3, { bootstrap: false });
+  // 4. verify cluster health
+  const leader = await cluster.waitLeader(15000);
+  const st = (await http(cluster.node(leader), '/admin/cluster/status')).body;
+  assert.equal(st.members.length, 3);
+  assert.ok(st.members.every((m) => m.healthy));
+  for (const i of cluster.ids) {
+    assert.equal((await http(cluster.node(i), '/health')).status, 200);
+    const [{ v }] = await cypher(cluster.node(i), 'MATCH (c:Counter {id: 1}) RETURN c.v AS v');
+    assert.equal(v, 40, `node-${i}`);
+  }
 });
