@@ -362,6 +362,11 @@ compare_op (int op, const NcValue *a, const NcValue *b)
       return t == NC_TRI_NULL ? t : t == NC_TRI_TRUE ? NC_TRI_FALSE : NC_TRI_TRUE;
     }
   int c;
+  gboolean na = a->type == NC_VALUE_INT || a->type == NC_VALUE_FLOAT;
+  gboolean nb = b->type == NC_VALUE_INT || b->type == NC_VALUE_FLOAT;
+  /* NaN is comparable with numbers, and every ordering comparison is false */
+  if (na && nb && ((a->type == NC_VALUE_FLOAT && isnan (a->u.f)) || (b->type == NC_VALUE_FLOAT && isnan (b->u.f))))
+    return NC_TRI_FALSE;
   if (a->type == NC_VALUE_NULL || b->type == NC_VALUE_NULL || !nc_value_compare (a, b, &c))
     return NC_TRI_NULL;
   switch (op)

@@ -226,6 +226,14 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
       const char *key = nc_store_token_name (x->store, NC_TOKEN_PROP_KEY, spec->key);
       s->op.klass = (spec->eq || spec->in_list) ? &seek_class : &range_class;
       s->op.details = g_strdup_printf ("RANGE INDEX %s:%s(%s)", var, label, key);
+      /* (n:L {key: expr}) by an equality seek on L.key: the cursor yields
+       * visible nodes with the label whose current value equals expr
+       * (Cypher equality), which is all the pattern asks; re-checking
+       * allocated a node value and re-read the property for every row of
+       * `UNWIND $rows AS r MATCH (a:Person {id: r[0]})` */
+      NcExpr *pm = node->props;
+      s->cursor_checks = spec->eq != NULL && spec->in_list == NULL && node->labels->len == 1
+                         && (pm == NULL || (pm->kind == NC_EX_MAP && pm->args->len == 1 && pm->args->pdata[0] == spec->eq));
     }
   else if (label || spec->label == NC_TOKEN_NONE - 1)
     {

@@ -803,6 +803,56 @@ cmp_names (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+static gboolean
+has_var (const NcExpr *e)
+{
+  if (e == NULL)
+    return FALSE;
+  if (e->kind == NC_EX_VAR || e->kind == NC_EX_MAP_PROJ || e->kind == NC_EX_PATTERN)
+    return TRUE;
+  if (has_var (e->a) || has_var (e->b) || has_var (e->c) || has_var (e->d))
+    return TRUE;
+  for (guint i = 0; e->args && i < e->args->len; i++)
+    if (has_var (e->args->pdata[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* An ORDER BY item of an aggregating projection that contains an
+ * aggregate may only refer to projected columns by name or to simple
+ * grouping keys (n.prop). */
+static gboolean
+order_agg_ok (const NcExpr *e, const NcClause *c)
+{
+  if (e == NULL || e->is_agg)
+    return TRUE;
+  if (!contains_agg (e))
+    {
+      if (!has_var (e))
+        return TRUE;
+      for (guint i = 0; i < c->items->len; i++)
+        {
+          NcProjItem *it = c->items->pdata[i];
+          if (e->kind == NC_EX_VAR && g_str_equal (e->name, it->alias))
+            return TRUE;
+          if (e->kind == NC_EX_PROP && e->a->kind == NC_EX_VAR && !contains_agg (it->expr))
+            {
+              g_autofree char *t1 = nc_expr_to_string (e);
+              g_autofree char *t2 = nc_expr_to_string (it->expr);
+              if (g_str_equal (t1, t2))
+                return TRUE;
+            }
+        }
+      return FALSE;
+    }
+  if (!order_agg_ok (e->a, c) || !order_agg_ok (e->b, c) || !order_agg_ok (e->c, c) || !order_agg_ok (e->d, c))
+    return FALSE;
+  for (guint i = 0; e->args && i < e->args->len; i++)
+    if (!order_agg_ok (e->args->pdata[i], c))
+      return FALSE;
+  return TRUE;
+}
+
 /* Replaces ORDER BY expressions equal to a projected expression with a
  * reference to the projected column. */
 static void
@@ -962,6 +1012,18 @@ sem_projection (Sem *S, Scope *sc, NcClause *c)
     }
   if (c->where && (has_agg || c->distinct))
     rewrite_to_projection (&c->where, c);
+  if (c->order && has_agg)
+    for (guint i = 0; i < c->order->len; i++)
+      {
+        NcSortItem *si = c->order->pdata[i];
+        if (contains_agg (si->expr) && !order_agg_ok (si->expr, c))
+          {
+            fail (S, si->expr->offset, NC_ERROR_SYNTAX,
+                  "Order by column contains implicit grouping expressions (AmbiguousAggregationExpression)");
+            scope_free (out);
+            return NULL;
+          }
+      }
   if (c->order)
     {
       if (has_agg || c->distinct)
