@@ -284,3 +284,18 @@ nc_region_log_for_shipping (const NcRegionLog *l, guint64 index, const NcWriteSe
   nc_region_origin_clear (&o);
   return out;
 }
+
+guint64
+nc_region_log_have (const NcRegionLog *l, const char *region)
+{
+  guint64 c = nc_region_resolver_applied (l->committed, region);
+  guint64 s = l->speculative ? nc_region_resolver_applied (l->speculative, region) : 0;
+  return MAX (c, s);
+}
+
+void
+nc_region_log_restore_epoch (NcRegionLog *l, const NcRegionEpoch *e)
+{
+  gboolean changed;
+  nc_region_epoch_merge (&l->epoch, e, &changed, NULL);
+}

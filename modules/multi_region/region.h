@@ -20,6 +20,7 @@
 
 #include <glib.h>
 #include "writeset.h"
+#include "cluster-message.h"
 
 G_BEGIN_DECLS
 
@@ -278,6 +279,13 @@ gboolean nc_region_log_committed (NcRegionLog *l, guint64 index, const NcWriteSe
  * (transfer full) */
 NcWriteSet *nc_region_log_for_shipping (const NcRegionLog *l, guint64 index, const NcWriteSet *entry);
 
+/* Highest origin index of `region` this region has (leader: including what
+ * it proposed). */
+guint64 nc_region_log_have (const NcRegionLog *l, const char *region);
+/* Restores the epoch persisted by an earlier run (entries before it may be
+ * compacted away). */
+void nc_region_log_restore_epoch (NcRegionLog *l, const NcRegionEpoch *e);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionLog, nc_region_log_free)
 
 /* ---- persisted positions ---------------------------------------------------------
@@ -376,5 +384,78 @@ typedef enum {
   NC_READ_ACTION_WAIT_PRIMARY_COMMIT,/* wait until the primary's commit index is applied here */
 } NcReadAction;
 NcReadAction nc_read_consistency_action (NcReadConsistency level, gboolean write, gboolean in_primary_region);
+
+/* ---- a region member: messages, shipping, promotion -----------------------------------
+ *
+ * NcRegionNode runs a member's side of the multi-region protocol over an
+ * injected host (the Raft glue in multi_region.so, or an in-memory fixture
+ * in tests/unit/test-region-node.c). All calls on one thread.
+ */
+typedef struct {
+  gpointer user_data;
+  /* Proposes to the local Raft log: the index, or 0 with error. */
+  guint64 (*propose) (gpointer user_data, const NcWriteSet *ws, GError **error);
+  /* The committed entry at `index` (transfer full); NULL with error when
+   * compacted away. */
+  NcWriteSet *(*entry_at) (gpointer user_data, guint64 index, GError **error);
+  guint64 (*commit_index) (gpointer user_data);
+  /* The local region's leader: its cluster and Bolt addresses (NULL unknown). */
+  const char *(*leader_cluster_address) (gpointer user_data);
+  const char *(*leader_bolt_address) (gpointer user_data);
+  /* Sends `msg` (transfer full) to a node of another region: `to` is either
+   * the node id of a sender we are answering or a "host:port" address. */
+  void (*send) (gpointer user_data, const char *to, NcClusterMessage *msg);
+  gboolean (*state_save) (gpointer user_data, const char *key, const char *value, GError **error);
+  char *(*state_load) (gpointer user_data, const char *key);
+  gint64 (*now_us) (gpointer user_data);
+  guint64 (*wall_ms) (gpointer user_data);
+} NcRegionHost;
+
+typedef struct {
+  const char *region;
+  const char *remote_regions;      /* NORNICDB_CLUSTER_REMOTE_REGIONS */
+  const char *cross_region_mode;   /* "async" | "semi_sync" */
+  const char *conflict_strategy;
+  const char *read_consistency;    /* default level */
+} NcRegionNodeConfig;
+
+#define NC_REGION_SHIP_WINDOW 64
+#define NC_REGION_ACK_TIMEOUT_US (5 * G_USEC_PER_SEC)
+#define NC_REGION_EPOCH_RESEND_US (G_USEC_PER_SEC)
+
+typedef struct _NcRegionNode NcRegionNode;
+
+/* Validates the configuration (refuses semi_sync: not implemented) and
+ * loads persisted positions and epoch. */
+NcRegionNode *nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, GError **error);
+void nc_region_node_free (NcRegionNode *n);
+NcRegionLog *nc_region_node_log (NcRegionNode *n);
+void nc_region_node_set_leader (NcRegionNode *n, gboolean leader);
+gboolean nc_region_node_is_leader (const NcRegionNode *n);
+/* Leader, on submit: the stamped write-set to propose (transfer full). */
+NcWriteSet *nc_region_node_stamp (NcRegionNode *n, const NcWriteSet *ws, GError **error);
+void nc_region_node_proposed (NcRegionNode *n, guint64 index, const NcWriteSet *entry);
+/* Every member, in log order. */
+void nc_region_node_committed (NcRegionNode *n, guint64 index, const NcWriteSet *entry);
+/* Periodic: ship, time out, notify epochs (leader only). */
+void nc_region_node_tick (NcRegionNode *n);
+/* A RegionShip/RegionShipAck/RegionEpoch/RegionEpochAck from another region. */
+void nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg);
+/* POST /admin/region/promote on the local leader: proposes the next epoch
+ * naming this region; returns it, or 0 with error (not the leader). */
+guint64 nc_region_node_promote (NcRegionNode *n, GError **error);
+/* What the core is told (set_role): whether this node takes writes, and
+ * the Bolt address of the node that does (transfer none, NULL unknown). */
+gboolean nc_region_node_accepts_writes (const NcRegionNode *n);
+const char *nc_region_node_writer_bolt (const NcRegionNode *n);
+/* The "regions" block of /admin/cluster/status (transfer full JSON). */
+char *nc_region_node_status_json (NcRegionNode *n);
+/* Lag toward `region`: entries and seconds (FALSE: unknown region). */
+gboolean nc_region_node_lag (NcRegionNode *n, const char *region, guint64 *entries, double *seconds);
+/* The level a transaction runs at and what it requires (begin_transaction). */
+NcReadAction nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
+                                         NcReadConsistency *level, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionNode, nc_region_node_free)
 
 G_END_DECLS

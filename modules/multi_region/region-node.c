@@ -1,0 +1,669 @@
+/* region-node.c — one member's side of the multi-region protocol over an
+ * injected host: shipping this region's writes to the other regions,
+ * proposing what they ship to us through our own log, acknowledging once
+ * committed, promotion and epoch notification (docs/multi-region.md). */
+#define G_LOG_DOMAIN "nornicdb-region"
+
+#include "region.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+typedef struct {
+  char *reply_to;        /* node id of the sender of the batch */
+  guint64 wait_local;    /* ack once our commit index reaches this */
+  guint64 cover;         /* then acknowledge up to here */
+} PendingAck;
+
+struct _NcRegionNode {
+  NcRegionHost host;
+  char *self;
+  NcRegionLog *log;
+  NcReadConsistency default_level;
+  GPtrArray *shippers;        /* NcRegionShipper*, one per remote region */
+  gboolean leader;
+  GHashTable *covered;        /* region -> guint64*: batch ends committed */
+  GHashTable *pending_ack;    /* region -> PendingAck* */
+  GHashTable *remote_bolt;    /* region -> Bolt address of its leader */
+  GHashTable *epoch_acked;    /* region -> guint64*: epoch it acknowledged */
+  GHashTable *epoch_reply;    /* node id -> guint64*: epoch to confirm once committed */
+  gint64 epoch_sent_us;
+  guint64 highest_epoch_seen;
+};
+
+#define HOST(n, f, ...) ((n)->host.f ((n)->host.user_data, ##__VA_ARGS__))
+
+/* Helpers rather than HOST(): they are used inside HOST() arguments. */
+static const char *
+local_leader (NcRegionNode *n)
+{
+  return n->host.leader_cluster_address (n->host.user_data);
+}
+
+static const char *
+local_leader_bolt (const NcRegionNode *n)
+{
+  return n->host.leader_bolt_address (n->host.user_data);
+}
+
+static void
+pending_ack_free (PendingAck *p)
+{
+  g_free (p->reply_to);
+  g_free (p);
+}
+
+static guint64
+u64_get (GHashTable *h, const char *key)
+{
+  const guint64 *v = g_hash_table_lookup (h, key);
+  return v ? *v : 0;
+}
+
+static void
+u64_set (GHashTable *h, const char *key, guint64 v)
+{
+  g_hash_table_insert (h, g_strdup (key), g_memdup2 (&v, sizeof v));
+}
+
+static GHashTable *
+u64_table (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+NcRegionNode *
+nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, GError **error)
+{
+  NcConflictStrategy strategy;
+  NcReadConsistency level = NC_READ_LOCAL_ONE;
+  if (config->region == NULL || *config->region == '\0')
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID, "NORNICDB_CLUSTER_REGION_ID is required");
+      return NULL;
+    }
+  if (g_strcmp0 (config->cross_region_mode, "semi_sync") == 0)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID,
+                   "NORNICDB_CLUSTER_CROSS_REGION_MODE=semi_sync is not implemented yet; use async");
+      return NULL;
+    }
+  if (config->cross_region_mode && g_strcmp0 (config->cross_region_mode, "async") != 0)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID,
+                   "unknown NORNICDB_CLUSTER_CROSS_REGION_MODE \"%s\"", config->cross_region_mode);
+      return NULL;
+    }
+  if (!nc_conflict_strategy_parse (config->conflict_strategy ? config->conflict_strategy : "last_write_wins",
+                                   &strategy, error))
+    return NULL;
+  if (config->read_consistency && !nc_read_consistency_parse (config->read_consistency, &level, error))
+    return NULL;
+  g_autoptr (GPtrArray) peers = nc_region_peers_parse (config->remote_regions, config->region, error);
+  if (peers == NULL)
+    return NULL;
+
+  NcRegionNode *n = g_new0 (NcRegionNode, 1);
+  n->host = *host;
+  n->self = g_strdup (config->region);
+  n->log = nc_region_log_new (config->region, strategy);
+  n->default_level = level;
+  n->shippers = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_region_shipper_free);
+  n->covered = u64_table ();
+  n->pending_ack = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) pending_ack_free);
+  n->remote_bolt = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  n->epoch_acked = u64_table ();
+  n->epoch_reply = u64_table ();
+  for (guint i = 0; i < peers->len; i++)
+    {
+      NcRegionPeer *p = peers->pdata[i];
+      g_autofree char *addr = g_strdup_printf ("%s:%u", p->host, p->port);
+      g_autofree char *key = nc_region_position_key (p->region);
+      g_autofree char *saved = HOST (n, state_load, key);
+      guint64 acked = 0;
+      if (saved && !nc_region_parse_u64 (saved, &acked, NULL))
+        g_warning ("ignoring malformed %s = \"%s\"", key, saved);
+      g_ptr_array_add (n->shippers, nc_region_shipper_new (p->region, addr, acked));
+    }
+  g_autofree char *epoch_text = HOST (n, state_load, "region.epoch");
+  NcRegionEpoch e = { 0 };
+  if (epoch_text && nc_region_epoch_parse (epoch_text, &e, NULL))
+    {
+      nc_region_log_restore_epoch (n->log, &e);
+      n->highest_epoch_seen = e.epoch;
+    }
+  nc_region_epoch_clear (&e);
+  return n;
+}
+
+void
+nc_region_node_free (NcRegionNode *n)
+{
+  if (n == NULL)
+    return;
+  g_free (n->self);
+  nc_region_log_free (n->log);
+  g_ptr_array_unref (n->shippers);
+  g_hash_table_unref (n->covered);
+  g_hash_table_unref (n->pending_ack);
+  g_hash_table_unref (n->remote_bolt);
+  g_hash_table_unref (n->epoch_acked);
+  g_hash_table_unref (n->epoch_reply);
+  g_free (n);
+}
+
+NcRegionLog *
+nc_region_node_log (NcRegionNode *n)
+{
+  return n->log;
+}
+
+gboolean
+nc_region_node_is_leader (const NcRegionNode *n)
+{
+  return n->leader;
+}
+
+static NcRegionShipper *
+shipper_for (NcRegionNode *n, const char *region)
+{
+  for (guint i = 0; i < n->shippers->len; i++)
+    {
+      NcRegionShipper *s = n->shippers->pdata[i];
+      if (g_strcmp0 (s->region, region) == 0)
+        return s;
+    }
+  return NULL;
+}
+
+void
+nc_region_node_set_leader (NcRegionNode *n, gboolean leader)
+{
+  if (leader == n->leader)
+    return;
+  n->leader = leader;
+  g_hash_table_remove_all (n->pending_ack);
+  g_hash_table_remove_all (n->epoch_reply);
+  if (leader)
+    nc_region_log_leader_sync (n->log);
+  for (guint i = 0; i < n->shippers->len; i++)
+    nc_region_shipper_rewind (n->shippers->pdata[i], TRUE);
+}
+
+NcWriteSet *
+nc_region_node_stamp (NcRegionNode *n, const NcWriteSet *ws, GError **error)
+{
+  return nc_region_log_stamp_local (n->log, ws, HOST (n, wall_ms), error);
+}
+
+void
+nc_region_node_proposed (NcRegionNode *n, guint64 index, const NcWriteSet *entry)
+{
+  nc_region_log_proposed (n->log, index, entry);
+}
+
+static NcClusterMessage *
+ship_ack_new (NcRegionNode *n, guint64 applied, gboolean success, const char *leader_addr, const char *message)
+{
+  NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_SHIP_ACK);
+  m->u.region_ship_ack.region = g_strdup (n->self);
+  m->u.region_ship_ack.epoch = nc_region_log_epoch (n->log)->epoch;
+  m->u.region_ship_ack.applied_index = applied;
+  m->u.region_ship_ack.success = success;
+  m->u.region_ship_ack.leader_addr = g_strdup (leader_addr);
+  m->u.region_ship_ack.message = g_strdup (message);
+  return m;
+}
+
+static guint64
+have_for (NcRegionNode *n, const char *region)
+{
+  return MAX (nc_region_log_have (n->log, region), u64_get (n->covered, region));
+}
+
+static void
+ack_ready (NcRegionNode *n)
+{
+  guint64 commit = nc_region_log_committed_index (n->log);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, n->pending_ack);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    {
+      PendingAck *p = v;
+      if (commit < p->wait_local)
+        continue;
+      if (p->cover > u64_get (n->covered, k))
+        u64_set (n->covered, k, p->cover);
+      guint64 applied = MAX (nc_region_resolver_applied (nc_region_log_resolver (n->log), k), u64_get (n->covered, k));
+      HOST (n, send, p->reply_to, ship_ack_new (n, applied, TRUE, NULL, NULL));
+      g_hash_table_iter_remove (&it);
+    }
+}
+
+static NcClusterMessage *
+epoch_ack_new (NcRegionNode *n, gboolean accepted, const char *leader_addr)
+{
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_EPOCH_ACK);
+  m->u.region_epoch_ack.region = g_strdup (n->self);
+  m->u.region_epoch_ack.epoch = e->epoch;
+  m->u.region_epoch_ack.primary = g_strdup (e->primary ? e->primary : "");
+  m->u.region_epoch_ack.accepted = accepted;
+  m->u.region_epoch_ack.leader_addr = g_strdup (leader_addr);
+  return m;
+}
+
+void
+nc_region_node_committed (NcRegionNode *n, guint64 index, const NcWriteSet *entry)
+{
+  gboolean changed = FALSE;
+  g_autoptr (GError) error = NULL;
+  if (!nc_region_log_committed (n->log, index, entry, &changed, &error))
+    g_warning ("region entry %" G_GUINT64_FORMAT ": %s", index, error->message);
+  if (changed)
+    {
+      const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+      g_autofree char *text = nc_region_epoch_format (e);
+      g_autoptr (GError) save_error = NULL;
+      if (!HOST (n, state_save, "region.epoch", text, &save_error))
+        g_warning ("cannot persist region epoch %s: %s", text, save_error->message);
+      g_message ("region epoch %" G_GUINT64_FORMAT ": primary region is %s%s", e->epoch, e->primary,
+                 g_strcmp0 (e->primary, n->self) == 0 ? " (this region)" : "");
+      n->highest_epoch_seen = MAX (n->highest_epoch_seen, e->epoch);
+      /* Everyone must hear of it again. */
+      g_hash_table_remove_all (n->epoch_acked);
+      n->epoch_sent_us = 0;
+    }
+  if (!n->leader)
+    return;
+  ack_ready (n);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, n->epoch_reply);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (nc_region_log_epoch (n->log)->epoch >= *(guint64 *) v)
+      {
+        HOST (n, send, k, epoch_ack_new (n, TRUE, NULL));
+        g_hash_table_iter_remove (&it);
+      }
+}
+
+static void
+ship_one (NcRegionNode *n, NcRegionShipper *s, gint64 now)
+{
+  guint64 commit = HOST (n, commit_index);
+  guint64 from, to;
+  if (!nc_region_shipper_next (s, commit, NC_REGION_SHIP_WINDOW, &from, &to))
+    return;
+  GPtrArray *entries = nc_cluster_entries_new ();
+  guint64 last = from - 1;
+  for (guint64 i = from; i <= to; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (NcWriteSet) entry = HOST (n, entry_at, i, &error);
+      if (entry == NULL)
+        {
+          /* Compacted: cross-region snapshot catch-up is not implemented. */
+          g_warning ("cannot ship entry %" G_GUINT64_FORMAT " to region %s: %s", i, s->region,
+                     error ? error->message : "missing");
+          break;
+        }
+      g_autoptr (NcWriteSet) out = nc_region_log_for_shipping (n->log, i, entry);
+      if (out != NULL)
+        {
+          g_autoptr (GBytes) data = nc_writeset_encode (out);
+          g_ptr_array_add (entries, nc_cluster_entry_new (i, 0, data));
+        }
+      last = i;
+    }
+  if (last < from)
+    {
+      g_ptr_array_unref (entries);
+      return;
+    }
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_SHIP);
+  m->u.region_ship.region = g_strdup (n->self);
+  m->u.region_ship.epoch = e->epoch;
+  m->u.region_ship.primary = g_strdup (e->primary ? e->primary : "");
+  m->u.region_ship.prev_index = from - 1;
+  m->u.region_ship.entries = entries;
+  m->u.region_ship.last_index = last;
+  m->u.region_ship.leader_commit = commit;
+  m->u.region_ship.bolt_addr = g_strdup (local_leader_bolt (n));
+  nc_region_shipper_mark_sent (s, last, now);
+  HOST (n, send, s->target, m);
+}
+
+static gboolean
+first_region (NcRegionNode *n)
+{
+  for (guint i = 0; i < n->shippers->len; i++)
+    if (strcmp (((NcRegionShipper *) n->shippers->pdata[i])->region, n->self) < 0)
+      return FALSE;
+  return TRUE;
+}
+
+void
+nc_region_node_tick (NcRegionNode *n)
+{
+  if (!n->leader)
+    return;
+  gint64 now = HOST (n, now_us);
+  if (nc_region_log_epoch (n->log)->epoch == 0 && n->highest_epoch_seen == 0 && first_region (n))
+    {
+      /* Nobody is primary yet: the region whose id sorts first among all
+       * configured regions takes epoch 1 (every region computes the same). */
+      g_autoptr (GError) error = NULL;
+      if (nc_region_node_promote (n, &error) == 0)
+        g_warning ("initial promotion of region %s: %s", n->self, error->message);
+    }
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  gboolean notify = e->epoch > 0 && g_strcmp0 (e->primary, n->self) == 0 &&
+                    now - n->epoch_sent_us >= NC_REGION_EPOCH_RESEND_US;
+  for (guint i = 0; i < n->shippers->len; i++)
+    {
+      NcRegionShipper *s = n->shippers->pdata[i];
+      if (s->sent_us != 0 && now - s->sent_us > NC_REGION_ACK_TIMEOUT_US)
+        nc_region_shipper_rewind (s, TRUE);
+      ship_one (n, s, now);
+      if (notify && u64_get (n->epoch_acked, s->region) < e->epoch)
+        {
+          NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_EPOCH);
+          m->u.region_epoch.region = g_strdup (n->self);
+          m->u.region_epoch.epoch = e->epoch;
+          m->u.region_epoch.primary = g_strdup (e->primary);
+          m->u.region_epoch.bolt_addr = g_strdup (local_leader_bolt (n));
+          HOST (n, send, s->target, m);
+        }
+    }
+  if (notify)
+    n->epoch_sent_us = now;
+}
+
+/* A remote region told us of an epoch: record a newer one through our log. */
+static void
+learn_epoch (NcRegionNode *n, guint64 epoch, const char *primary, const char *reply_to)
+{
+  const NcRegionEpoch *cur = nc_region_log_epoch (n->log);
+  if (epoch <= cur->epoch || primary == NULL || *primary == '\0')
+    {
+      if (reply_to)
+        HOST (n, send, reply_to, epoch_ack_new (n, epoch <= cur->epoch, NULL));
+      return;
+    }
+  if (epoch > n->highest_epoch_seen)
+    {
+      NcRegionEpoch e = { epoch, (char *) primary };
+      g_autoptr (NcWriteSet) ws = nc_region_log_prepare_epoch (n->log, &e);
+      g_autoptr (GError) error = NULL;
+      guint64 index = HOST (n, propose, ws, &error);
+      if (index == 0)
+        {
+          g_warning ("cannot record region epoch %" G_GUINT64_FORMAT ": %s", epoch, error->message);
+          return;
+        }
+      nc_region_log_proposed (n->log, index, ws);
+      n->highest_epoch_seen = epoch;
+    }
+  if (reply_to)
+    u64_set (n->epoch_reply, reply_to, epoch);
+}
+
+static void
+receive_ship (NcRegionNode *n, const NcClusterMessage *msg)
+{
+  const NcClusterMsgRegionShip *m = &msg->u.region_ship;
+  if (!n->leader)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), "not the leader"));
+      return;
+    }
+  if (m->bolt_addr && *m->bolt_addr)
+    g_hash_table_insert (n->remote_bolt, g_strdup (m->region), g_strdup (m->bolt_addr));
+  learn_epoch (n, m->epoch, m->primary, NULL);
+  guint64 have = have_for (n, m->region);
+  if (nc_region_receive_check (have, m->prev_index) == NC_REGION_RECEIVE_GAP)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, have, FALSE, NULL, "gap"));
+      return;
+    }
+  guint64 wait_local = 0;
+  for (guint i = 0; m->entries && i < m->entries->len; i++)
+    {
+      NcClusterEntry *ce = m->entries->pdata[i];
+      if (ce->index <= have)
+        continue;
+      gsize len;
+      const guint8 *d = g_bytes_get_data (ce->data, &len);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (NcWriteSet) shipped = nc_writeset_decode (d, len, &error);
+      NcRegionOrigin o = { 0 };
+      if (shipped == NULL || !nc_region_origin_read (shipped, &o, &error) || o.index != ce->index ||
+          g_strcmp0 (o.region, m->region) != 0)
+        {
+          nc_region_origin_clear (&o);
+          HOST (n, send, msg->from, ship_ack_new (n, have_for (n, m->region), FALSE, NULL, "malformed entry"));
+          return;
+        }
+      nc_region_origin_clear (&o);
+      gboolean dup;
+      g_autoptr (NcWriteSet) prop = nc_region_log_prepare_remote (n->log, shipped, &dup, &error);
+      if (prop == NULL)
+        {
+          if (dup)
+            continue;
+          HOST (n, send, msg->from, ship_ack_new (n, have_for (n, m->region), FALSE, NULL, error->message));
+          return;
+        }
+      guint64 index = HOST (n, propose, prop, &error);
+      if (index == 0)
+        {
+          /* Lost leadership meanwhile; the sender resends after a rewind. */
+          HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), error->message));
+          return;
+        }
+      wait_local = index;
+    }
+  PendingAck *p = g_new0 (PendingAck, 1);
+  p->reply_to = g_strdup (msg->from);
+  p->wait_local = wait_local;
+  p->cover = m->last_index;
+  g_hash_table_insert (n->pending_ack, g_strdup (m->region), p);
+  ack_ready (n);
+}
+
+void
+nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg)
+{
+  switch (msg->type)
+    {
+    case NC_CLUSTER_MSG_REGION_SHIP:
+      receive_ship (n, msg);
+      break;
+    case NC_CLUSTER_MSG_REGION_SHIP_ACK:
+      {
+        const NcClusterMsgRegionShipAck *a = &msg->u.region_ship_ack;
+        NcRegionShipper *s = shipper_for (n, a->region);
+        if (s == NULL || !n->leader)
+          return;
+        if (nc_region_shipper_ack (s, a->success, a->applied_index, a->leader_addr))
+          {
+            g_autofree char *key = nc_region_position_key (s->region);
+            g_autofree char *val = g_strdup_printf ("%" G_GUINT64_FORMAT, s->acked);
+            g_autoptr (GError) error = NULL;
+            if (!HOST (n, state_save, key, val, &error))
+              g_warning ("cannot persist %s: %s", key, error->message);
+          }
+        learn_epoch (n, a->epoch, NULL, NULL);
+        break;
+      }
+    case NC_CLUSTER_MSG_REGION_EPOCH:
+      {
+        const NcClusterMsgRegionEpoch *e = &msg->u.region_epoch;
+        if (!n->leader)
+          {
+            HOST (n, send, msg->from, epoch_ack_new (n, FALSE, local_leader (n)));
+            return;
+          }
+        if (e->bolt_addr && *e->bolt_addr)
+          g_hash_table_insert (n->remote_bolt, g_strdup (e->region), g_strdup (e->bolt_addr));
+        learn_epoch (n, e->epoch, e->primary, msg->from);
+        break;
+      }
+    case NC_CLUSTER_MSG_REGION_EPOCH_ACK:
+      {
+        const NcClusterMsgRegionEpochAck *a = &msg->u.region_epoch_ack;
+        if (a->accepted)
+          u64_set (n->epoch_acked, a->region, MAX (a->epoch, u64_get (n->epoch_acked, a->region)));
+        else if (a->leader_addr && *a->leader_addr)
+          {
+            NcRegionShipper *s = shipper_for (n, a->region);
+            if (s)
+              nc_region_shipper_ack (s, FALSE, 0, a->leader_addr);
+          }
+        if (a->epoch > nc_region_log_epoch (n->log)->epoch && n->leader)
+          learn_epoch (n, a->epoch, a->primary, NULL);
+        break;
+      }
+    default:
+      break;
+    }
+}
+
+guint64
+nc_region_node_promote (NcRegionNode *n, GError **error)
+{
+  if (!n->leader)
+    {
+      const char *leader = local_leader (n);
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE,
+                   "promotion must run on the leader of region %s%s%s", n->self,
+                   leader ? "; the leader is at " : " (it has none)", leader ? leader : "");
+      return 0;
+    }
+  const NcRegionEpoch *cur = nc_region_log_epoch (n->log);
+  if (g_strcmp0 (cur->primary, n->self) == 0 && cur->epoch >= n->highest_epoch_seen)
+    return cur->epoch;  /* already primary */
+  NcRegionEpoch e = { MAX (cur->epoch, n->highest_epoch_seen) + 1, n->self };
+  g_autoptr (NcWriteSet) ws = nc_region_log_prepare_epoch (n->log, &e);
+  guint64 index = HOST (n, propose, ws, error);
+  if (index == 0)
+    return 0;
+  nc_region_log_proposed (n->log, index, ws);
+  n->highest_epoch_seen = e.epoch;
+  return e.epoch;
+}
+
+gboolean
+nc_region_node_accepts_writes (const NcRegionNode *n)
+{
+  return n->leader && nc_region_log_is_primary (n->log);
+}
+
+const char *
+nc_region_node_writer_bolt (const NcRegionNode *n)
+{
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  if (e->epoch == 0)
+    return NULL;
+  if (g_strcmp0 (e->primary, n->self) == 0)
+    return local_leader_bolt (n);
+  return g_hash_table_lookup (n->remote_bolt, e->primary);
+}
+
+gboolean
+nc_region_node_lag (NcRegionNode *n, const char *region, guint64 *entries, double *seconds)
+{
+  NcRegionShipper *s = shipper_for (n, region);
+  if (s == NULL)
+    return FALSE;
+  guint64 commit = HOST (n, commit_index);
+  *seconds = 0;
+  *entries = 0;
+  /* Entries of this region not yet committed there, and how old the oldest
+   * of them is (its HLC wall time). */
+  for (guint64 i = s->acked + 1; i <= commit && i <= s->acked + NC_REGION_SHIP_WINDOW * 16; i++)
+    {
+      g_autoptr (NcWriteSet) entry = HOST (n, entry_at, i, NULL);
+      g_autoptr (NcWriteSet) out = entry ? nc_region_log_for_shipping (n->log, i, entry) : NULL;
+      if (out == NULL)
+        continue;
+      if (*entries == 0)
+        {
+          guint64 ms = NC_HLC_PHYSICAL_MS (nc_writeset_hlc (out));
+          guint64 now = HOST (n, wall_ms);
+          *seconds = now > ms ? (now - ms) / 1000.0 : 0;
+        }
+      (*entries)++;
+    }
+  return TRUE;
+}
+
+char *
+nc_region_node_status_json (NcRegionNode *n)
+{
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "region");
+  json_builder_add_string_value (b, n->self);
+  json_builder_set_member_name (b, "epoch");
+  json_builder_add_int_value (b, (gint64) e->epoch);
+  json_builder_set_member_name (b, "primary");
+  if (e->primary)
+    json_builder_add_string_value (b, e->primary);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "is_primary");
+  json_builder_add_boolean_value (b, nc_region_log_is_primary (n->log));
+  NcRegionResolver *r = nc_region_log_resolver (n->log);
+  guint open = 0;
+  for (guint i = 0; i < nc_region_resolver_n_conflicts (r); i++)
+    if (nc_region_resolver_conflict (r, i)->status == NC_CONFLICT_OPEN)
+      open++;
+  json_builder_set_member_name (b, "conflict_strategy");
+  json_builder_add_string_value (b, nc_conflict_strategy_name (nc_region_resolver_strategy (r)));
+  json_builder_set_member_name (b, "conflicts");
+  json_builder_add_int_value (b, nc_region_resolver_n_conflicts (r));
+  json_builder_set_member_name (b, "open_conflicts");
+  json_builder_add_int_value (b, open);
+  json_builder_set_member_name (b, "remote_regions");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n->shippers->len; i++)
+    {
+      NcRegionShipper *s = n->shippers->pdata[i];
+      guint64 lag_entries = 0;
+      double lag_seconds = 0;
+      nc_region_node_lag (n, s->region, &lag_entries, &lag_seconds);
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "region");
+      json_builder_add_string_value (b, s->region);
+      json_builder_set_member_name (b, "address");
+      json_builder_add_string_value (b, s->target);
+      json_builder_set_member_name (b, "acknowledged_index");
+      json_builder_add_int_value (b, (gint64) s->acked);
+      json_builder_set_member_name (b, "applied_from_it");
+      json_builder_add_int_value (b, (gint64) nc_region_resolver_applied (r, s->region));
+      json_builder_set_member_name (b, "lag_entries");
+      json_builder_add_int_value (b, (gint64) lag_entries);
+      json_builder_set_member_name (b, "lag_seconds");
+      json_builder_add_double_value (b, lag_seconds);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+NcReadAction
+nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
+                            NcReadConsistency *level, GError **error)
+{
+  *level = n->default_level;
+  if (consistency != NULL && !nc_read_consistency_parse (consistency, level, error))
+    return NC_READ_ACTION_NOT_PRIMARY;
+  return nc_read_consistency_action (*level, write, nc_region_log_is_primary (n->log));
+}

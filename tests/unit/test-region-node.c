@@ -1,0 +1,512 @@
+/* Unit tests: NcRegionNode (modules/multi_region/region-node.c) over an
+ * in-memory host: two regions, each a single-member Raft log that commits
+ * when pumped, a message bus that can be cut, a virtual clock, and a model
+ * store applying committed entries the way the core would. */
+#include "region.h"
+
+#include <string.h>
+
+typedef struct _Net Net;
+
+typedef struct {
+  Net *net;
+  const char *region;
+  const char *node_id;
+  const char *address;
+  const char *bolt;
+  NcRegionNode *node;
+  GPtrArray *log;          /* GBytes* */
+  guint64 committed;
+  GHashTable *state;       /* state_save */
+  GHashTable *store;       /* model: "n1.x" -> text */
+  gboolean down;
+  guint remote_entries;    /* committed entries that came from the other region */
+} Site;
+
+struct _Net {
+  Site sites[2];
+  GQueue queue;            /* Msg* */
+  gboolean cut;
+  gint64 now_us;
+  guint dropped;
+};
+
+typedef struct {
+  int to;
+  NcClusterMessage *msg;
+} Msg;
+
+static guint64
+h_propose (gpointer ud, const NcWriteSet *ws, GError **error)
+{
+  Site *s = ud;
+  if (s->down)
+    {
+      g_set_error_literal (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE, "down");
+      return 0;
+    }
+  g_ptr_array_add (s->log, nc_writeset_encode (ws));
+  return s->log->len;
+}
+
+static NcWriteSet *
+h_entry_at (gpointer ud, guint64 index, GError **error)
+{
+  Site *s = ud;
+  if (index == 0 || index > s->log->len)
+    {
+      g_set_error_literal (error, NC_REGION_ERROR, NC_REGION_ERROR_NOT_FOUND, "no such entry");
+      return NULL;
+    }
+  GBytes *b = s->log->pdata[index - 1];
+  return nc_writeset_decode (g_bytes_get_data (b, NULL), g_bytes_get_size (b), error);
+}
+
+static guint64 h_commit_index (gpointer ud) { return ((Site *) ud)->committed; }
+static const char *h_leader_addr (gpointer ud) { return ((Site *) ud)->address; }
+static const char *h_leader_bolt (gpointer ud) { return ((Site *) ud)->bolt; }
+static gint64 h_now_us (gpointer ud) { return ((Site *) ud)->net->now_us; }
+static guint64 h_wall_ms (gpointer ud) { return (guint64) (((Site *) ud)->net->now_us / 1000); }
+
+static void
+h_send (gpointer ud, const char *to, NcClusterMessage *msg)
+{
+  Site *s = ud;
+  Net *net = s->net;
+  int dest = -1;
+  for (int i = 0; i < 2; i++)
+    if (g_strcmp0 (to, net->sites[i].node_id) == 0 || g_strcmp0 (to, net->sites[i].address) == 0)
+      dest = i;
+  g_assert_cmpint (dest, >=, 0);
+  g_free (msg->from);
+  msg->from = g_strdup (s->node_id);
+  if (net->cut || net->sites[dest].down)
+    {
+      net->dropped++;
+      nc_cluster_message_free (msg);
+      return;
+    }
+  /* Through the wire codec, as the transport would. */
+  g_autoptr (GError) error = NULL;
+  g_free (msg->cluster);
+  msg->cluster = g_strdup ("regions");
+  g_autoptr (GBytes) frame = nc_cluster_frame_encode (msg, 0, &error);
+  g_assert_no_error (error);
+  nc_cluster_message_free (msg);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (frame, &len);
+  NcClusterMessage *back = nc_cluster_message_decode (d + 4, len - 4, "regions", &error);
+  g_assert_no_error (error);
+  Msg *m = g_new0 (Msg, 1);
+  m->to = dest;
+  m->msg = back;
+  g_queue_push_tail (&net->queue, m);
+}
+
+static gboolean
+h_state_save (gpointer ud, const char *key, const char *value, GError **error)
+{
+  g_hash_table_insert (((Site *) ud)->state, g_strdup (key), g_strdup (value));
+  return TRUE;
+}
+
+static char *
+h_state_load (gpointer ud, const char *key)
+{
+  return g_strdup (g_hash_table_lookup (((Site *) ud)->state, key));
+}
+
+static gboolean
+has_prefix_cb (gpointer key, gpointer value, gpointer prefix)
+{
+  return g_str_has_prefix (key, prefix);
+}
+
+static void
+model_apply (Site *s, const NcWriteSet *ws)
+{
+  for (guint i = 0; i < nc_writeset_len (ws); i++)
+    {
+      const NcEffect *e = nc_writeset_get (ws, i);
+      if (e->kind == NC_EFFECT_CREATE_NODE)
+        {
+          char *k = g_strdup_printf ("n%" G_GINT64_FORMAT, e->id);
+          /* A create of an existing id would fail in the store. */
+          g_assert_false (g_hash_table_contains (s->store, k));
+          g_hash_table_insert (s->store, k, g_strdup ("exists"));
+          for (guint j = 0; e->value.type == NC_VALUE_MAP && j < e->value.u.map->len; j++)
+            g_hash_table_insert (s->store, g_strdup_printf ("n%" G_GINT64_FORMAT ".%s", e->id, e->value.u.map->entries[j].key->data),
+                                 nc_value_to_debug_string (&e->value.u.map->entries[j].value));
+        }
+      else if (e->kind == NC_EFFECT_DELETE_NODE)
+        {
+          g_autofree char *p = g_strdup_printf ("n%" G_GINT64_FORMAT ".", e->id);
+          g_autofree char *k = g_strdup_printf ("n%" G_GINT64_FORMAT, e->id);
+          g_hash_table_foreach_remove (s->store, has_prefix_cb, p);
+          g_hash_table_remove (s->store, k);
+        }
+      else if (e->kind == NC_EFFECT_SET_NODE_PROP)
+        {
+          char *k = g_strdup_printf ("n%" G_GINT64_FORMAT ".%s", e->id, e->name);
+          g_hash_table_insert (s->store, k, nc_value_to_debug_string (&e->value));
+        }
+    }
+}
+
+static void
+site_start (Site *s)
+{
+  NcRegionHost host = {
+    .user_data = s, .propose = h_propose, .entry_at = h_entry_at, .commit_index = h_commit_index,
+    .leader_cluster_address = h_leader_addr, .leader_bolt_address = h_leader_bolt, .send = h_send,
+    .state_save = h_state_save, .state_load = h_state_load, .now_us = h_now_us, .wall_ms = h_wall_ms,
+  };
+  Site *other = &s->net->sites[s == &s->net->sites[0] ? 1 : 0];
+  g_autofree char *remote = g_strdup_printf ("%s:%s", other->region, other->address);
+  NcRegionNodeConfig cfg = { .region = s->region, .remote_regions = remote, .cross_region_mode = "async",
+                             .read_consistency = NULL };
+  cfg.conflict_strategy = g_hash_table_lookup (s->state, "test.strategy");
+  g_autoptr (GError) error = NULL;
+  s->node = nc_region_node_new (&host, &cfg, &error);
+  g_assert_no_error (error);
+  /* Recovery: replay the committed log (the node has no other memory). */
+  for (guint64 i = 1; i <= s->committed; i++)
+    {
+      g_autoptr (NcWriteSet) e = h_entry_at (s, i, NULL);
+      nc_region_node_committed (s->node, i, e);
+    }
+  nc_region_node_set_leader (s->node, TRUE);
+}
+
+static void
+net_init (Net *net, const char *strategy)
+{
+  memset (net, 0, sizeof *net);
+  net->now_us = 1000 * G_USEC_PER_SEC;
+  const char *regions[2] = { "us-east", "eu-west" };
+  const char *addrs[2] = { "127.0.0.31:7688", "127.0.0.41:7688" };
+  const char *bolts[2] = { "127.0.0.31:7687", "127.0.0.41:7687" };
+  for (int i = 0; i < 2; i++)
+    {
+      Site *s = &net->sites[i];
+      s->net = net;
+      s->region = regions[i];
+      s->node_id = i ? "eu-west-node-1" : "us-east-node-1";
+      s->address = addrs[i];
+      s->bolt = bolts[i];
+      s->log = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      s->state = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      s->store = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_hash_table_insert (s->state, g_strdup ("test.strategy"), g_strdup (strategy));
+    }
+  for (int i = 0; i < 2; i++)
+    site_start (&net->sites[i]);
+}
+
+static void
+net_clear (Net *net)
+{
+  Msg *m;
+  while ((m = g_queue_pop_head (&net->queue)))
+    {
+      nc_cluster_message_free (m->msg);
+      g_free (m);
+    }
+  for (int i = 0; i < 2; i++)
+    {
+      Site *s = &net->sites[i];
+      nc_region_node_free (s->node);
+      g_ptr_array_unref (s->log);
+      g_hash_table_unref (s->state);
+      g_hash_table_unref (s->store);
+    }
+}
+
+/* Commits everything proposed, delivers messages, ticks; bounded rounds. */
+static void
+run (Net *net, guint rounds)
+{
+  for (guint r = 0; r < rounds; r++)
+    {
+      for (int i = 0; i < 2; i++)
+        {
+          Site *s = &net->sites[i];
+          if (s->down)
+            continue;
+          while (s->committed < s->log->len)
+            {
+              s->committed++;
+              g_autoptr (NcWriteSet) e = h_entry_at (s, s->committed, NULL);
+              NcRegionOrigin o = { 0 };
+              if (nc_region_origin_read (e, &o, NULL) && strcmp (o.region, s->region) != 0)
+                s->remote_entries++;
+              nc_region_origin_clear (&o);
+              model_apply (s, e);
+              nc_region_node_committed (s->node, s->committed, e);
+            }
+          nc_region_node_tick (s->node);
+        }
+      Msg *m;
+      guint budget = 1000;
+      while (budget-- > 0 && (m = g_queue_pop_head (&net->queue)))
+        {
+          if (!net->sites[m->to].down)
+            nc_region_node_receive (net->sites[m->to].node, m->msg);
+          nc_cluster_message_free (m->msg);
+          g_free (m);
+        }
+      net->now_us += 100 * 1000;  /* 100 ms per round */
+    }
+}
+
+static gboolean
+write_prop (Site *s, gint64 id, const char *key, gint64 v, gboolean create)
+{
+  g_autoptr (NcWriteSet) ws = nc_writeset_new ();
+  NcEffect e = { .kind = create ? NC_EFFECT_CREATE_NODE : NC_EFFECT_SET_NODE_PROP, .id = id };
+  if (create)
+    {
+      NcMap *m = nc_map_new (1);
+      nc_map_append (m, key, nc_value_int (v));
+      e.value = nc_value_map_take (m);
+    }
+  else
+    {
+      e.name = (char *) key;
+      e.value = nc_value_int (v);
+    }
+  nc_writeset_append (ws, &e);
+  nc_value_clear (&e.value);
+  if (!nc_region_node_accepts_writes (s->node))
+    return FALSE;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) stamped = nc_region_node_stamp (s->node, ws, &error);
+  g_assert_no_error (error);
+  guint64 index = h_propose (s, stamped, &error);
+  g_assert_cmpuint (index, >, 0);
+  nc_region_node_proposed (s->node, index, stamped);
+  /* The leader applied its own write at submit time. */
+  return TRUE;
+}
+
+static int
+cmp_str_ptr (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static char *
+store_text (GHashTable *st)
+{
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, st);
+  while (g_hash_table_iter_next (&it, &k, NULL))
+    g_ptr_array_add (keys, k);
+  g_ptr_array_sort (keys, cmp_str_ptr);
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < keys->len; i++)
+    g_string_append_printf (out, "%s=%s;", (char *) keys->pdata[i], (char *) g_hash_table_lookup (st, keys->pdata[i]));
+  return g_string_free (out, FALSE);
+}
+
+static void
+promote_us_east (Net *net)
+{
+  run (net, 3);
+  /* "eu-west" sorts first: it became primary by itself. */
+  g_assert_true (nc_region_node_accepts_writes (net->sites[1].node));
+  g_autoptr (GError) error = NULL;
+  g_assert_cmpuint (nc_region_node_promote (net->sites[0].node, &error), ==, 2);
+  g_assert_no_error (error);
+  run (net, 5);
+  g_assert_true (nc_region_node_accepts_writes (net->sites[0].node));
+  g_assert_false (nc_region_node_accepts_writes (net->sites[1].node));
+}
+
+static void
+test_writes_in_primary_appear_in_secondary (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  promote_us_east (&net);
+  Site *east = &net.sites[0], *west = &net.sites[1];
+  for (gint64 i = 1; i <= 20; i++)
+    g_assert_true (write_prop (east, i, "v", i, TRUE));
+  g_assert_false (write_prop (west, 100, "v", 1, TRUE));
+  run (&net, 10);
+  g_autofree char *a = store_text (east->store);
+  g_autofree char *b = store_text (west->store);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_nonnull (strstr (b, "n20.v=20;"));
+  g_assert_cmpuint (west->remote_entries, ==, 20);
+  /* Writes to the secondary are forwarded to the primary's leader. */
+  g_assert_cmpstr (nc_region_node_writer_bolt (west->node), ==, "127.0.0.31:7687");
+  g_assert_cmpstr (nc_region_node_writer_bolt (east->node), ==, "127.0.0.31:7687");
+  guint64 lag_e;
+  double lag_s;
+  g_assert_true (nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s));
+  g_assert_cmpuint (lag_e, ==, 0);
+  g_autofree char *status = nc_region_node_status_json (east->node);
+  g_assert_nonnull (strstr (status, "\"primary\":\"us-east\""));
+  net_clear (&net);
+}
+
+static void
+test_cut_and_heal_under_load_loses_and_duplicates_nothing (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  promote_us_east (&net);
+  Site *east = &net.sites[0], *west = &net.sites[1];
+  gint64 id = 1;
+  for (; id <= 10; id++)
+    write_prop (east, id, "v", id, TRUE);
+  run (&net, 3);
+  net.cut = TRUE;
+  for (int round = 0; round < 30; round++, id++)
+    {
+      write_prop (east, id, "v", id, TRUE);
+      run (&net, 1);
+    }
+  guint64 lag_e;
+  double lag_s;
+  nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s);
+  g_assert_cmpuint (lag_e, ==, 30);
+  g_assert_cmpfloat (lag_s, >, 2.0);
+  g_assert_cmpuint (net.dropped, >, 0);
+  /* Heal: batches lost in the cut are resent once their ack times out. */
+  net.cut = FALSE;
+  run (&net, 80);
+  {
+    g_autofree char *a = store_text (east->store);
+    g_autofree char *b = store_text (west->store);
+    g_assert_cmpstr (a, ==, b);
+    g_assert_cmpuint (west->remote_entries, ==, (guint) (id - 1));
+  }
+  /* Cut again; the east leader restarts while cut and must resume from its
+   * persisted acknowledged position. */
+  net.cut = TRUE;
+  for (int round = 0; round < 7; round++, id++)
+    {
+      write_prop (east, id, "v", id, TRUE);
+      run (&net, 1);
+    }
+  nc_region_node_free (east->node);
+  site_start (east);
+  nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s);
+  g_assert_cmpuint (lag_e, ==, 7);
+  net.cut = FALSE;
+  run (&net, 20);
+  g_autofree char *a = store_text (east->store);
+  g_autofree char *b = store_text (west->store);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpuint (west->remote_entries, ==, (guint) (id - 1));
+  nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s);
+  g_assert_cmpuint (lag_e, ==, 0);
+  net_clear (&net);
+}
+
+static void
+failover (Net *net)
+{
+  promote_us_east (net);
+  Site *east = &net->sites[0], *west = &net->sites[1];
+  write_prop (east, 1, "x", 0, TRUE);
+  write_prop (east, 2, "y", 0, TRUE);
+  run (net, 5);
+  /* us-east's last writes never leave the region, then it dies. */
+  net->cut = TRUE;
+  net->now_us += 10 * 1000;
+  write_prop (east, 1, "x", 13, FALSE);
+  run (net, 1);
+  east->down = TRUE;
+  net->cut = FALSE;
+  g_autoptr (GError) error = NULL;
+  g_assert_cmpuint (nc_region_node_promote (west->node, &error), ==, 3);
+  run (net, 2);
+  g_assert_true (nc_region_node_accepts_writes (west->node));
+  write_prop (west, 1, "x", 21, FALSE);
+  write_prop (west, 2, "y", 22, FALSE);
+  run (net, 3);
+  /* us-east comes back (restart from its log and state). */
+  east->down = FALSE;
+  nc_region_node_free (east->node);
+  site_start (east);
+  run (net, 60);
+  g_assert_false (nc_region_node_accepts_writes (east->node));
+  g_assert_cmpstr (nc_region_node_writer_bolt (east->node), ==, "127.0.0.41:7687");
+}
+
+static void
+test_promote_secondary_then_old_primary_reconciles_lww (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  failover (&net);
+  g_autofree char *a = store_text (net.sites[0].store);
+  g_autofree char *b = store_text (net.sites[1].store);
+  g_assert_cmpstr (a, ==, b);
+  /* eu-west's x=21 is later than us-east's unshipped x=13. */
+  g_assert_cmpstr (b, ==, "n1=exists;n1.x=21;n2=exists;n2.y=22;");
+  g_assert_cmpuint (nc_region_resolver_n_conflicts (nc_region_log_resolver (nc_region_node_log (net.sites[0].node))), ==, 1);
+  g_assert_cmpuint (nc_region_resolver_n_conflicts (nc_region_log_resolver (nc_region_node_log (net.sites[1].node))), ==, 1);
+  net_clear (&net);
+}
+
+static void
+test_promote_secondary_then_manual_conflicts_listed_and_resolved (void)
+{
+  Net net;
+  net_init (&net, "manual");
+  failover (&net);
+  Site *east = &net.sites[0], *west = &net.sites[1];
+  NcRegionResolver *rw = nc_region_log_resolver (nc_region_node_log (west->node));
+  g_assert_cmpuint (nc_region_resolver_n_conflicts (rw), ==, 1);
+  const NcRegionConflict *c = nc_region_resolver_conflict (rw, 0);
+  g_assert_cmpint (c->status, ==, NC_CONFLICT_OPEN);
+  g_assert_cmpstr (c->key, ==, "x");
+  g_autofree char *id = g_strdup (c->id);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) res = nc_region_resolution_writeset (rw, id, "rejected", NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (NcWriteSet) stamped = nc_region_node_stamp (west->node, res, &error);
+  g_assert_no_error (error);
+  guint64 index = h_propose (west, stamped, &error);
+  nc_region_node_proposed (west->node, index, stamped);
+  run (&net, 10);
+  g_autofree char *a = store_text (east->store);
+  g_autofree char *b = store_text (west->store);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpstr (b, ==, "n1=exists;n1.x=13;n2=exists;n2.y=22;");
+  for (int i = 0; i < 2; i++)
+    {
+      NcRegionResolver *r = nc_region_log_resolver (nc_region_node_log (net.sites[i].node));
+      g_assert_cmpint (nc_region_resolver_find_conflict (r, id)->status, ==, NC_CONFLICT_RESOLVED);
+    }
+  net_clear (&net);
+}
+
+static void
+test_semi_sync_is_refused_clearly (void)
+{
+  NcRegionHost host = { 0 };
+  NcRegionNodeConfig cfg = { .region = "us-east", .remote_regions = "eu-west:h:1", .cross_region_mode = "semi_sync" };
+  g_autoptr (GError) error = NULL;
+  g_assert_null (nc_region_node_new (&host, &cfg, &error));
+  g_assert_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "semi_sync"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/nornic/region/node/writes-in-primary-appear-in-secondary", test_writes_in_primary_appear_in_secondary);
+  g_test_add_func ("/nornic/region/node/cut-and-heal-under-load-loses-and-duplicates-nothing", test_cut_and_heal_under_load_loses_and_duplicates_nothing);
+  g_test_add_func ("/nornic/region/node/promote-secondary-then-old-primary-reconciles-lww", test_promote_secondary_then_old_primary_reconciles_lww);
+  g_test_add_func ("/nornic/region/node/promote-secondary-then-manual-conflicts-listed-and-resolved", test_promote_secondary_then_manual_conflicts_listed_and_resolved);
+  g_test_add_func ("/nornic/region/node/semi-sync-is-refused-clearly", test_semi_sync_is_refused_clearly);
+  return g_test_run ();
+}
