@@ -146,6 +146,11 @@ struct _NornicModule {
    * added again as learners (the core never moves a peer's match back) */
   GHashTable *rejoin;
 
+  /* transport state cached by the tick for other threads */
+  GHashTable *peer_health;  /* ids of healthy peers */
+  char *transport_metrics;
+  gint64 transport_cached_us;
+
   /* linearizable reads (NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS) */
   gboolean linearizable;
   guint64 next_read_id;
@@ -1268,6 +1273,25 @@ take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
   return TRUE;
 }
 
+/* Caller holds the lock; main loop only. */
+static void
+refresh_transport_cache (NornicModule *mod)
+{
+  mod->transport_cached_us = g_get_monotonic_time ();
+  g_hash_table_remove_all (mod->peer_health);
+  g_autoptr (GPtrArray) peers = nc_cluster_node_list_peers (mod->node);
+  for (guint i = 0; peers && i < peers->len; i++)
+    {
+      NcClusterPeerStatus *st = peers->pdata[i];
+      if (st->peer_id && st->healthy)
+        g_hash_table_add (mod->peer_health, g_strdup (st->peer_id));
+    }
+  GString *out = g_string_new (NULL);
+  nc_cluster_node_append_metrics (mod->node, out, mod->api->append_metric);
+  g_free (mod->transport_metrics);
+  mod->transport_metrics = g_string_free (out, FALSE);
+}
+
 /* ---- timers ------------------------------------------------------------------------------------- */
 
 static gboolean
@@ -1282,6 +1306,8 @@ tick_cb (gpointer data)
     }
   nc_raft_tick (mod->raft);
   gint64 now = g_get_monotonic_time ();
+  if (now - mod->transport_cached_us >= 250 * 1000)
+    refresh_transport_cache (mod);
   /* stalled snapshot transfers */
   GHashTableIter it;
   gpointer k, v;
@@ -1515,6 +1541,8 @@ module_free (NornicModule *mod)
   g_clear_pointer (&mod->promote, g_hash_table_unref);
   g_clear_pointer (&mod->rejoin, g_hash_table_unref);
   g_clear_pointer (&mod->reads, g_hash_table_unref);
+  g_clear_pointer (&mod->peer_health, g_hash_table_unref);
+  g_free (mod->transport_metrics);
   g_cond_clear (&mod->read_cond);
   g_clear_pointer (&mod->snap_failed, g_ptr_array_unref);
   Pending *p;
@@ -1600,6 +1628,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   mod->promote = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   mod->rejoin = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   mod->reads = g_hash_table_new (g_int64_hash, g_int64_equal);
+  mod->peer_health = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_cond_init (&mod->read_cond);
   mod->snap_failed = g_ptr_array_new_with_free_func (g_free);
   mod->raft_role = NC_RAFT_FOLLOWER;
@@ -1981,11 +2010,12 @@ raft_routing_table (NornicModule *mod)
   return rt;
 }
 
+/* From the cache the tick refreshes: /health and /metrics run on HTTP
+ * threads, and the transport may only be used on the main loop. */
 static gboolean
 peer_healthy (NornicModule *mod, const char *id)
 {
-  g_autoptr (NcClusterPeerStatus) st = nc_cluster_node_peer_status (mod->node, id);
-  return st != NULL && st->healthy;
+  return g_hash_table_contains (mod->peer_health, id);
 }
 
 static char *
@@ -2139,7 +2169,8 @@ raft_metrics (NornicModule *mod, GString *out)
       api->append_metric (out, "nornicdb_replication_peer_healthy", NORNIC_METRIC_GAUGE,
                           "1 when the peer was heard from recently", labels, peer_healthy (mod, id) ? 1 : 0);
     }
-  nc_cluster_node_append_metrics (mod->node, out, api->append_metric);
+  if (mod->transport_metrics)
+    g_string_append (out, mod->transport_metrics);
   g_mutex_unlock (&mod->lock);
 }
 
