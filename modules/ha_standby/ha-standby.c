@@ -132,10 +132,19 @@ struct _NornicModule {
   gboolean unhealthy_logged;
 
   guint64 discarded_total;
+
+  /* The transport may only be asked on the main loop, but /health and
+   * /metrics render on HTTP threads: the tick refreshes these copies. */
+  gboolean pc_known;
+  gboolean pc_healthy;
+  gboolean pc_connected;
+  gint64 pc_last_heard_ms_ago;
+  GString *peer_metrics;
 };
 
 static void kick (NornicModule *mod);
 static void step_down (NornicModule *mod, guint64 epoch, const char *why);
+static void refresh_peer_cache (NornicModule *mod);
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -1213,10 +1222,24 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
       snapshot_send_reset (mod);
       LOG (mod, G_LOG_LEVEL_INFO, "peer %s down", peer_id);
     }
+  refresh_peer_cache (mod);
   g_mutex_unlock (&mod->lock);
 }
 
 /* ---- timers ------------------------------------------------------------------ */
+
+/* Main loop, lock held. */
+static void
+refresh_peer_cache (NornicModule *mod)
+{
+  g_autoptr (NcClusterPeerStatus) ps = mod->peer_id ? nc_cluster_node_peer_status (mod->node, mod->peer_id) : NULL;
+  mod->pc_known = ps != NULL;
+  mod->pc_healthy = ps != NULL && ps->healthy;
+  mod->pc_connected = ps != NULL && ps->connected;
+  mod->pc_last_heard_ms_ago = ps ? ps->last_heard_ms_ago : -1;
+  g_string_truncate (mod->peer_metrics, 0);
+  nc_cluster_node_append_metrics (mod->node, mod->peer_metrics, mod->api->append_metric);
+}
 
 static gboolean
 kick_cb (gpointer data)
@@ -1276,6 +1299,7 @@ tick_cb (gpointer data)
   gint64 now = now_us ();
   GSList *done = NULL;
   g_mutex_lock (&mod->lock);
+  refresh_peer_cache (mod);
   if (mod->role == NORNIC_ROLE_PRIMARY)
     {
       if (mod->peer_up && now - mod->last_heartbeat_us >= (gint64) mod->heartbeat_ms * 1000)
@@ -1359,6 +1383,8 @@ ha_create (const NornicCoreApi *api, GError **error)
   g_mutex_init (&mod->lock);
   g_queue_init (&mod->pending);
   g_queue_init (&mod->unacked);
+  mod->peer_metrics = g_string_new (NULL);
+  mod->pc_last_heard_ms_ago = -1;
   mod->bolt_address = advertised_bolt_address (api);
   const char *id = api->config_get (core, "NORNICDB_CLUSTER_NODE_ID");
   mod->node_id = g_strdup (id ? id : g_get_host_name ());
@@ -1444,6 +1470,7 @@ fail:
   g_free (mod->cluster_id);
   g_free (mod->cluster_address);
   g_free (mod->peer_address);
+  g_string_free (mod->peer_metrics, TRUE);
   g_mutex_clear (&mod->lock);
   g_free (mod);
   return NULL;
@@ -1528,6 +1555,7 @@ ha_destroy (NornicModule *mod)
   g_free (mod->peer_id);
   g_free (mod->peer_bolt);
   g_free (mod->peer_role);
+  g_string_free (mod->peer_metrics, TRUE);
   g_mutex_clear (&mod->lock);
   g_free (mod);
 }
@@ -1604,10 +1632,10 @@ lag_records (NornicModule *mod)
   return mod->primary_last_index - MIN (mod->primary_last_index, applied);
 }
 
+/* Lock held. */
 static void
 add_peer_json (NornicModule *mod, JsonBuilder *b, gboolean with_state)
 {
-  g_autoptr (NcClusterPeerStatus) ps = mod->peer_id ? nc_cluster_node_peer_status (mod->node, mod->peer_id) : NULL;
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "id");
   if (mod->peer_id)
@@ -1622,11 +1650,11 @@ add_peer_json (NornicModule *mod, JsonBuilder *b, gboolean with_state)
       json_builder_add_string_value (b, mod->peer_role ? mod->peer_role : "unknown");
     }
   json_builder_set_member_name (b, "healthy");
-  json_builder_add_boolean_value (b, ps != NULL && ps->healthy);
+  json_builder_add_boolean_value (b, mod->pc_healthy);
   json_builder_set_member_name (b, "connected");
-  json_builder_add_boolean_value (b, ps != NULL && ps->connected);
+  json_builder_add_boolean_value (b, mod->pc_connected);
   json_builder_set_member_name (b, "last_heard_ms_ago");
-  json_builder_add_int_value (b, ps ? ps->last_heard_ms_ago : -1);
+  json_builder_add_int_value (b, mod->pc_last_heard_ms_ago);
   json_builder_end_object (b);
 }
 
@@ -1723,14 +1751,13 @@ ha_metrics (NornicModule *mod, GString *out)
                       "Write-set and snapshot bytes streamed to the standby", NULL, (double) mod->bytes_replicated);
   if (mod->peer_id)
     {
-      g_autoptr (NcClusterPeerStatus) ps = nc_cluster_node_peer_status (mod->node, mod->peer_id);
       g_autofree char *esc = g_strescape (mod->peer_id, NULL);
       g_autofree char *labels = g_strdup_printf ("peer=\"%s\"", esc);
       api->append_metric (out, "nornicdb_replication_peer_healthy", NORNIC_METRIC_GAUGE,
-                          "1 when the peer is connected and heard from recently", labels, ps && ps->healthy);
+                          "1 when the peer is connected and heard from recently", labels, mod->pc_healthy);
     }
-  /* nornicdb_peer_healthy, nornicdb_replication_bytes_total, ... */
-  nc_cluster_node_append_metrics (mod->node, out, api->append_metric);
+  /* nornicdb_peer_healthy, nornicdb_replication_bytes_total, ... as of the last tick */
+  g_string_append (out, mod->peer_metrics->str);
   g_mutex_unlock (&mod->lock);
 }
 
