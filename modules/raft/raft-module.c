@@ -1434,6 +1434,25 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
     {
       if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT_RESPONSE)
         g_hash_table_remove (mod->snap_sends, msg->from);
+      /* A follower whose log ends below what it acknowledged lost its data
+       * (the core ignores such rejections as stale): re-add it. */
+      guint64 match = 0;
+      if (msg->type == NC_CLUSTER_MSG_APPEND_ENTRIES_RESPONSE && mod->raft_role == NC_RAFT_LEADER
+          && !msg->u.append_entries_response.success && msg->u.append_entries_response.term == mod->term
+          && nc_raft_peer_match (mod->raft, msg->from, &match)
+          && msg->u.append_entries_response.conflict_index < match
+          && !g_hash_table_contains (mod->rejoin, msg->from))
+        {
+          const char *addr = nc_raft_membership_address_of (nc_raft_membership (mod->raft), msg->from);
+          if (addr)
+            {
+              LOG (mod, G_LOG_LEVEL_WARNING,
+                   "member %s lost its log (it ends at %" G_GUINT64_FORMAT ", it had acknowledged %" G_GUINT64_FORMAT
+                   "): removing it and adding it again as a learner",
+                   msg->from, msg->u.append_entries_response.conflict_index, match);
+              g_hash_table_replace (mod->rejoin, g_strdup (msg->from), g_strdup (addr));
+            }
+        }
       g_autoptr (NcRaftMsg) m = from_wire (mod, msg);
       if (m)
         nc_raft_step (mod->raft, m);
