@@ -456,6 +456,23 @@ gboolean nc_region_node_lag (NcRegionNode *n, const char *region, guint64 *entri
 NcReadAction nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
                                          NcReadConsistency *level, GError **error);
 
+/* ---- admin endpoints and metrics (the glue registers and renders them) ----
+ *
+ * Each returns the HTTP status and fills *json (transfer full) with the body.
+ */
+/* POST /admin/region/promote */
+guint nc_region_http_promote (NcRegionNode *n, char **json);
+/* GET /admin/region/conflicts; `query` may hold "status=open". */
+guint nc_region_http_conflicts (NcRegionNode *n, const char *query, char **json);
+/* POST /admin/region/conflicts/resolve with {"id", "choice", "value"}:
+ * on success *ws (transfer full) is the write to commit as an ordinary local
+ * write (and 200 is returned); otherwise an error status and body. */
+guint nc_region_http_resolve (NcRegionNode *n, const char *body, gsize body_len, NcWriteSet **ws, char **json);
+/* Prometheus lines: nornicdb_region_lag_seconds{region=}, _lag_entries,
+ * nornicdb_region_epoch, nornicdb_region_is_primary,
+ * nornicdb_region_conflicts{status=}. */
+void nc_region_node_metrics (NcRegionNode *n, GString *out);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionNode, nc_region_node_free)
 
 G_END_DECLS

@@ -4,6 +4,8 @@
  * store applying committed entries the way the core would. */
 #include "region.h"
 
+#include <json-glib/json-glib.h>
+
 #include <string.h>
 
 typedef struct _Net Net;
@@ -489,6 +491,63 @@ test_promote_secondary_then_manual_conflicts_listed_and_resolved (void)
 }
 
 static void
+test_admin_endpoints_and_metrics (void)
+{
+  Net net;
+  net_init (&net, "manual");
+  failover (&net);
+  Site *east = &net.sites[0], *west = &net.sites[1];
+  g_autofree char *json = NULL;
+  g_assert_cmpuint (nc_region_http_conflicts (west->node, "status=open", &json), ==, 200);
+  g_assert_nonnull (strstr (json, "\"status\":\"open\""));
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (p, json, -1, NULL));
+  JsonArray *arr = json_node_get_array (json_parser_get_root (p));
+  g_assert_cmpuint (json_array_get_length (arr), ==, 1);
+  g_autofree char *id = g_strdup (json_object_get_string_member (json_array_get_object_element (arr, 0), "id"));
+  /* Only the primary's leader resolves; others say where to go. */
+  NcWriteSet *ws = NULL;
+  g_autofree char *body = g_strdup_printf ("{\"id\":\"%s\",\"choice\":\"value\",\"value\":42}", id);
+  g_autofree char *e1 = NULL;
+  g_assert_cmpuint (nc_region_http_resolve (east->node, body, strlen (body), &ws, &e1), ==, 421);
+  g_assert_nonnull (strstr (e1, "127.0.0.41:7687"));
+  g_autofree char *e2 = NULL;
+  g_assert_cmpuint (nc_region_http_resolve (west->node, "{\"id\":\"nope\",\"choice\":\"kept\"}", strlen ("{\"id\":\"nope\",\"choice\":\"kept\"}"), &ws, &e2), ==, 404);
+  g_autofree char *e3 = NULL;
+  g_assert_cmpuint (nc_region_http_resolve (west->node, "[1]", 3, &ws, &e3), ==, 400);
+  g_autofree char *ok = NULL;
+  g_assert_cmpuint (nc_region_http_resolve (west->node, body, strlen (body), &ws, &ok), ==, 200);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) stamped = nc_region_node_stamp (west->node, ws, &error);
+  nc_writeset_free (ws);
+  g_assert_no_error (error);
+  nc_region_node_proposed (west->node, h_propose (west, stamped, NULL), stamped);
+  run (&net, 10);
+  g_autofree char *a = store_text (east->store);
+  g_autofree char *b = store_text (west->store);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_nonnull (strstr (b, "n1.x=42;"));
+  g_autofree char *open_after = NULL;
+  nc_region_http_conflicts (east->node, "status=open", &open_after);
+  g_assert_cmpstr (open_after, ==, "[]");
+  /* Promotion on the secondary's leader raises the epoch past everything seen. */
+  g_autofree char *pj = NULL;
+  g_assert_cmpuint (nc_region_http_promote (east->node, &pj), ==, 200);
+  g_assert_nonnull (strstr (pj, "\"epoch\":4"));
+  g_assert_nonnull (strstr (pj, "\"previous_primary\":\"eu-west\""));
+  run (&net, 10);
+  g_assert_true (nc_region_node_accepts_writes (east->node));
+  g_assert_false (nc_region_node_accepts_writes (west->node));
+  g_autoptr (GString) m = g_string_new (NULL);
+  nc_region_node_metrics (east->node, m);
+  g_assert_nonnull (strstr (m->str, "nornicdb_region_lag_entries{region=\"eu-west\"} 0\n"));
+  g_assert_nonnull (strstr (m->str, "nornicdb_region_lag_seconds{region=\"eu-west\"} 0\n"));
+  g_assert_nonnull (strstr (m->str, "nornicdb_region_epoch 4\n"));
+  g_assert_nonnull (strstr (m->str, "nornicdb_region_conflicts{status=\"resolved\"} 1\n"));
+  net_clear (&net);
+}
+
+static void
 test_semi_sync_is_refused_clearly (void)
 {
   NcRegionHost host = { 0 };
@@ -507,6 +566,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/node/cut-and-heal-under-load-loses-and-duplicates-nothing", test_cut_and_heal_under_load_loses_and_duplicates_nothing);
   g_test_add_func ("/nornic/region/node/promote-secondary-then-old-primary-reconciles-lww", test_promote_secondary_then_old_primary_reconciles_lww);
   g_test_add_func ("/nornic/region/node/promote-secondary-then-manual-conflicts-listed-and-resolved", test_promote_secondary_then_manual_conflicts_listed_and_resolved);
+  g_test_add_func ("/nornic/region/node/admin-endpoints-and-metrics", test_admin_endpoints_and_metrics);
   g_test_add_func ("/nornic/region/node/semi-sync-is-refused-clearly", test_semi_sync_is_refused_clearly);
   return g_test_run ();
 }
