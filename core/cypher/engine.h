@@ -166,6 +166,9 @@ NcValue nc_plan_describe (NcExecCtx *x, NcOp *root, gboolean profile);
 /* Rows of a built-in procedure: GPtrArray of NcValue arrays (n_fields). */
 gboolean nc_procedure_run (NcExecCtx *x, const char *name, const NcValue *args, guint n_args,
                            GPtrArray **rows_out, guint *n_fields, GError **error);
+/* Rows of SHOW INDEXES / db.indexes() and SHOW CONSTRAINTS. */
+GPtrArray *nc_schema_index_rows (NcExecCtx *x);
+GPtrArray *nc_schema_constraint_rows (NcExecCtx *x);
 /* GError from a store error (domain NC_STORE_ERROR) in NC_ERROR. */
 void nc_cypher_propagate_store_error (GError **dst, GError *src);
 

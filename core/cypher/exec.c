@@ -9,9 +9,6 @@
 
 #include <string.h>
 
-GPtrArray *nc_schema_index_rows (NcExecCtx *x);
-GPtrArray *nc_schema_constraint_rows (NcExecCtx *x);
-
 struct _NcCypherQuery {
   gint ref;
   char *text;

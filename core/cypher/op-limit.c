@@ -21,8 +21,6 @@ eval_count (NcExecCtx *x, NcExpr *e, const char *what, gint64 *out, GError **err
   nc_row_clear (row, x->width);
   if (!ok)
     return FALSE;
-  if (v.type == NC_VALUE_FLOAT && v.u.f == (double) (gint64) v.u.f && 0)
-    v = nc_value_int ((gint64) v.u.f);
   if (v.type != NC_VALUE_INT || v.u.i < 0)
     {
       g_autofree char *s = nc_value_to_debug_string (&v);

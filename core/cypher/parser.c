@@ -329,9 +329,6 @@ parse_node_pattern (P *p)
       if (l == NULL)
         goto fail;
       g_ptr_array_add (n->labels, l);
-      /* Label conjunction `:A&B` means the same as `:A:B`. */
-      while (CUR (p)->kind == NC_TOK_IDENT && 0)
-        ;
     }
   if (CUR (p)->kind == NC_TOK_LBRACE || CUR (p)->kind == NC_TOK_PARAM)
     {

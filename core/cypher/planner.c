@@ -409,7 +409,6 @@ plan_match (NcExecCtx *x, NcOp *op, GPtrArray *pattern, NcExpr *where, GArray *o
           op = plan_part (&m, op, part);
       }
   g_autoptr (GArray) rel_slots = g_array_new (FALSE, FALSE, sizeof (int));
-  gboolean has_var = FALSE;
   for (guint p = 0; p < pattern->len; p++)
     {
       NcPatternPart *part = pattern->pdata[p];
@@ -423,10 +422,10 @@ plan_match (NcExecCtx *x, NcOp *op, GPtrArray *pattern, NcExpr *where, GArray *o
             dup |= g_array_index (rel_slots, int, k) == r->slot;
           if (!dup)
             g_array_append_val (rel_slots, r->slot);
-          has_var |= r->varlen;
         }
     }
-  if (rel_slots->len > 1 || (has_var && rel_slots->len > 0 && 0))
+  /* variable-length expansions are unique along their own path already */
+  if (rel_slots->len > 1)
     op = nc_op_rel_unique_new (x, op, rel_slots);
   /* the rest, in their written order */
   for (guint c = 0; c < conj->len; c++)

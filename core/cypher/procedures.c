@@ -49,11 +49,7 @@ str_list1 (const char *s)
   return nc_value_list_take (l);
 }
 
-/* Rows for SHOW INDEXES / db.indexes(): unique constraints show their
- * backing index. */
-GPtrArray *nc_schema_index_rows (NcExecCtx *x);
-GPtrArray *nc_schema_constraint_rows (NcExecCtx *x);
-
+/* Unique constraints show their backing index too. */
 GPtrArray *
 nc_schema_index_rows (NcExecCtx *x)
 {
