@@ -145,7 +145,7 @@ async function benchGraph() {
   const json = path.join(tmp, 'graph.json');
   const args = [T('bench/bench-graph.mjs'), '--nodes', String(cfg.graphNodes), '--rels', String(cfg.graphRels),
     '--seed', String(cfg.seed), '--runs', String(cfg.graphRuns), '--budget-ms', String(cfg.graphBudgetMs), '--json', json];
-  log(`graph: node ${args.map((a) => path.relative(root, a) && a.startsWith('/') ? path.relative(root, a) : a).join(' ')}`);
+  log(`graph: node ${args.map((a) => (a.startsWith(root + '/') ? path.relative(root, a) : a)).join(' ')}`);
   const r = await run(process.execPath, args, { timeoutMs: 900000 });
   try {
     return { ...JSON.parse(readFileSync(json, 'utf8')), args: args.slice(1) };
@@ -246,13 +246,15 @@ function buildTable(R) {
   const cell = (r) => (r && !r.error ? [fmtNum(r.opsPerSec), fmtMs(r.p50), fmtMs(r.p99)] : ['-', '-', '-']);
   const ratio = (a, b) => (a && b && !a.error && !b.error ? `${(a.opsPerSec / b.opsPerSec).toFixed(2)}x` : '-');
   const ofFloor = (r, f) => (r && !r.error && f ? `${(r.opsPerSec / f).toFixed(2)}` : '-');
+  // CPU share of the machine used by the load generator / by the server process(es) during our point.
+  const cpu = (r) => (r && !r.error ? `${(r.loadgenCpuShare * 100).toFixed(0)}%/${r.serverCpuShare == null ? '-' : `${(r.serverCpuShare * 100).toFixed(0)}%`}` : '');
   const series = (name, peerName, ours, peer, floor, note) => {
     if (!ours && !peer) { rows.push([name, '', 'not available', '', '', '', '', '', '', '', '', note ?? '']); return; }
     cfg.clients.forEach((c, i) => {
       const a = ours?.[i];
       const b = peer?.[i];
       rows.push([i === 0 ? name : '', String(c), ...cell(a), i === 0 ? peerName : '', ...cell(b), ratio(a, b), ofFloor(a, floor),
-        i === 0 ? (note ?? '') : '']);
+        cpu(a), i === 0 ? (note ?? '') : '']);
     });
   };
   const na = (x) => `not available: ${x}`;
@@ -288,7 +290,8 @@ function buildTable(R) {
     rows.push(['graph queries vs Kùzu', '', 'not available', '', '', '', '', '', '', '', '', `bench-graph.mjs JSON not understood: ${e.message}`]);
   }
   restartAndFailoverRows(R, rows, na);
-  return rows;
+  // Rows without a load-generator figure get an empty CPU cell before their note.
+  return rows.map((r) => (r.length === 12 ? [...r.slice(0, 11), '', r[11]] : r));
 }
 
 function graphRows(G, rows, na) {
@@ -359,7 +362,7 @@ function markdown(R) {
     `Server: ${R.server.bin} (${R.server.version ?? '?'}); clients: ${R.clients.join(', ') || '-'}.`,
     '',
     `| ${R.tableHeaders.map(esc).join(' | ')} |`,
-    `|${R.tableHeaders.map((_, i) => (i === 0 || i === 5 || i === 11 ? ' --- ' : ' ---: ')).join('|')}|`,
+    `|${R.tableHeaders.map((_, i) => (i === 0 || i === 5 || i === 12 ? ' --- ' : ' ---: ')).join('|')}|`,
     ...R.table.map((r) => `| ${r.map(esc).join(' | ')} |`),
     '',
   ];
@@ -421,7 +424,8 @@ async function main() {
     workersPerPoint: [...new Set(all.map((r) => r.workers))] };
 
   R.table = buildTable(R);
-  const headers = ['workload', 'clients', 'ours ops/s', 'p50 ms', 'p99 ms', 'peer', 'ops/s', 'p50 ms', 'p99 ms', 'ours/peer', 'of floor', 'note'];
+  const headers = ['workload', 'clients', 'ours ops/s', 'p50 ms', 'p99 ms', 'peer', 'ops/s', 'p50 ms', 'p99 ms', 'ours/peer', 'of floor',
+    'gen/srv CPU', 'note'];
   R.tableHeaders = headers;
   const m = R.machine;
   console.log(`\nNornicDB performance table — ${R.startedAt}, ${(R.durationSeconds / 60).toFixed(1)} min, seed ${cfg.seed}, `
