@@ -260,6 +260,8 @@ function printTable(result) {
   console.log(`\nour resident memory: empty ${fmt(M.rssEmpty / 2 ** 20, 1)} MiB, `
     + `+${fmt(M.bytesPerNode, 0)} B per node, +${fmt(M.bytesPerRel, 0)} B per relationship `
     + `(total ${fmt(M.rssLoaded / 2 ** 20, 1)} MiB)`);
+  console.log(`machine: ${result.machine.cpus} x ${result.machine.cpu}, load average `
+    + `${result.machine.loadavgStart[0]} at start, ${result.machine.loadavgEnd[0]} at end`);
   if (!result.kuzuAvailable) console.log(`Kùzu column unavailable: ${result.kuzuReason}`);
   else console.log(`Kùzu ${result.kuzuVersion}: load by COPY FROM CSV (bulk), queries in-process (no network).`);
 }
@@ -281,7 +283,9 @@ async function main() {
   const result = {
     params: { nodes: g.nodes, rels: g.rels, seed: opts.seed, runs: opts.runs, warmup: opts.warmup,
       budgetMs: opts.budgetMs, batch: opts.batch },
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+    // other work on the machine inflates both columns; the load average says how much
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version,
+      loadavgStart: os.loadavg().map((x) => Number(x.toFixed(2))) },
     server: process.env.NORNICDB_BIN ?? 'build/nornicdb',
     kuzuAvailable: !!kuzu, kuzuReason, kuzuVersion: kuzu?.VERSION ?? null,
     load: {}, queries: [], memory: {},
@@ -351,6 +355,7 @@ async function main() {
     rmSync(tmp, { recursive: true, force: true });
   }
 
+  result.machine.loadavgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   console.log('');
   printTable(result);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(result, null, 2) + '\n');
