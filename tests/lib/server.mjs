@@ -48,9 +48,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Starts a daemon. Options:
  *   env     extra/overriding environment variables
  *   dataDir use this data directory (kept on stop); default: a fresh temp dir (removed on stop)
+ *   args    extra command-line arguments for the daemon
  * Returns {pid, boltPort, httpPort, boltUrl, httpUrl, dataDir, auth, stop, kill, output}.
  */
-export async function startServer({ env = {}, dataDir } = {}) {
+export async function startServer({ env = {}, dataDir, args = [] } = {}) {
   const bin = process.env.NORNICDB_BIN ? path.resolve(process.env.NORNICDB_BIN) : defaultBin;
   const ownDir = !dataDir;
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nornicdb-test-'));
@@ -76,7 +77,7 @@ export async function startServer({ env = {}, dataDir } = {}) {
     NORNICDB_AUTH: authSpec,
     ...env,
   };
-  const child = spawn(bin, [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   const collect = (d) => {
