@@ -1667,6 +1667,14 @@ raft_create (const NornicCoreApi *api, GError **error)
   mod->cluster_id = g_strdup (cid ? cid : "nornicdb");
   mod->bolt_address = advertised_bolt_address (api);
   mod->cluster_address = g_strdup (adv ? adv : bind);
+  if (adv == NULL && bind != NULL && (g_str_has_prefix (bind, "0.0.0.0:") || g_str_has_prefix (bind, "[::]:")))
+    {
+      /* Peers must be able to dial the address we put in the membership. */
+      g_free (mod->cluster_address);
+      mod->cluster_address = g_strdup_printf ("%s:%s", g_get_host_name (), strrchr (bind, ':') + 1);
+      LOG (mod, G_LOG_LEVEL_WARNING, "NORNICDB_CLUSTER_ADVERTISE_ADDR is not set: advertising %s to peers",
+           mod->cluster_address);
+    }
   mod->bootstrap = api->config_get_bool (core, "NORNICDB_CLUSTER_RAFT_BOOTSTRAP");
   mod->linearizable = api->config_get_bool (core, "NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS");
   gint64 hb = MAX (api->config_get_duration_ms (core, "NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT"), 5);
@@ -1777,7 +1785,7 @@ raft_create (const NornicCoreApi *api, GError **error)
     .node_id = mod->node_id,
     .cluster_id = mod->cluster_id,
     .bind_address = bind,
-    .advertise_address = adv,
+    .advertise_address = mod->cluster_address,
     .bolt_address = mod->bolt_address,
     .mode = "raft",
     .keepalive_ms = (guint) MIN (MAX (hb, 50), 1000),
