@@ -1238,6 +1238,47 @@ kick (NornicModule *mod)
 
 /* ---- snapshots ---------------------------------------------------------------------------------- */
 
+static int
+cmp_u64 (gconstpointer a, gconstpointer b)
+{
+  guint64 x = *(const guint64 *) a, y = *(const guint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* The core prunes snapshots only in the modes where it schedules them:
+ * keep the newest `keep` files of the directory `newest` is in; returns the
+ * index of the oldest one kept. */
+static guint64
+prune_snapshots (NornicModule *mod, const char *newest, guint keep)
+{
+  g_autofree char *dir = g_path_get_dirname (newest);
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  if (d == NULL)
+    return 0;
+  g_autoptr (GArray) found = g_array_new (FALSE, FALSE, sizeof (guint64));
+  const char *name;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      if (strlen (name) != strlen ("snapshot-") + 20 + strlen (".snap") || !g_str_has_prefix (name, "snapshot-")
+          || !g_str_has_suffix (name, ".snap"))
+        continue;
+      char *end = NULL;
+      guint64 v = g_ascii_strtoull (name + strlen ("snapshot-"), &end, 10);
+      if (end == name + strlen ("snapshot-") + 20)
+        g_array_append_val (found, v);
+    }
+  g_array_sort (found, cmp_u64);
+  guint drop = found->len > keep ? found->len - keep : 0;
+  for (guint i = 0; i < drop; i++)
+    {
+      g_autofree char *file = g_strdup_printf ("%s/snapshot-%020" G_GUINT64_FORMAT ".snap", dir,
+                                               g_array_index (found, guint64, i));
+      if (g_unlink (file) != 0)
+        LOG (mod, G_LOG_LEVEL_WARNING, "cannot remove old snapshot %s", file);
+    }
+  return found->len > drop ? g_array_index (found, guint64, drop) : 0;
+}
+
 static gboolean
 take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
 {
@@ -1250,6 +1291,8 @@ take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
   g_mutex_lock (&mod->lock);
   if (path == NULL)
     return FALSE;
+  guint keep = (guint) MAX (api->config_get_int (api->core, "NORNICDB_SNAPSHOT_KEEP"), 1);
+  guint64 oldest_kept = prune_snapshots (mod, path, keep);
   g_free (path);
   mod->last_snapshot_us = g_get_monotonic_time ();
   if (index_out)
@@ -1262,14 +1305,17 @@ take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
   if (!save_snapshot_meta (mod, index, nc_raft_log_term (mod->raft, index) ? nc_raft_log_term (mod->raft, index) : term,
                            nc_raft_snapshot_membership (mod->raft), error))
     return FALSE;
-  if (index > mod->trailing)
+  /* Keep TRAILING_LOGS entries for slow followers, and the log from the
+   * oldest kept snapshot on, so a damaged newest snapshot can fall back. */
+  guint64 upto = index > mod->trailing ? index - mod->trailing : 0;
+  upto = MIN (upto, oldest_kept);
+  if (upto > 0)
     {
       g_mutex_unlock (&mod->lock);
-      api->wal_compact (api->core, index - mod->trailing);
+      api->wal_compact (api->core, upto);
       g_mutex_lock (&mod->lock);
     }
-  LOG (mod, G_LOG_LEVEL_INFO, "snapshot at %" G_GUINT64_FORMAT ", log compacted up to %" G_GUINT64_FORMAT, index,
-       index > mod->trailing ? index - mod->trailing : 0);
+  LOG (mod, G_LOG_LEVEL_INFO, "snapshot at %" G_GUINT64_FORMAT ", log compacted up to %" G_GUINT64_FORMAT, index, upto);
   return TRUE;
 }
 

@@ -7,6 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { RaftCluster, http, cypher, waitFor, sleep } from './raft-lib.mjs';
 
 const require = createRequire(import.meta.url);
@@ -245,6 +247,9 @@ describe('raft cluster', () => {
     const ls = await cluster.state(leader);
     assert.ok(ls.snapshot_index > 0, 'the leader took a snapshot');
     assert.ok(ls.first_index > 1, `the leader compacted its log (first ${ls.first_index})`);
+    // old snapshot files are pruned (NORNICDB_SNAPSHOT_KEEP, default 2)
+    const snaps = readdirSync(path.join(cluster.dirs.get(leader), 'snapshots')).filter((f) => /^snapshot-\d{20}\.snap$/.test(f));
+    assert.ok(snaps.length >= 1 && snaps.length <= 2, `snapshots kept: ${snaps}`);
     const victim = cluster.ids.find((i) => i !== leader);
     await cluster.stop(victim);
     await cypher(L, 'CREATE (:WhileAway)');
