@@ -190,3 +190,22 @@ describe('snapshot catch-up', () => {
     assert.equal(n.rows[0][0], 1);
   });
 });
+
+describe('configuration errors', () => {
+  const base = {
+    NORNICDB_CLUSTER_MODE: 'ha_standby', NORNICDB_CLUSTER_HA_ROLE: 'primary',
+    NORNICDB_CLUSTER_HA_PEER_ADDR: '127.0.0.12:1', NORNICDB_CLUSTER_BIND_ADDR: '127.0.0.11:17999',
+  };
+  const cases = [
+    ['a missing peer address', { NORNICDB_CLUSTER_HA_PEER_ADDR: '' }, /NORNICDB_CLUSTER_HA_PEER_ADDR/],
+    ['a failover timeout under two heartbeats', { NORNICDB_CLUSTER_HA_FAILOVER_TIMEOUT: '100ms' }, /NORNICDB_CLUSTER_HA_FAILOVER_TIMEOUT/],
+    ['an unknown standby-loss policy', { NORNICDB_CLUSTER_HA_ON_STANDBY_LOSS: 'panic' }, /NORNICDB_CLUSTER_HA_ON_STANDBY_LOSS/],
+    ['TLS without a certificate', { NORNICDB_CLUSTER_TLS_ENABLED: 'true' }, /NORNICDB_CLUSTER_TLS/],
+  ];
+  for (const [what, env, re] of cases) {
+    test(`start-up fails clearly on ${what}`, async () => {
+      const { startServer } = await import('../lib/server.mjs');
+      await assert.rejects(startServer({ env: { ...base, ...env } }), re);
+    });
+  }
+});
