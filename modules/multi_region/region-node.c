@@ -658,12 +658,13 @@ nc_region_node_status_json (NcRegionNode *n)
   return json_to_string (root, FALSE);
 }
 
-NcReadAction
+gboolean
 nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
-                            NcReadConsistency *level, GError **error)
+                            NcReadConsistency *level, NcReadAction *action, GError **error)
 {
   *level = n->default_level;
   if (consistency != NULL && !nc_read_consistency_parse (consistency, level, error))
-    return NC_READ_ACTION_NOT_PRIMARY;
-  return nc_read_consistency_action (*level, write, nc_region_log_is_primary (n->log));
+    return FALSE;
+  *action = nc_read_consistency_action (*level, write, nc_region_log_is_primary (n->log));
+  return TRUE;
 }

@@ -452,9 +452,11 @@ const char *nc_region_node_writer_bolt (const NcRegionNode *n);
 char *nc_region_node_status_json (NcRegionNode *n);
 /* Lag toward `region`: entries and seconds (FALSE: unknown region). */
 gboolean nc_region_node_lag (NcRegionNode *n, const char *region, guint64 *entries, double *seconds);
-/* The level a transaction runs at and what it requires (begin_transaction). */
-NcReadAction nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
-                                         NcReadConsistency *level, GError **error);
+/* The level a transaction runs at (`consistency` from the Bolt metadata,
+ * NULL: the configured default) and what it requires (begin_transaction).
+ * FALSE with NC_REGION_ERROR_INVALID for an unknown level name. */
+gboolean nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboolean write,
+                                     NcReadConsistency *level, NcReadAction *action, GError **error);
 
 /* ---- admin endpoints and metrics (the glue registers and renders them) ----
  *

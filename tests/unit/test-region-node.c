@@ -548,6 +548,31 @@ test_admin_endpoints_and_metrics (void)
 }
 
 static void
+test_read_levels_per_region (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  promote_us_east (&net);
+  NcReadConsistency level;
+  NcReadAction action;
+  /* Default (LOCAL_ONE) everywhere: local state. */
+  g_assert_true (nc_region_node_read_action (net.sites[1].node, NULL, FALSE, &level, &action, NULL));
+  g_assert_cmpint (level, ==, NC_READ_LOCAL_ONE);
+  g_assert_cmpint (action, ==, NC_READ_ACTION_LOCAL);
+  /* QUORUM: ReadIndex in the primary region, refused in the other. */
+  g_assert_true (nc_region_node_read_action (net.sites[0].node, "QUORUM", FALSE, &level, &action, NULL));
+  g_assert_cmpint (action, ==, NC_READ_ACTION_LOCAL_READ_INDEX);
+  g_assert_true (nc_region_node_read_action (net.sites[1].node, "quorum", FALSE, &level, &action, NULL));
+  g_assert_cmpint (action, ==, NC_READ_ACTION_NOT_PRIMARY);
+  g_assert_true (nc_region_node_read_action (net.sites[1].node, "ALL", FALSE, &level, &action, NULL));
+  g_assert_cmpint (action, ==, NC_READ_ACTION_WAIT_PRIMARY_COMMIT);
+  g_autoptr (GError) error = NULL;
+  g_assert_false (nc_region_node_read_action (net.sites[1].node, "TWO", FALSE, &level, &action, &error));
+  g_assert_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID);
+  net_clear (&net);
+}
+
+static void
 test_semi_sync_is_refused_clearly (void)
 {
   NcRegionHost host = { 0 };
@@ -567,6 +592,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/node/promote-secondary-then-old-primary-reconciles-lww", test_promote_secondary_then_old_primary_reconciles_lww);
   g_test_add_func ("/nornic/region/node/promote-secondary-then-manual-conflicts-listed-and-resolved", test_promote_secondary_then_manual_conflicts_listed_and_resolved);
   g_test_add_func ("/nornic/region/node/admin-endpoints-and-metrics", test_admin_endpoints_and_metrics);
+  g_test_add_func ("/nornic/region/node/read-levels-per-region", test_read_levels_per_region);
   g_test_add_func ("/nornic/region/node/semi-sync-is-refused-clearly", test_semi_sync_is_refused_clearly);
   return g_test_run ();
 }
