@@ -134,6 +134,11 @@ struct _NornicModule {
   gint64 last_snapshot_us;
   guint64 last_snapshot_index;
   GHashTable *snap_sends;   /* peer -> SnapSend* */
+  GThread *snap_thread;     /* scheduled snapshot being written */
+  guint snap_done_source;
+  char *snap_result_path;
+  GError *snap_result_error;
+  guint64 snap_result_index, snap_result_term;
   GPtrArray *snap_failed;   /* peers whose transfer failed: nc_raft_snapshot_done after advance */
   char *recv_path;
   GOutputStream *recv;
@@ -1046,7 +1051,9 @@ process (NornicModule *mod)
           gboolean ok;
           char *path = mod->recv_path;
           LOG (mod, G_LOG_LEVEL_INFO, "installing snapshot %" G_GUINT64_FORMAT " from the leader", rd.snapshot->index);
-          UNLOCKED (mod, ok = api->snapshot_install (api->core, path, &error));
+          /* A snapshot of our own being written reads the store we replace. */
+          GThread *own = g_steal_pointer (&mod->snap_thread);
+          UNLOCKED (mod, if (own) g_thread_join (own); ok = api->snapshot_install (api->core, path, &error));
           if (!ok)
             LOG (mod, G_LOG_LEVEL_CRITICAL, "installing the snapshot failed: %s", error->message);
           else
@@ -1279,18 +1286,12 @@ prune_snapshots (NornicModule *mod, const char *newest, guint keep)
   return found->len > drop ? g_array_index (found, guint64, drop) : 0;
 }
 
+/* Caller holds the lock; main loop. Compacts after a snapshot file at
+ * `index` was written (takes `path`). */
 static gboolean
-take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
+finish_snapshot (NornicModule *mod, char *path, guint64 index, guint64 term, guint64 *index_out, GError **error)
 {
   const NornicCoreApi *api = mod->api;
-  guint64 index = 0, term = 0;
-  char *path;
-  /* No store_busy: creating a snapshot needs no writer lock, so writes go on. */
-  g_mutex_unlock (&mod->lock);
-  path = api->snapshot_create (api->core, &index, &term, error);
-  g_mutex_lock (&mod->lock);
-  if (path == NULL)
-    return FALSE;
   guint keep = (guint) MAX (api->config_get_int (api->core, "NORNICDB_SNAPSHOT_KEEP"), 1);
   guint64 oldest_kept = prune_snapshots (mod, path, keep);
   g_free (path);
@@ -1317,6 +1318,68 @@ take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
     }
   LOG (mod, G_LOG_LEVEL_INFO, "snapshot at %" G_GUINT64_FORMAT ", log compacted up to %" G_GUINT64_FORMAT, index, upto);
   return TRUE;
+}
+
+/* Synchronous (admin request). Caller holds the lock; main loop. */
+static gboolean
+take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
+{
+  const NornicCoreApi *api = mod->api;
+  guint64 index = 0, term = 0;
+  char *path;
+  /* No store_busy: creating a snapshot needs no writer lock, so writes go on. */
+  g_mutex_unlock (&mod->lock);
+  path = api->snapshot_create (api->core, &index, &term, error);
+  g_mutex_lock (&mod->lock);
+  if (path == NULL)
+    return FALSE;
+  return finish_snapshot (mod, path, index, term, index_out, error);
+}
+
+/* Scheduled snapshots are written on a thread so that the main loop keeps
+ * sending heartbeats; compaction then happens back on the main loop. */
+static gboolean
+snapshot_done_cb (gpointer data)
+{
+  NornicModule *mod = data;
+  g_mutex_lock (&mod->lock);
+  mod->snap_done_source = 0;
+  GThread *t = g_steal_pointer (&mod->snap_thread);
+  char *path = g_steal_pointer (&mod->snap_result_path);
+  GError *error = g_steal_pointer (&mod->snap_result_error);
+  guint64 index = mod->snap_result_index, term = mod->snap_result_term;
+  g_mutex_unlock (&mod->lock);
+  if (t)
+    g_thread_join (t);
+  g_mutex_lock (&mod->lock);
+  if (path == NULL || !finish_snapshot (mod, path, index, term, NULL, &error))
+    LOG (mod, G_LOG_LEVEL_WARNING, "snapshot failed: %s", error ? error->message : "unknown error");
+  g_clear_error (&error);
+  g_mutex_unlock (&mod->lock);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+snapshot_thread (gpointer data)
+{
+  NornicModule *mod = data;
+  guint64 index = 0, term = 0;
+  GError *error = NULL;
+  char *path = mod->api->snapshot_create (mod->api->core, &index, &term, &error);
+  g_mutex_lock (&mod->lock);
+  mod->snap_result_path = path;
+  mod->snap_result_error = error;
+  mod->snap_result_index = index;
+  mod->snap_result_term = term;
+  if (!mod->stopping)
+    {
+      GSource *s = g_idle_source_new ();
+      g_source_set_callback (s, snapshot_done_cb, mod, NULL);
+      mod->snap_done_source = g_source_attach (s, mod->api->main_context);
+      g_source_unref (s);
+    }
+  g_mutex_unlock (&mod->lock);
+  return NULL;
 }
 
 /* Caller holds the lock; main loop only. */
@@ -1440,14 +1503,12 @@ tick_cb (gpointer data)
     }
   /* snapshots */
   guint64 applied = nc_raft_applied_index (mod->raft);
-  if (applied > mod->last_snapshot_index
+  if (applied > mod->last_snapshot_index && mod->snap_thread == NULL && mod->snap_done_source == 0
       && (applied - mod->last_snapshot_index >= mod->snap_threshold
           || now - mod->last_snapshot_us >= mod->snap_interval_ms * 1000))
     {
-      g_autoptr (GError) error = NULL;
-      if (!take_snapshot (mod, NULL, &error))
-        LOG (mod, G_LOG_LEVEL_WARNING, "snapshot failed: %s", error->message);
       mod->last_snapshot_us = now;
+      mod->snap_thread = g_thread_new ("raft-snapshot", snapshot_thread, mod);
     }
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
@@ -1938,6 +1999,14 @@ raft_stop (NornicModule *mod)
   g_cond_broadcast (&mod->read_cond);
   guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
   GThreadPool *saver = g_steal_pointer (&mod->saver);
+  GThread *snap = g_steal_pointer (&mod->snap_thread);
+  g_mutex_unlock (&mod->lock);
+  if (snap)
+    g_thread_join (snap);
+  g_mutex_lock (&mod->lock);
+  destroy_source (mod, &mod->snap_done_source);
+  g_clear_pointer (&mod->snap_result_path, g_free);
+  g_clear_error (&mod->snap_result_error);
   g_mutex_unlock (&mod->lock);
   if (saver)
     g_thread_pool_free (saver, FALSE, TRUE);
