@@ -23,6 +23,7 @@ struct _NcRegionNode {
   GPtrArray *shippers;        /* NcRegionShipper*, one per remote region */
   gboolean leader;
   GHashTable *covered;        /* region -> guint64*: batch ends committed */
+  GHashTable *proposed;       /* region -> guint64*: our log index of its last proposed entry */
   GHashTable *pending_ack;    /* region -> PendingAck* */
   GHashTable *remote_bolt;    /* region -> Bolt address of its leader */
   GHashTable *epoch_acked;    /* region -> guint64*: epoch it acknowledged */
@@ -110,6 +111,7 @@ nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, 
   n->default_level = level;
   n->shippers = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_region_shipper_free);
   n->covered = u64_table ();
+  n->proposed = u64_table ();
   n->pending_ack = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) pending_ack_free);
   n->remote_bolt = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   n->epoch_acked = u64_table ();
@@ -145,6 +147,7 @@ nc_region_node_free (NcRegionNode *n)
   nc_region_log_free (n->log);
   g_ptr_array_unref (n->shippers);
   g_hash_table_unref (n->covered);
+  g_hash_table_unref (n->proposed);
   g_hash_table_unref (n->pending_ack);
   g_hash_table_unref (n->remote_bolt);
   g_hash_table_unref (n->epoch_acked);
@@ -184,6 +187,7 @@ nc_region_node_set_leader (NcRegionNode *n, gboolean leader)
   n->leader = leader;
   g_hash_table_remove_all (n->pending_ack);
   g_hash_table_remove_all (n->epoch_reply);
+  g_hash_table_remove_all (n->proposed);
   if (leader)
     nc_region_log_leader_sync (n->log);
   for (guint i = 0; i < n->shippers->len; i++)
@@ -465,10 +469,13 @@ receive_ship (NcRegionNode *n, const NcClusterMessage *msg)
           return;
         }
       wait_local = index;
+      u64_set (n->proposed, m->region, index);
     }
   PendingAck *p = g_new0 (PendingAck, 1);
   p->reply_to = g_strdup (msg->from);
-  p->wait_local = wait_local;
+  /* A resent batch whose entries we already proposed must still wait for
+   * them to commit before anything is acknowledged. */
+  p->wait_local = MAX (wait_local, u64_get (n->proposed, m->region));
   p->cover = m->last_index;
   g_hash_table_insert (n->pending_ack, g_strdup (m->region), p);
   ack_ready (n);

@@ -572,6 +572,54 @@ test_read_levels_per_region (void)
   net_clear (&net);
 }
 
+static NcClusterMessage *
+copy_message (const NcClusterMessage *m)
+{
+  g_autoptr (GBytes) frame = nc_cluster_frame_encode (m, 0, NULL);
+  gsize len;
+  const guint8 *d = g_bytes_get_data (frame, &len);
+  return nc_cluster_message_decode (d + 4, len - 4, NULL, NULL);
+}
+
+static void
+test_resent_batch_is_not_acknowledged_before_commit (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  promote_us_east (&net);
+  Site *east = &net.sites[0], *west = &net.sites[1];
+  write_prop (east, 1, "v", 1, TRUE);
+  write_prop (east, 2, "v", 2, TRUE);
+  /* Commit on east and let it ship, but hold west's commits. */
+  east->committed = east->log->len;
+  nc_region_node_tick (east->node);
+  Msg *m = g_queue_pop_head (&net.queue);
+  g_assert_nonnull (m);
+  g_assert_cmpint (m->msg->type, ==, NC_CLUSTER_MSG_REGION_SHIP);
+  guint64 last = m->msg->u.region_ship.last_index;
+  NcClusterMessage *again = copy_message (m->msg);
+  nc_region_node_receive (west->node, m->msg);
+  /* The same batch again (an ack timed out on the way). */
+  nc_region_node_receive (west->node, again);
+  nc_cluster_message_free (again);
+  nc_cluster_message_free (m->msg);
+  g_free (m);
+  for (GList *l = net.queue.head; l; l = l->next)
+    {
+      Msg *q = l->data;
+      if (q->msg->type == NC_CLUSTER_MSG_REGION_SHIP_ACK)
+        g_assert_false (q->msg->u.region_ship_ack.success && q->msg->u.region_ship_ack.applied_index >= last);
+    }
+  /* Once committed, the acknowledgement covers the batch. */
+  run (&net, 5);
+  guint64 lag_e;
+  double lag_s;
+  nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s);
+  g_assert_cmpuint (lag_e, ==, 0);
+  g_assert_cmpuint (west->remote_entries, ==, 2);
+  net_clear (&net);
+}
+
 static void
 test_semi_sync_is_refused_clearly (void)
 {
@@ -593,6 +641,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/node/promote-secondary-then-manual-conflicts-listed-and-resolved", test_promote_secondary_then_manual_conflicts_listed_and_resolved);
   g_test_add_func ("/nornic/region/node/admin-endpoints-and-metrics", test_admin_endpoints_and_metrics);
   g_test_add_func ("/nornic/region/node/read-levels-per-region", test_read_levels_per_region);
+  g_test_add_func ("/nornic/region/node/resent-batch-is-not-acknowledged-before-commit", test_resent_batch_is_not_acknowledged_before_commit);
   g_test_add_func ("/nornic/region/node/semi-sync-is-refused-clearly", test_semi_sync_is_refused_clearly);
   return g_test_run ();
 }
