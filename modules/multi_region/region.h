@@ -10,11 +10,16 @@
  *    member of a region runs over committed entries in log order;
  *  - the log pipeline the Raft glue drives (NcRegionLog): stamping local
  *    writes, resolving shipped ones before proposing them, following
- *    committed entries, picking what to ship; and the shipping cursor.
+ *    committed entries, picking what to ship; and the shipping cursor;
+ *  - NcRegionNode: one member's protocol (messages 25-28, shipping, acks,
+ *    promotion, epochs, writer address, lag, status, admin endpoint
+ *    functions, metrics) over an injected NcRegionHost, so the Raft glue only
+ *    forwards events (docs/multi-region.md lists the call sites).
  *
- * Everything here is deterministic given the same inputs in the same order,
- * so every member of a region, replaying the same Raft log, reaches the same
- * version table, the same conflict records and the same filtered effects.
+ * The resolver and the log pipeline are deterministic given the same inputs
+ * in the same order, so every member of a region, replaying the same Raft
+ * log, reaches the same version table, the same conflict records and the
+ * same filtered effects.
  */
 #pragma once
 
