@@ -305,7 +305,17 @@ nc_transaction_rollback (NcTransaction *tx)
 {
   if (tx->open_result != NULL)
     {
-      tx->open_result->tx = NULL;
+      NcResult *res = tx->open_result;
+      /* The result reads through the store transaction that ends here. */
+      if (res->exec != NULL)
+        {
+          g_clear_pointer (&res->exec, nc_cypher_exec_free);
+          if (res->error == NULL)
+            res->error = g_error_new (NC_ERROR, NC_ERROR_TX_TERMINATED,
+                                      _("The transaction was rolled back before this result was consumed"));
+          res->done = TRUE;
+        }
+      res->tx = NULL;
       tx->open_result = NULL;
     }
   finish_store_txn (tx, FALSE);
@@ -488,7 +498,13 @@ drain_open_result (NcTransaction *tx, gboolean keep_rows)
     return;
   tx->open_result = NULL;
   if (res->exec == NULL)
-    return;
+    {
+      /* Already at its end: just detach it, the transaction may be freed
+       * before the result is. */
+      if (!res->owns_tx)
+        res->tx = NULL;
+      return;
+    }
   if (keep_rows && res->buffer == NULL)
     res->buffer = g_ptr_array_new_with_free_func (row_free);
   const NcValue *row;
