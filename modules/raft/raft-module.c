@@ -990,10 +990,11 @@ process (NornicModule *mod)
   GSList *done = NULL;
   if (mod->raft == NULL || mod->stopping)
     return NULL;
-  if (mod->durable_index > mod->reported_durable || mod->durable_term != 0)
+  /* WAL completions since the last pass (stale ones, for entries since
+   * truncated, are ignored by the core's term check). */
+  if (mod->durable_index != mod->reported_durable)
     {
-      if (mod->durable_index != mod->reported_durable)
-        nc_raft_persisted (mod->raft, mod->durable_index, mod->durable_term);
+      nc_raft_persisted (mod->raft, mod->durable_index, mod->durable_term);
       mod->reported_durable = mod->durable_index;
     }
   if (g_hash_table_size (mod->reads) > 0)
@@ -1616,6 +1617,7 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
           snap_send_pump (mod, s);
         }
     }
+  refresh_transport_cache (mod);
   g_mutex_unlock (&mod->lock);
 }
 

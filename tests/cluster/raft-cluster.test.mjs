@@ -78,7 +78,11 @@ describe('raft cluster', () => {
     assert.equal(fh.body.replication.role, 'follower');
     assert.equal(fh.body.replication.is_leader, false);
 
-    const st = (await http(f, '/admin/cluster/status')).body;
+    // peer health is sampled by the main loop a few times a second
+    const st = await waitFor('every member healthy', async () => {
+      const b = (await http(f, '/admin/cluster/status')).body;
+      return b.members.every((m) => m.healthy) ? b : null;
+    }, 10000);
     assert.equal(st.cluster_id, 'my-cluster');
     assert.equal(st.mode, 'raft');
     assert.equal(st.leader.id, `node-${leader}`);

@@ -52,9 +52,11 @@ test('recovering from complete cluster loss as the guide describes', async () =>
   await cluster.start(3, { bootstrap: false });
   // 4. verify cluster health
   const leader = await cluster.waitLeader(15000);
-  const st = (await http(cluster.node(leader), '/admin/cluster/status')).body;
+  const st = await waitFor('every member healthy', async () => {
+    const b = (await http(cluster.node(leader), '/admin/cluster/status')).body;
+    return b.members.every((m) => m.healthy) ? b : null;
+  }, 10000);
   assert.equal(st.members.length, 3);
-  assert.ok(st.members.every((m) => m.healthy));
   for (const i of cluster.ids) {
     assert.equal((await http(cluster.node(i), '/health')).status, 200);
     const [{ v }] = await cypher(cluster.node(i), 'MATCH (c:Counter {id: 1}) RETURN c.v AS v');

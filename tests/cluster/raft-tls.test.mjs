@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RaftCluster, cypher, http } from './raft-lib.mjs';
+import { RaftCluster, cypher, http, waitFor } from './raft-lib.mjs';
 
 let dir;
 let cluster;
@@ -48,6 +48,8 @@ test('elects a leader and replicates over mutual TLS', async () => {
     const [{ c }] = await cypher(cluster.node(i), 'MATCH (n:T) RETURN count(n) AS c');
     assert.equal(c, 10, `node-${i}`);
   }
-  const st = (await http(cluster.node(leader), '/admin/cluster/status')).body;
-  assert.ok(st.members.every((m) => m.healthy));
+  await waitFor('every member healthy', async () => {
+    const b = (await http(cluster.node(leader), '/admin/cluster/status')).body;
+    return b.members.every((m) => m.healthy) ? b : null;
+  }, 10000);
 });
