@@ -785,7 +785,7 @@ nc_eval (NcExecCtx *x, const NcExpr *e, NcValue *row, NcValue *out, GError **err
     case NC_EX_NOT:
       {
         g_auto (NcValue) a = nc_value_null ();
-        Tri t;
+        Tri t = NC_TRI_NULL;
         if (!nc_eval (x, e->a, row, &a, error) || !to_tri (&a, &t, error))
           return FALSE;
         *out = tri_value (t == NC_TRI_NULL ? t : t == NC_TRI_TRUE ? NC_TRI_FALSE : NC_TRI_TRUE);
@@ -796,7 +796,7 @@ nc_eval (NcExecCtx *x, const NcExpr *e, NcValue *row, NcValue *out, GError **err
     case NC_EX_XOR:
       {
         g_auto (NcValue) a = nc_value_null (), b = nc_value_null ();
-        Tri ta, tb;
+        Tri ta = NC_TRI_NULL, tb = NC_TRI_NULL;
         if (!nc_eval (x, e->a, row, &a, error) || !to_tri (&a, &ta, error))
           return FALSE;
         /* short-circuit where the result is decided */
