@@ -47,7 +47,7 @@ fi
 
 # ---- release build -----------------------------------------------------------------
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dbuildtype=release -Dwerror=false >&2
+  meson setup "$build" -Dbuildtype=release >&2
 fi
 targets="nornicdb tests/bench/bench-group-commit tests/bench/bench-bolt"
 for m in standalone ha_standby raft; do
