@@ -91,6 +91,7 @@ struct _NcClusterNode {
   gint ref;
   GMainContext *context;
   char *node_id, *cluster_id, *bind_address, *advertise_address, *bolt_address, *mode, *region;
+  char **accepted_cluster_ids; /* besides cluster_id; NULL: none */
   gsize max_frame, max_queue;
   guint keepalive_ms, dead_after_ms, health_window_ms, reconnect_min_ms, reconnect_max_ms,
         handshake_timeout_ms;
@@ -615,7 +616,24 @@ conn_process_frames (Conn *c)
       c->frames_received++;
       if (c->peer != NULL)
         c->peer->frames_received++;
-      g_autoptr(NcClusterMessage) msg = nc_cluster_message_decode (payload, payload_len, c->node->cluster_id, &error);
+      g_autoptr(NcClusterMessage) msg = NULL;
+      if (c->node->accepted_cluster_ids == NULL)
+        msg = nc_cluster_message_decode (payload, payload_len, c->node->cluster_id, &error);
+      else
+        {
+          /* Own id or one of the extra ones; anything else is refused with
+           * the same WrongCluster error the codec gives. */
+          msg = nc_cluster_message_decode (payload, payload_len, NULL, &error);
+          if (msg != NULL && strcmp (msg->cluster, c->node->cluster_id) != 0
+              && !g_strv_contains ((const char *const *) c->node->accepted_cluster_ids, msg->cluster)
+              && !g_strv_contains ((const char *const *) c->node->accepted_cluster_ids, "*"))
+            {
+              g_set_error (&error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_WRONG_CLUSTER,
+                           "frame is for cluster \"%s\", this node is in cluster \"%s\"", msg->cluster,
+                           c->node->cluster_id);
+              g_clear_pointer (&msg, nc_cluster_message_free);
+            }
+        }
       if (msg == NULL)
         {
           conn_fail (c, TRUE, (NcClusterError) error->code, "%s", error->message);
@@ -1122,6 +1140,13 @@ nc_cluster_node_new (const NcClusterNodeSettings *s, GMainContext *context, GErr
         return NULL;
       }
 
+  for (gsize i = 0; s->accepted_cluster_ids != NULL && s->accepted_cluster_ids[i] != NULL; i++)
+    if (!g_utf8_validate (s->accepted_cluster_ids[i], -1, NULL))
+      {
+        g_set_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_CONFIG, "accepted cluster ids must be UTF-8 strings");
+        return NULL;
+      }
+
   g_autoptr(NcClusterNode) node = g_new0 (NcClusterNode, 1);
   node->ref = 1;
   node->context = g_main_context_ref (context != NULL ? context : g_main_context_default ());
@@ -1132,6 +1157,8 @@ nc_cluster_node_new (const NcClusterNodeSettings *s, GMainContext *context, GErr
   node->bolt_address = g_strdup (s->bolt_address);
   node->mode = g_strdup (s->mode);
   node->region = g_strdup (s->region);
+  if (s->accepted_cluster_ids != NULL && s->accepted_cluster_ids[0] != NULL)
+    node->accepted_cluster_ids = g_strdupv ((char **) s->accepted_cluster_ids);
   node->max_frame = s->max_frame_bytes != 0 ? s->max_frame_bytes : NC_CLUSTER_DEFAULT_MAX_FRAME;
   node->max_queue = s->max_queue_bytes != 0 ? s->max_queue_bytes : 2 * node->max_frame;
   node->keepalive_ms = s->keepalive_ms != 0 ? s->keepalive_ms : 1000;
@@ -1180,6 +1207,7 @@ nc_cluster_node_unref (NcClusterNode *node)
   g_free (node->bolt_address);
   g_free (node->mode);
   g_free (node->region);
+  g_strfreev (node->accepted_cluster_ids);
   g_free (node->role);
   g_free (node);
 }

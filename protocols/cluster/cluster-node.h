@@ -65,6 +65,14 @@ typedef struct {
   guint handshake_timeout_ms;     /* TCP + TLS + Hello; 0: 5000 */
 
   NcClusterTlsSettings tls;
+
+  /* Further cluster ids whose frames (Hello included) are accepted besides
+   * `cluster_id`: NULL-terminated, may be NULL. Multi-region links: each
+   * region is its own Raft cluster with its own id, and its leader talks to
+   * the other regions' nodes (docs/multi-region.md). The entry "*" accepts
+   * every cluster id: the module then checks `msg->cluster` itself. Frames
+   * this node sends always carry `cluster_id`. */
+  const char *const *accepted_cluster_ids;
 } NcClusterNodeSettings;
 
 typedef struct _NcClusterNode NcClusterNode;

@@ -122,6 +122,61 @@ test_exchange (void)
   g_assert_error (error, NC_CLUSTER_ERROR, NC_CLUSTER_ERROR_NOT_CONNECTED);
 }
 
+/* Multi-region: two clusters that list each other's id talk; a third id is
+ * still refused by both. */
+static void
+test_accepted_cluster_ids (void)
+{
+  tcu_logs_clear ();
+  NcClusterNodeSettings s;
+  const char *const east_accepts[] = { "eu-west", NULL };
+  const char *const west_accepts[] = { "us-east", NULL };
+  tcu_settings (&s, "east");
+  s.cluster_id = "us-east";
+  s.accepted_cluster_ids = east_accepts;
+  g_autoptr(TestNode) east = tcu_node_new (&s);
+  tcu_settings (&s, "west");
+  s.cluster_id = "eu-west";
+  s.accepted_cluster_ids = west_accepts;
+  g_autoptr(TestNode) west = tcu_node_new (&s);
+  g_autofree char *waddr = tcu_node_address (west);
+  g_assert_true (nc_cluster_node_add_peer (east->node, "west", waddr, NULL));
+  g_assert_true (tcu_wait_up (east, "west", 5000));
+  g_assert_true (tcu_wait_up (west, "east", 5000));
+  g_autoptr(GError) error = NULL;
+  g_assert_true (tcu_send_vote_response (west, "east", 4, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_count (east, NC_CLUSTER_MSG_VOTE_RESPONSE, "west", 1));
+  /* Frames carry the sender's own id. */
+  NcClusterMessage *got = g_ptr_array_index (east->received, east->received->len - 1);
+  g_assert_cmpstr (got->cluster, ==, "eu-west");
+
+  /* A node of a cluster nobody lists is refused with WrongCluster. */
+  g_autoptr(GSocket) raw = tcu_raw_connect (nc_cluster_node_get_port (west->node));
+  tcu_raw_send_hello (raw, "stranger", "ap-south", NC_CLUSTER_PROTOCOL_VERSION);
+  gboolean closed = FALSE;
+  g_autoptr(GByteArray) bytes = tcu_raw_read (raw, 5000, &closed);
+  g_assert_true (closed);
+  g_autoptr(GPtrArray) frames = tcu_frames (bytes);
+  g_assert_cmpuint (frames->len, >=, 1);
+  NcClusterMessage *last = g_ptr_array_index (frames, frames->len - 1);
+  g_assert_cmpint (last->type, ==, NC_CLUSTER_MSG_ERROR);
+  g_assert_cmpstr (last->u.error.code, ==, "WrongCluster");
+  g_assert_true (tcu_logs_have ("ap-south", NULL));
+  g_assert_true (tcu_peer_connected (west, "east"));
+
+  /* "*" accepts any id. */
+  tcu_settings (&s, "open");
+  const char *const any[] = { "*", NULL };
+  s.cluster_id = "mine";
+  s.accepted_cluster_ids = any;
+  g_autoptr(TestNode) open = tcu_node_new (&s);
+  g_autofree char *oaddr = tcu_node_address (open);
+  g_assert_true (nc_cluster_node_add_peer (east->node, "open", oaddr, NULL));
+  g_assert_true (tcu_wait_up (open, "east", 5000));
+  g_assert_cmpstr (open->last_hello->cluster, ==, "us-east");
+}
+
 /* ---- bad peers -------------------------------------------------------------------- */
 
 typedef enum { BAD_RAW, BAD_JSON_TEXT, BAD_NO_HELLO_JSON, BAD_TRUNCATED, BAD_HELLO_VERSION } BadKind;
@@ -581,6 +636,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &bad_cases[i], test_bad_peer);
     }
   g_test_add_func ("/nornic/cluster/transport/bad-peer-does-not-disturb-open-connections", test_other_connections_unaffected);
+  g_test_add_func ("/nornic/cluster/transport/extra-accepted-cluster-ids-link-two-clusters", test_accepted_cluster_ids);
   g_test_add_func ("/nornic/cluster/transport/peer-answering-with-unexpected-id-is-refused", test_unexpected_id_refused);
   g_test_add_func ("/nornic/cluster/transport/address-only-peer-learns-its-id", test_address_only_peer_learns_id);
   g_test_add_func ("/nornic/cluster/transport/reconnects-after-peer-restart", test_reconnect_after_restart);
