@@ -225,10 +225,11 @@ last_term (NornicModule *mod)
   return t;
 }
 
+/* Sends `msg` to the peer and frees it. */
 static gboolean
-send_msg (NornicModule *mod, NcClusterMessage *msg)
+send_msg (NornicModule *mod, NcClusterMessage *msg_owned)
 {
-  g_autoptr (NcClusterMessage) owned = msg;
+  g_autoptr (NcClusterMessage) msg = msg_owned;
   if (mod->node == NULL || mod->peer_id == NULL || !mod->peer_up)
     return FALSE;
   g_autoptr (GError) error = NULL;
@@ -340,11 +341,12 @@ primary_local_done (guint64 index, gboolean ok, const GError *error, gpointer us
   if (!ok)
     p->error = error ? g_error_copy (error)
                      : g_error_new_literal (HA_NC_ERROR, HA_NC_ERROR_UNAVAILABLE, "WAL append failed");
-  if (index > mod->local_durable)
+  if (ok && index > mod->local_durable)
     mod->local_durable = index;
   GSList *done = collect_ready (mod);
   g_mutex_unlock (&mod->lock);
   run_done (done);
+  kick (mod); /* stream what just became durable */
 }
 
 static void
@@ -413,7 +415,6 @@ ha_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpoin
       g_free (p);
       return 0;
     }
-  kick (mod);
   return index;
 }
 
@@ -559,7 +560,11 @@ primary_pump (NornicModule *mod)
   guint64 window = (guint64) mod->batch_size * 4;
   for (int rounds = 0; rounds < 16; rounds++)
     {
-      guint64 last = api->wal_last_index (api->core);
+      /* Only records this node has fsynced are streamed (as PostgreSQL's
+       * walsender does): the standby's log is then always a prefix of the
+       * primary's durable log, so a primary that crashes and restarts in the
+       * same epoch can never meet a standby holding records it lost. */
+      guint64 last = mod->local_durable;
       if (mod->peer_next > last && !mod->peer_truncate)
         return;
       if (mod->peer_next > mod->peer_received + window)
@@ -568,7 +573,8 @@ primary_pump (NornicModule *mod)
       g_autoptr (GPtrArray) recs = NULL;
       if (mod->peer_next <= last)
         {
-          recs = api->wal_read (api->core, mod->peer_next, mod->batch_size, BATCH_MAX_BYTES, &error);
+          recs = api->wal_read (api->core, mod->peer_next, (guint) MIN ((guint64) mod->batch_size, last - mod->peer_next + 1),
+                                BATCH_MAX_BYTES, &error);
           if (recs == NULL)
             {
               /* Compacted away: the standby catches up from a snapshot.
@@ -697,6 +703,10 @@ standby_durable_cb (guint64 index, gboolean ok, const GError *error, gpointer us
   g_mutex_lock (&mod->lock);
   if (ok && index > mod->durable_index)
     mod->durable_index = index;
+  /* A standby promoted while its appends were in flight: they are part of
+   * the new primary's durable log too. */
+  if (ok && index > mod->local_durable)
+    mod->local_durable = index;
   g_mutex_unlock (&mod->lock);
   if (!ok)
     LOG (mod, G_LOG_LEVEL_CRITICAL, "standby WAL append %" G_GUINT64_FORMAT " failed: %s", index,

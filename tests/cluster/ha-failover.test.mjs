@@ -29,6 +29,9 @@ async function round(mode, rand, label) {
       }
     };
     const writers = Array.from({ length: WRITERS }, writer);
+    // The seeded delay counts from the first acknowledged writes (a loaded
+    // machine may take a while to warm up the first connections).
+    await waitFor('the first acknowledged writes', async () => acked.size >= 3, 15000, 10);
     const loadMs = 300 + Math.floor(rand() * 1200);
     await sleep(loadMs);
     const killedAt = Date.now();

@@ -186,13 +186,22 @@ export async function startPair(opts = {}) {
       return ['a', 'b'].map((n) => `---- ${n} ----\n${pair[n] ? pair[n].output().slice(-6000) : '(not started)'}`).join('\n');
     },
   };
-  await pair.start('a');
-  if (startB) {
-    await pair.start('b');
-    await waitFor('the pair to connect', async () => {
-      const h = await health(pair.b);
-      return h.peers[0]?.healthy && h.role === 'standby' ? h : null;
-    });
+  try {
+    await pair.start('a');
+    if (startB) {
+      await pair.start('b');
+      await waitFor('the pair to connect', async () => {
+        const h = await health(pair.b);
+        return h.peers[0]?.healthy && h.role === 'standby' ? h : null;
+      });
+    }
+  } catch (e) {
+    // Leave nothing running (a live proxy or daemon keeps the test alive).
+    const logs = pair.logs();
+    const exits = ['a', 'b'].map((n) => `${n}: ${JSON.stringify(pair[n]?.exited?.() ?? null)}`).join(', ');
+    await pair.stop();
+    e.message += `\n(exits: ${exits})\n${logs}`;
+    throw e;
   }
   return pair;
 }

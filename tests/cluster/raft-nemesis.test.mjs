@@ -1,7 +1,8 @@
 // Raft fault test: 6 concurrent clients (neo4j:// routing driver over the 3
 // Bolt addresses) write and read registers and append unique Ack nodes while
-// a seeded nemesis kills -9, pauses and cuts off nodes (lib/nemesis.mjs; the
-// cut is simulated by SIGSTOP, see there). Afterwards:
+// a seeded nemesis kills -9, pauses and cuts off nodes (lib/nemesis.mjs: the
+// cut closes and refuses a node's cluster connections in a loopback proxy
+// while the node keeps serving clients). Afterwards:
 //   * every acknowledged `CREATE (:Ack {id})` is present exactly once on
 //     every node, ids with unknown outcome at most once, and all nodes hold
 //     the same set (queried directly with bolt:// READ sessions);
@@ -12,9 +13,11 @@
 // docs/raft-cluster.md promises they are linearizable (ReadIndex) — that
 // promise is what the checker tests, with no bookmarks passed.
 //
-// Cluster traffic on 127.0.0.91-93:7688. Short by default (CI, fixed seed);
-// NORNICDB_NEMESIS_LONG=1 runs longer; NORNICDB_NEMESIS_SEED sets the seed,
-// NORNICDB_NEMESIS_MS the fault phase length.
+// Cluster traffic: nodes bind 127.0.1.91-93:7688 and advertise
+// 127.0.0.91-93:7688, where the test's proxy listens. Short by default (CI,
+// fixed seed); NORNICDB_NEMESIS_LONG=1 runs longer; NORNICDB_NEMESIS_SEED
+// sets the seed, NORNICDB_NEMESIS_MS the fault phase length;
+// NORNICDB_NEMESIS_CUT=pause simulates cuts by SIGSTOP instead of the proxy.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -22,8 +25,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RaftCluster, sleep } from './raft-lib.mjs';
-import { makeSchedule, runNemesis } from './lib/nemesis.mjs';
-import { checkHistory, describe } from './lib/linearizability.mjs';
+import { ClusterProxy, makeSchedule, runNemesis } from './lib/nemesis.mjs';
+import { checkHistory } from './lib/linearizability.mjs';
 
 const require = createRequire(import.meta.url);
 const neo4j = require('neo4j-driver');
@@ -36,7 +39,23 @@ const KEYS = LONG ? 8 : 3;
 const OP_TIMEOUT_MS = 3000;
 const ELECTION_MS = 600;
 
-const cluster = new RaftCluster({
+const CUT_BY_PROXY = process.env.NORNICDB_NEMESIS_CUT !== 'pause';
+const bindAddr = (i) => `127.0.1.9${i}:7688`;
+
+// Node i listens on bindAddr(i); everything else (peers, advertised address,
+// membership) names 127.0.0.9i:7688, the proxy.
+class ProxiedCluster extends RaftCluster {
+  start(i, opts = {}) {
+    const env = CUT_BY_PROXY ? { NORNICDB_CLUSTER_BIND_ADDR: bindAddr(i) } : {};
+    return super.start(i, { ...opts, env: { ...env, ...(opts.env ?? {}) } });
+  }
+}
+
+const proxy = CUT_BY_PROXY
+  ? new ClusterProxy([1, 2, 3].map((i) => ({ id: `node-${i}`, listen: `127.0.0.9${i}:7688`, target: bindAddr(i) })))
+  : null;
+
+const cluster = new ProxiedCluster({
   prefix: '127.0.0.9',
   n: 3,
   clusterId: 'nemesis',
@@ -52,6 +71,7 @@ const replay = `NORNICDB_NEMESIS_SEED=${SEED}${LONG ? ' NORNICDB_NEMESIS_LONG=1'
 
 before(async () => {
   console.log(`nemesis seed ${SEED}, fault phase ${FAULT_MS} ms; replay: ${replay}`);
+  await proxy?.start();
   await cluster.startAll();
 });
 
@@ -63,6 +83,7 @@ after(async () => {
     if (s && !s.exited()) { try { process.kill(s.pid, 'SIGCONT'); } catch { /* gone */ } }
   }
   await cluster.stopAll();
+  await proxy?.close();
 });
 
 /** Definite failures: the server rejected the statement before it could apply. */
@@ -153,6 +174,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   try {
     applied = await runNemesis(cluster, schedule, {
       t0,
+      proxy,
       log: (l) => { nemesisLog.push(l); console.log(l); },
     });
     await sleep(1500); // a quiet tail: the healed cluster serves again
@@ -167,6 +189,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   const elapsed = ((performance.now() - t0) / 1000).toFixed(1);
   console.log(`ops: ${JSON.stringify(counts)} in ${elapsed} s; faults: ${applied.map((f) => `${f.kind}@node-${f.victim}`).join(' ')}`);
   console.log(`client errors: ${JSON.stringify(Object.fromEntries(errors))}`);
+  if (proxy) console.log(`proxy: ${JSON.stringify(proxy.stats)}`);
   const histFile = path.join(os.tmpdir(), `nornicdb-nemesis-${SEED}-history.json`);
   writeFileSync(histFile, JSON.stringify({ seed: SEED, schedule, nemesisLog, history }, null, 0));
   console.log(`history written to ${histFile}`);
@@ -212,5 +235,5 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
     for (const k of check.failures) console.log(`witness for ${k}:\n${JSON.stringify(check.keys[k].witness, null, 1)}`);
   }
   assert.equal(check.valid, true, `register history not linearizable (keys ${check.failures.join(', ')}); replay: ${replay}; history: ${histFile}`);
-  console.log(`${acked.size} acknowledged appends (+${unknown.size} unknown) verified on 3 nodes; ${describe.name ? '' : ''}seed ${SEED}`);
+  console.log(`${acked.size} acknowledged appends (+${unknown.size} unknown) verified on 3 nodes; seed ${SEED}`);
 });

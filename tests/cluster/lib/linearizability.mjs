@@ -170,7 +170,9 @@ export function checkRegister(allOps, { initial = null, maxStates = 2_000_000 } 
     ops: n,
     explored,
     witness: {
-      linearizedPrefix: prefix.map(describe),
+      linearizedCount: prefix.length,
+      // the tail of the longest valid prefix found: where the search got stuck
+      linearizedTail: prefix.slice(-12).map(describe),
       registerValue: best.value,
       couldNotFollow: blocked.map(describe),
     },
