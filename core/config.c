@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <glib/gi18n.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,7 +575,7 @@ nc_config_validate (NcConfig *config, GError **error)
       if (heartbeat <= 0 || election <= 2 * heartbeat)
         {
           g_set_error (error, NC_CONFIG_ERROR, NC_CONFIG_ERROR_INVALID,
-                       _("NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT (%" G_GINT64_FORMAT "ms) must be greater than 2 × NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT (%" G_GINT64_FORMAT "ms) plus the network round trip"),
+                       _("NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT (%" PRId64 "ms) must be greater than 2 × NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT (%" PRId64 "ms) plus the network round trip"),
                        election, heartbeat);
           return FALSE;
         }

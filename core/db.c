@@ -10,6 +10,7 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -52,8 +53,8 @@ nc_db_wait_visible (NcDb *db, guint64 index, gint64 timeout_ms, GError **error)
           guint64 have = nc_store_visible_index (db->store);
           g_mutex_unlock (&db->visible_lock);
           g_set_error (error, NC_ERROR, NC_ERROR_BOOKMARK_TIMEOUT,
-                       _("Database has not caught up with the bookmark: it requires transaction %" G_GUINT64_FORMAT
-                         " but this node has applied up to %" G_GUINT64_FORMAT " after waiting %" G_GINT64_FORMAT " ms"),
+                       _("Database has not caught up with the bookmark: it requires transaction %" PRIu64
+                         " but this node has applied up to %" PRIu64 " after waiting %" PRId64 " ms"),
                        index, have, timeout_ms);
           return FALSE;
         }
@@ -296,7 +297,7 @@ nc_db_snapshot_now (NcDb *db, GError **error)
           nc_wal_compact (db->wal, oldest_snapshot_index (db->data_dir, index));
         }
       nc_metrics_inc (db->metrics, "nornicdb_snapshots_total", NULL, 1);
-      g_message (_("Snapshot at index %" G_GUINT64_FORMAT " written to %s"), index, path);
+      g_message (_("Snapshot at index %" PRIu64 " written to %s"), index, path);
     }
   g_mutex_unlock (&db->snapshot_lock);
   return path;
@@ -352,12 +353,12 @@ replay_record_cb (guint64 index, guint64 term, const guint8 *payload, gsize len,
   g_autoptr (NcWriteSet) ws = nc_writeset_decode (payload, len, &st->error);
   if (ws == NULL)
     {
-      g_prefix_error (&st->error, _("WAL record %" G_GUINT64_FORMAT ": "), index);
+      g_prefix_error (&st->error, _("WAL record %" PRIu64 ": "), index);
       return FALSE;
     }
   if (!nc_store_apply_writeset (st->db->store, ws, index, &st->error))
     {
-      g_prefix_error (&st->error, _("applying WAL record %" G_GUINT64_FORMAT ": "), index);
+      g_prefix_error (&st->error, _("applying WAL record %" PRIu64 ": "), index);
       return FALSE;
     }
   st->applied = index;
@@ -435,7 +436,7 @@ recover (NcDb *db, GError **error)
         }
       nc_db_publish (db, snap_index);
       db->last_snapshot_index = snap_index;
-      g_message (_("Loaded snapshot %s (index %" G_GUINT64_FORMAT ")"), snap, snap_index);
+      g_message (_("Loaded snapshot %s (index %" PRIu64 ")"), snap, snap_index);
     }
 
   NcWalOptions opts = { .segment_size = nc_config_get_size (db->config, "NORNICDB_WAL_SEGMENT_SIZE") };
@@ -446,7 +447,7 @@ recover (NcDb *db, GError **error)
   if (last >= first && first > snap_index + 1)
     {
       g_set_error (error, NC_ERROR, NC_ERROR_UNKNOWN,
-                   _("the WAL in %s starts at index %" G_GUINT64_FORMAT " but the newest usable snapshot only covers up to %" G_GUINT64_FORMAT
+                   _("the WAL in %s starts at index %" PRIu64 " but the newest usable snapshot only covers up to %" PRIu64
                      "; records in between are missing, refusing to start"),
                    db->data_dir, first, snap_index);
       return FALSE;
@@ -546,7 +547,7 @@ nc_db_open (NcConfig *config, GMainContext *main_context, GError **error)
       g_prefix_error (error, _("recovering %s: "), db->data_dir);
       goto fail;
     }
-  g_message (_("Recovered to index %" G_GUINT64_FORMAT " (WAL %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT ")"),
+  g_message (_("Recovered to index %" PRIu64 " (WAL %" PRIu64 "..%" PRIu64 ")"),
              nc_store_visible_index (db->store), nc_wal_first_index (db->wal), nc_wal_last_index (db->wal));
 
   if (db->vt->start && !db->vt->start (db->mod, error))
