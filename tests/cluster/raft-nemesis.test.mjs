@@ -8,10 +8,13 @@
 //     the same set (queried directly with bolt:// READ sessions);
 //   * the register history (invoke/ok/fail/info, monotonic timestamps) is
 //     linearizable (lib/linearizability.mjs).
-// Reads run in READ sessions, which the routing driver sends to followers;
-// the cluster runs with NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS=true, so
-// docs/raft-cluster.md promises they are linearizable (ReadIndex) — that
-// promise is what the checker tests, with no bookmarks passed.
+// Half the reads run in READ sessions, which the routing driver sends to
+// followers, half in WRITE sessions, which it sends to the node it believes
+// leads (possibly an old leader that was cut off). The cluster runs with
+// NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS=true, so docs/raft-cluster.md
+// promises every read is linearizable (ReadIndex) on any node — that promise
+// is what the checker tests; no bookmarks are passed (each operation has its
+// own session).
 //
 // Cluster traffic: nodes bind 127.0.1.91-93:7688 and advertise
 // 127.0.0.91-93:7688, where the test's proxy listens. Short by default (CI,
@@ -110,6 +113,13 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   });
 
   const t0 = performance.now();
+  // "127.0.0.1:<bolt port>[ R|W]" -> "node-i[ R|W]" (R: READ session, W: WRITE session)
+  const nodeName = (a) => {
+    if (!a) return undefined;
+    const [addr, mode = ''] = a.split(' ');
+    const i = cluster.ids.find((j) => addr.endsWith(`:${cluster.ports.get(j).bolt}`));
+    return `${i ? `node-${i}` : addr}${mode ? ` ${mode}` : ''}`;
+  };
   const now = () => Math.round((performance.now() - t0) * 1000); // µs, monotonic
   const history = [];
   const acked = new Set();
@@ -132,17 +142,21 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
       if (dice < 0.4) kind = 'read'; else if (dice < 0.8) kind = 'write'; else kind = 'append';
       const value = kind === 'write' ? `c${c}-${nextValue++}` : undefined;
       const id = kind === 'append' ? `a${c}-${nextAck++}` : undefined;
-      const session = driver.session({ defaultAccessMode: kind === 'read' ? neo4j.session.READ : neo4j.session.WRITE });
+      const readMode = kind === 'read' && rnd() < 0.5;
+      const session = driver.session({ defaultAccessMode: readMode ? neo4j.session.READ : neo4j.session.WRITE });
       if (kind !== 'append') history.push({ type: 'invoke', process: proc, f: kind, key, value, time: now() });
       let outcome;
       let result;
+      let served;
       try {
         if (kind === 'write') {
-          await withTimeout(session.run('MERGE (r:Reg {k: $k}) SET r.v = $v', { k: key, v: value }), OP_TIMEOUT_MS);
+          const res = await withTimeout(session.run('MERGE (r:Reg {k: $k}) SET r.v = $v', { k: key, v: value }), OP_TIMEOUT_MS);
+          served = res.summary.server?.address;
         } else if (kind === 'read') {
           const res = await withTimeout(session.run('MATCH (r:Reg {k: $k}) RETURN r.v AS v', { k: key }), OP_TIMEOUT_MS);
           if (res.records.length > 1) throw new Error(`read of ${key} returned ${res.records.length} rows`);
           result = res.records.length ? res.records[0].get('v') : null;
+          served = `${res.summary.server?.address}${readMode ? ' R' : ' W'}`;
         } else {
           await withTimeout(session.run('CREATE (:Ack {id: $id})', { id }), OP_TIMEOUT_MS);
         }
@@ -159,7 +173,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
       if (kind === 'append') {
         if (outcome === 'ok') acked.add(id); else if (outcome === 'info') unknown.add(id);
       } else {
-        history.push({ type: outcome, process: proc, f: kind, key, value: kind === 'read' ? result : value, time: now() });
+        history.push({ type: outcome, process: proc, f: kind, key, value: kind === 'read' ? result : value, time: now(), node: nodeName(served) });
       }
       // A process whose outcome is unknown may still be in flight: go on as a new process.
       if (outcome === 'info') proc = nextProcess++;
@@ -190,7 +204,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   console.log(`ops: ${JSON.stringify(counts)} in ${elapsed} s; faults: ${applied.map((f) => `${f.kind}@node-${f.victim}`).join(' ')}`);
   console.log(`client errors: ${JSON.stringify(Object.fromEntries(errors))}`);
   if (proxy) console.log(`proxy: ${JSON.stringify(proxy.stats)}`);
-  const histFile = path.join(os.tmpdir(), `nornicdb-nemesis-${SEED}-history.json`);
+  const histFile = path.join(os.tmpdir(), `nornicdb-nemesis-${SEED}-${process.pid}-history.json`);
   writeFileSync(histFile, JSON.stringify({ seed: SEED, schedule, nemesisLog, history }, null, 0));
   console.log(`history written to ${histFile}`);
 

@@ -39,6 +39,7 @@ export function pairHistory(history) {
         op.end = ev.time;
         if (op.f === 'read') op.value = ev.value;
       }
+      if (ev.node !== undefined) op.node = ev.node;   // who served it (diagnostics only)
       ops.push(op);
     }
   }
@@ -182,7 +183,8 @@ export function checkRegister(allOps, { initial = null, maxStates = 2_000_000 } 
 export function describe(op) {
   const v = JSON.stringify(norm(op.value));
   const end = op.end === Infinity ? '∞' : op.end;
-  return `p${op.process} ${op.f}(${op.key}) ${op.f === 'write' ? v : `-> ${v}`} [${op.start}, ${end}] ${op.status}`;
+  const at = op.node !== undefined ? ` @${op.node}` : '';
+  return `p${op.process} ${op.f}(${op.key}) ${op.f === 'write' ? v : `-> ${v}`} [${op.start}, ${end}] ${op.status}${at}`;
 }
 
 /**
