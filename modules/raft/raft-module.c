@@ -26,6 +26,15 @@
 
 #include "errors.h" /* the NcErrorCode values only */
 
+#ifdef NC_MULTI_REGION
+/* multi_region.so: these sources compiled again with the region half
+ * (docs/multi-region.md). raft.so never sees this. */
+#include "region.h"
+#define MODE_NAME "multi_region"
+#else
+#define MODE_NAME "raft"
+#endif
+
 #define RAFT_NC_ERROR (g_quark_from_static_string ("nc-error-quark"))
 #define SNAP_CHUNK_BYTES (1024 * 1024)
 #define SNAP_WINDOW 4
@@ -162,9 +171,18 @@ struct _NornicModule {
   GHashTable *reads;        /* id -> ReadWait* (owned by the waiting thread) */
   GCond read_cond;          /* with `lock` */
   guint64 bytes_total;
+#ifdef NC_MULTI_REGION
+  NcRegionNode *region;
+  guint64 region_own_max;   /* highest index the region half proposed (leader) */
+  guint64 region_local_max; /* highest index of a local write submitted (leader) */
+  guint64 region_committed; /* highest entry handed to nc_region_node_committed */
+  gboolean region_pub_accepts;
+  char *region_pub_writer;
+#endif
 };
 
 static void kick (NornicModule *mod);
+static gboolean kick_cb (gpointer data);
 
 #define LOG(mod, level, ...) (mod)->api->log ((mod)->api->core, (level), __VA_ARGS__)
 #define UNLOCKED(mod, stmt) G_STMT_START { (mod)->store_busy = TRUE; g_mutex_unlock (&(mod)->lock); stmt; \
@@ -245,6 +263,214 @@ reported_applied (NornicModule *mod)
   return store;
 }
 
+#ifdef NC_MULTI_REGION
+/* ---- multi_region.so: the Raft glue's side of docs/multi-region.md -------------------------------
+ *
+ * The region half (NcRegionNode, modules/multi_region/) does no I/O; these
+ * host functions give it this region's Raft log, the transport and durable
+ * state. All of them run with `lock` held (main loop or an HTTP thread). */
+
+static guint64
+region_host_propose (gpointer user_data, const NcWriteSet *ws, GError **error)
+{
+  NornicModule *mod = user_data;
+  if (mod->raft_role != NC_RAFT_LEADER || mod->stopping)
+    {
+      g_set_error_literal (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER, "not the region's Raft leader");
+      return 0;
+    }
+  g_autoptr (GBytes) bytes = mod->api->writeset_encode (ws);
+  guint64 index = 0;
+  if (!nc_raft_propose (mod->raft, bytes, &index, error))
+    return 0;
+  /* Not in the leader's store yet (local writes are applied at submit):
+   * process() applies it from the log once it commits, and submit()
+   * refuses local writes until then so store indexes stay in log order. */
+  mod->region_own_max = MAX (mod->region_own_max, index);
+  /* kick() without taking `lock` (held here): an HTTP thread's proposal
+   * must reach the main loop now, not at the next tick. */
+  if (mod->kick_source == 0 && !mod->stopping)
+    {
+      GSource *src = g_idle_source_new ();
+      g_source_set_priority (src, G_PRIORITY_HIGH);
+      g_source_set_callback (src, kick_cb, mod, NULL);
+      mod->kick_source = g_source_attach (src, mod->api->main_context);
+      g_source_unref (src);
+    }
+  return index;
+}
+
+static NcWriteSet *
+region_host_entry_at (gpointer user_data, guint64 index, GError **error)
+{
+  NornicModule *mod = user_data;
+  g_autoptr (GPtrArray) recs = mod->api->wal_read (mod->api->core, index, 1, 64 * 1024 * 1024, error);
+  if (recs == NULL)
+    return NULL;
+  if (recs->len == 0)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE, "log entry %" G_GUINT64_FORMAT " is not in the WAL",
+                   index);
+      return NULL;
+    }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (recs->pdata[0], &len);
+  guint64 at;
+  memcpy (&at, d, 8);
+  if (len < 16 || GUINT64_FROM_LE (at) != index)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE, "log entry %" G_GUINT64_FORMAT " is not in the WAL",
+                   index);
+      return NULL;
+    }
+  return nc_writeset_decode (d + 16, len - 16, error);
+}
+
+static guint64
+region_host_commit_index (gpointer user_data)
+{
+  NornicModule *mod = user_data;
+  return nc_raft_commit_index (mod->raft);
+}
+
+static const char *
+region_host_leader_cluster (gpointer user_data)
+{
+  return leader_cluster_address (user_data);
+}
+
+static const char *
+region_host_leader_bolt (gpointer user_data)
+{
+  NornicModule *mod = user_data;
+  if (mod->raft_role == NC_RAFT_LEADER && !mod->writes_ready)
+    return NULL;
+  return leader_bolt (mod);
+}
+
+/* `to` is a node id (answering a sender that dialled us, or one we dialled)
+ * or a "host:port" from NORNICDB_CLUSTER_REMOTE_REGIONS / a leader hint. An
+ * address is dialled on first use; until its Hello arrives messages to it
+ * are dropped (the region half resends on its timers). */
+static void
+region_host_send (gpointer user_data, const char *to, NcClusterMessage *msg)
+{
+  NornicModule *mod = user_data;
+  g_autoptr (NcClusterMessage) owned = msg;
+  if (mod->node == NULL || to == NULL)
+    return;
+  if (nc_cluster_node_send (mod->node, to, owned, NULL))
+    return;
+  if (strchr (to, ':') == NULL)
+    return;
+  g_autoptr (GPtrArray) peers = nc_cluster_node_list_peers (mod->node);
+  for (guint i = 0; i < peers->len; i++)
+    {
+      NcClusterPeerStatus *st = peers->pdata[i];
+      if (st->configured && g_strcmp0 (st->address, to) == 0)
+        {
+          if (st->peer_id && st->connected)
+            nc_cluster_node_send (mod->node, st->peer_id, owned, NULL);
+          return;
+        }
+    }
+  g_autoptr (GError) error = NULL;
+  if (!nc_cluster_node_add_peer (mod->node, NULL, to, &error))
+    LOG (mod, G_LOG_LEVEL_DEBUG, "cannot dial region peer %s: %s", to, error->message);
+}
+
+static gboolean
+region_host_state_save (gpointer user_data, const char *key, const char *value, GError **error)
+{
+  NornicModule *mod = user_data;
+  return mod->api->state_save (mod->api->core, key, value, error);
+}
+
+static char *
+region_host_state_load (gpointer user_data, const char *key)
+{
+  NornicModule *mod = user_data;
+  return mod->api->state_load (mod->api->core, key);
+}
+
+static gint64
+region_host_now_us (gpointer user_data)
+{
+  (void) user_data;
+  return g_get_monotonic_time ();
+}
+
+static guint64
+region_host_wall_ms (gpointer user_data)
+{
+  (void) user_data;
+  return nc_hlc_wall_ms ();
+}
+
+/* Hands a committed Raft entry to the region pipeline (every member, in
+ * log order). */
+static void
+region_committed (NornicModule *mod, guint64 index, GBytes *record_ws)
+{
+  if (mod->region == NULL || index <= mod->region_committed)
+    return;
+  gsize len;
+  const guint8 *d = g_bytes_get_data (record_ws, &len);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) ws = nc_writeset_decode (d, len, &error);
+  mod->region_committed = index;
+  if (ws == NULL)
+    {
+      LOG (mod, G_LOG_LEVEL_WARNING, "region: committed entry %" G_GUINT64_FORMAT " does not decode: %s", index,
+           error->message);
+      return;
+    }
+  nc_region_node_committed (mod->region, index, ws);
+}
+
+static void publish_role (NornicModule *mod);
+
+/* The writer named outside the primary region. Only the region's leader
+ * hears from the primary region (RegionShip/RegionEpoch carry its leader's
+ * Bolt address); a follower names its own leader, whose Bolt layer forwards
+ * the write on to the primary's leader. */
+static const char *
+region_writer_bolt (NornicModule *mod)
+{
+  const char *wb = nc_region_node_writer_bolt (mod->region);
+  if (wb == NULL && mod->raft_role != NC_RAFT_LEADER)
+    wb = leader_bolt (mod);
+  return wb;
+}
+
+/* The "regions" block of /health and /admin/cluster/status. */
+static void
+region_json_member (NornicModule *mod, JsonBuilder *b)
+{
+  if (mod->region == NULL)
+    return;
+  g_autofree char *text = nc_region_node_status_json (mod->region);
+  JsonNode *n = text ? json_from_string (text, NULL) : NULL;
+  if (n == NULL)
+    return;
+  json_builder_set_member_name (b, "regions");
+  json_builder_add_value (b, n);
+}
+
+/* Re-publishes the role when the region half changed what the core must be
+ * told (primary region, writer address). */
+static void
+region_refresh_role (NornicModule *mod)
+{
+  if (mod->region == NULL)
+    return;
+  gboolean accepts = nc_region_node_accepts_writes (mod->region);
+  const char *writer = nc_region_node_writer_bolt (mod->region);
+  if (accepts != mod->region_pub_accepts || g_strcmp0 (writer, mod->region_pub_writer) != 0)
+    publish_role (mod);
+}
+#endif /* NC_MULTI_REGION */
+
 /* Caller holds the lock. */
 static void
 publish_role (NornicModule *mod)
@@ -265,6 +491,19 @@ publish_role (NornicModule *mod)
     .writer_bolt_address = leader ? (mod->writes_ready ? mod->bolt_address : NULL) : leader_bolt (mod),
     .term = mod->term,
   };
+#ifdef NC_MULTI_REGION
+  if (mod->region)
+    {
+      /* Only the primary region's leader takes writes; elsewhere the writer
+       * is the primary region's leader (learned from its messages). */
+      if (!nc_region_log_is_primary (nc_region_node_log (mod->region)))
+        info.writer_bolt_address = region_writer_bolt (mod);
+      info.accepts_writes = info.accepts_writes && nc_region_node_accepts_writes (mod->region);
+      mod->region_pub_accepts = nc_region_node_accepts_writes (mod->region);
+      g_free (mod->region_pub_writer);
+      mod->region_pub_writer = g_strdup (nc_region_node_writer_bolt (mod->region));
+    }
+#endif
   mod->api->set_role (mod->api->core, &info);
   if (mod->node)
     nc_cluster_node_set_role (mod->node, self_role_name (mod), mod->term);
@@ -965,6 +1204,11 @@ on_role_change (NornicModule *mod, NcRaftRole role, const char *leader, guint64 
   if (was_leader && (role != NC_RAFT_LEADER || old_term != term))
     {
       mod->writes_ready = FALSE;
+#ifdef NC_MULTI_REGION
+      if (mod->region)
+        nc_region_node_set_leader (mod->region, FALSE);
+      mod->region_own_max = mod->region_local_max = 0;
+#endif
       *done = fail_pending (mod, *done, NC_ERROR_LEADER_SWITCH,
                             "Leadership changed before the write was replicated to a majority; it may or may not "
                             "have been applied, retry");
@@ -1114,6 +1358,13 @@ process (NornicModule *mod)
           NcRaftEntry *e = rd.committed->pdata[i];
           if (e->index > mod->apply_target)
             mod->apply_target = e->index;
+#ifdef NC_MULTI_REGION
+          if (mod->region)
+            {
+              g_autoptr (GBytes) rec = nc_raft_glue_entry_to_record (e);
+              region_committed (mod, e->index, rec);
+            }
+#endif
           Pending *p;
           while ((p = g_queue_peek_head (&mod->pending)) != NULL && p->index <= e->index)
             {
@@ -1173,6 +1424,24 @@ process (NornicModule *mod)
       guint64 applied = api->applied_index (api->core);
       if (leader && mod->writes_ready)
         {
+#ifdef NC_MULTI_REGION
+          /* Entries the region half proposed (shipped write-sets, epochs,
+           * resolutions) are not in our store: apply them from the log once
+           * committed. Local submits are refused meanwhile, and every local
+           * write submitted before is in the store (applied >= local_max),
+           * so everything between applied and them comes from the log. */
+          guint64 own = MIN (target, mod->region_own_max);
+          if (own > applied && applied >= mod->region_local_max)
+            {
+              g_autoptr (GError) error = NULL;
+              gboolean ok;
+              UNLOCKED (mod, ok = api->apply_committed (api->core, own, &error));
+              if (!ok)
+                LOG (mod, G_LOG_LEVEL_CRITICAL, "applying region entries up to %" G_GUINT64_FORMAT ": %s", own,
+                     error->message);
+              applied = api->applied_index (api->core);
+            }
+#endif
           /* Our own writes are in the store since submit: publish only. */
           guint64 upto = MIN (target, applied);
           if (upto > 0)
@@ -1192,6 +1461,10 @@ process (NornicModule *mod)
         {
           mod->writes_ready = TRUE;
           LOG (mod, G_LOG_LEVEL_INFO, "accepting writes (applied %" G_GUINT64_FORMAT ")", api->applied_index (api->core));
+#ifdef NC_MULTI_REGION
+          if (mod->region)
+            nc_region_node_set_leader (mod->region, TRUE);
+#endif
           publish_role (mod);
         }
     }
@@ -1213,6 +1486,9 @@ process (NornicModule *mod)
   guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
   if (commit > mod->saved_commit && g_get_monotonic_time () - mod->saved_commit_us > COMMIT_SAVE_US)
     save_commit (mod, commit);
+#ifdef NC_MULTI_REGION
+  region_refresh_role (mod);
+#endif
   return done;
 }
 
@@ -1511,6 +1787,10 @@ tick_cb (gpointer data)
       mod->last_snapshot_us = now;
       mod->snap_thread = g_thread_new ("raft-snapshot", snapshot_thread, mod);
     }
+#ifdef NC_MULTI_REGION
+  if (mod->region)
+    nc_region_node_tick (mod->region);
+#endif
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
   run_done (done);
@@ -1530,6 +1810,20 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
       g_mutex_unlock (&mod->lock);
       return;
     }
+#ifdef NC_MULTI_REGION
+  /* The transport accepts every cluster id (other regions): only the region
+   * messages may come from another cluster; Raft traffic must be ours. */
+  if (msg->type == NC_CLUSTER_MSG_REGION_SHIP || msg->type == NC_CLUSTER_MSG_REGION_SHIP_ACK
+      || msg->type == NC_CLUSTER_MSG_REGION_EPOCH || msg->type == NC_CLUSTER_MSG_REGION_EPOCH_ACK)
+    {
+      if (mod->region)
+        nc_region_node_receive (mod->region, msg);
+    }
+  else if (g_strcmp0 (msg->cluster, mod->cluster_id) != 0)
+    LOG (mod, G_LOG_LEVEL_DEBUG, "ignoring %s from %s of cluster %s", nc_cluster_msg_type_name (msg->type), msg->from,
+         msg->cluster);
+  else
+#endif
   if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT)
     {
       recv_chunk (mod, msg);
@@ -1581,8 +1875,8 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
   if (up && hello)
     {
       const NcClusterMsgHello *h = &hello->u.hello;
-      if (h->mode != NULL && g_strcmp0 (h->mode, "raft") != 0)
-        LOG (mod, G_LOG_LEVEL_WARNING, "peer %s runs mode %s, not raft", peer_id, h->mode);
+      if (h->mode != NULL && g_strcmp0 (h->mode, MODE_NAME) != 0)
+        LOG (mod, G_LOG_LEVEL_WARNING, "peer %s runs mode %s, not " MODE_NAME, peer_id, h->mode);
       if (h->bolt_addr)
         g_hash_table_replace (mod->peer_bolt, g_strdup (peer_id), g_strdup (h->bolt_addr));
       LOG (mod, G_LOG_LEVEL_INFO, "peer %s up (%s, term %" G_GUINT64_FORMAT ", bolt %s)", peer_id, h->role, h->epoch,
@@ -1653,6 +1947,10 @@ static void
 module_free (NornicModule *mod)
 {
   g_clear_pointer (&mod->node, nc_cluster_node_unref);
+#ifdef NC_MULTI_REGION
+  g_clear_pointer (&mod->region, nc_region_node_free);
+  g_clear_pointer (&mod->region_pub_writer, g_free);
+#endif
   g_clear_pointer (&mod->raft, nc_raft_free);
   recv_reset (mod);
   g_free (mod->recv_path);
@@ -1890,13 +2188,46 @@ raft_create (const NornicCoreApi *api, GError **error)
     }
   mod->apply_target = nc_raft_commit_index (mod->raft);
 
+#ifdef NC_MULTI_REGION
+  const char *region_id = api->config_get (core, "NORNICDB_CLUSTER_REGION_ID");
+  {
+    NcRegionHost host = {
+      .user_data = mod,
+      .propose = region_host_propose,
+      .entry_at = region_host_entry_at,
+      .commit_index = region_host_commit_index,
+      .leader_cluster_address = region_host_leader_cluster,
+      .leader_bolt_address = region_host_leader_bolt,
+      .send = region_host_send,
+      .state_save = region_host_state_save,
+      .state_load = region_host_state_load,
+      .now_us = region_host_now_us,
+      .wall_ms = region_host_wall_ms,
+    };
+    NcRegionNodeConfig rc = {
+      .region = region_id,
+      .remote_regions = api->config_get (core, "NORNICDB_CLUSTER_REMOTE_REGIONS"),
+      .cross_region_mode = api->config_get (core, "NORNICDB_CLUSTER_CROSS_REGION_MODE"),
+      .conflict_strategy = api->config_get (core, "NORNICDB_CLUSTER_CONFLICT_STRATEGY"),
+      .read_consistency = api->config_get (core, "NORNICDB_CLUSTER_READ_CONSISTENCY"),
+    };
+    mod->region = nc_region_node_new (&host, &rc, error);
+    if (mod->region == NULL)
+      {
+        module_free (mod);
+        return NULL;
+      }
+    mod->region_committed = snap_index;
+  }
+#endif
+
   NcClusterNodeSettings s = {
     .node_id = mod->node_id,
     .cluster_id = mod->cluster_id,
     .bind_address = bind,
     .advertise_address = mod->cluster_address,
     .bolt_address = mod->bolt_address,
-    .mode = "raft",
+    .mode = MODE_NAME,
     .keepalive_ms = (guint) MIN (MAX (hb, 50), 1000),
     .health_window_ms = (guint) MAX (3 * hb, mod->election_ms),
     /* A main loop busy installing or writing a snapshot sends no keep-alives
@@ -1905,6 +2236,14 @@ raft_create (const NornicCoreApi *api, GError **error)
     .reconnect_max_ms = (guint) MAX (mod->election_ms / 2, 200),
     .max_frame_bytes = 16 * 1024 * 1024,
   };
+#ifdef NC_MULTI_REGION
+  /* Other regions are other Raft clusters with their own ids, which no
+   * variable names: accept any id and let on_message() admit only the
+   * region messages from clusters other than ours. */
+  static const char *const any_cluster[] = { "*", NULL };
+  s.region = region_id;
+  s.accepted_cluster_ids = any_cluster;
+#endif
   s.tls.enabled = api->config_get_bool (core, "NORNICDB_CLUSTER_TLS_ENABLED");
   s.tls.cert_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_CERT_FILE");
   s.tls.key_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_KEY_FILE");
@@ -1933,6 +2272,9 @@ static gboolean h_lag (NornicModule *, const char *, const char *, const char *,
 static gboolean h_wal (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
 static gboolean h_leader_op (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
 static gboolean h_snapshot (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+#ifdef NC_MULTI_REGION
+static gboolean h_region (NornicModule *, const char *, const char *, const char *, gsize, NornicHttpReply *);
+#endif
 
 static gboolean
 raft_start (NornicModule *mod, GError **error)
@@ -1948,12 +2290,33 @@ raft_start (NornicModule *mod, GError **error)
   api->register_http (api->core, "POST", "/admin/raft/transfer-leadership", h_leader_op);
   api->register_http (api->core, "POST", "/admin/raft/step-down", h_leader_op);
   api->register_http (api->core, "POST", "/admin/raft/snapshot", h_snapshot);
+#ifdef NC_MULTI_REGION
+  api->register_http (api->core, "POST", "/admin/region/promote", h_region);
+  api->register_http (api->core, "GET", "/admin/region/conflicts", h_region);
+  api->register_http (api->core, "POST", "/admin/region/conflicts/resolve", h_region);
+#endif
 
   g_mutex_lock (&mod->lock);
   mod->started_us = mod->no_leader_since_us = mod->last_snapshot_us = g_get_monotonic_time ();
   mod->durable_index = mod->reported_durable = api->wal_last_index (api->core);
   mod->durable_term = api->wal_term_at (api->core, mod->durable_index);
   mod->term = nc_raft_term (mod->raft);
+#ifdef NC_MULTI_REGION
+  /* The region state (versions, positions, conflicts) is rebuilt from the
+   * committed log the core replayed; later entries arrive as they commit. */
+  for (guint64 i = mod->region_committed + 1; mod->region && i <= mod->restored_commit; i++)
+    {
+      g_autoptr (GError) rerr = NULL;
+      g_autoptr (NcWriteSet) ws = region_host_entry_at (mod, i, &rerr);
+      if (ws == NULL)
+        {
+          LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot replay entry %" G_GUINT64_FORMAT ": %s", i, rerr->message);
+          continue;
+        }
+      nc_region_node_committed (mod->region, i, ws);
+      mod->region_committed = i;
+    }
+#endif
   publish_role (mod);
   g_mutex_unlock (&mod->lock);
 
@@ -2050,6 +2413,38 @@ raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpo
       g_mutex_unlock (&mod->lock);
       return 0;
     }
+#ifdef NC_MULTI_REGION
+  g_autoptr (NcWriteSet) stamped = NULL;
+  if (mod->region)
+    {
+      if (!nc_region_node_accepts_writes (mod->region))
+        {
+          const char *wb = nc_region_node_writer_bolt (mod->region);
+          g_set_error (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER,
+                       "No write operations are allowed directly on this database. This region is not the primary "
+                       "write region%s%s", wb ? "; the writer is at " : "", wb ? wb : "");
+          g_mutex_unlock (&mod->lock);
+          return 0;
+        }
+      if (mod->region_own_max > mod->api->applied_index (mod->api->core))
+        {
+          g_set_error (error, RAFT_NC_ERROR, NC_ERROR_LEADER_SWITCH,
+                       "The leader is applying writes from another region; retry");
+          g_mutex_unlock (&mod->lock);
+          return 0;
+        }
+      g_autoptr (GError) stamp_error = NULL;
+      stamped = nc_region_node_stamp (mod->region, ws, &stamp_error);
+      if (stamped == NULL)
+        {
+          g_set_error (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER, "%s", stamp_error->message);
+          g_mutex_unlock (&mod->lock);
+          return 0;
+        }
+      g_bytes_unref (bytes);
+      bytes = mod->api->writeset_encode (stamped);
+    }
+#endif
   guint64 index = 0;
   g_autoptr (GError) local = NULL;
   if (!nc_raft_propose (mod->raft, bytes, &index, &local))
@@ -2065,6 +2460,13 @@ raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpo
   p->cb = cb;
   p->user_data = user_data;
   g_queue_push_tail (&mod->pending, p);
+#ifdef NC_MULTI_REGION
+  if (stamped)
+    {
+      nc_region_node_proposed (mod->region, index, stamped);
+      mod->region_local_max = index;
+    }
+#endif
   if (mod->kick_source == 0 && !mod->stopping)
     {
       GSource *s = g_idle_source_new ();
@@ -2133,6 +2535,16 @@ raft_routing_table (NornicModule *mod)
   g_mutex_lock (&mod->lock);
   const char *lb = leader_bolt (mod);
   gboolean leader_ok = lb != NULL && (mod->raft_role != NC_RAFT_LEADER || mod->writes_ready);
+#ifdef NC_MULTI_REGION
+  /* Outside the primary region the writer is the primary's leader. */
+  if (mod->region && !nc_region_log_is_primary (nc_region_node_log (mod->region)))
+    {
+      const char *wb = region_writer_bolt (mod);
+      if (wb)
+        g_ptr_array_add (rt->writers, g_strdup (wb));
+      leader_ok = FALSE;
+    }
+#endif
   if (leader_ok)
     g_ptr_array_add (rt->writers, g_strdup (lb));
   const NcRaftMembership *m = nc_raft_membership (mod->raft);
@@ -2233,7 +2645,7 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "raft");
+  json_builder_add_string_value (b, MODE_NAME);
   json_builder_set_member_name (b, "node_id");
   json_builder_add_string_value (b, mod->node_id);
   json_builder_set_member_name (b, "role");
@@ -2257,6 +2669,9 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
   json_builder_begin_array (b);
   add_members (mod, b, FALSE);
   json_builder_end_array (b);
+#ifdef NC_MULTI_REGION
+  region_json_member (mod, b);
+#endif
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
   return builder_text (b);
@@ -2286,7 +2701,7 @@ raft_metrics (NornicModule *mod, GString *out)
   gboolean leader = mod->raft_role == NC_RAFT_LEADER;
   guint64 commit = nc_raft_commit_index (mod->raft);
   guint64 applied = reported_applied (mod);
-  api->append_metric (out, "nornicdb_replication_mode", NORNIC_METRIC_GAUGE, "Active replication mode", "mode=\"raft\"", 1);
+  api->append_metric (out, "nornicdb_replication_mode", NORNIC_METRIC_GAUGE, "Active replication mode", "mode=\"" MODE_NAME "\"", 1);
   api->append_metric (out, "nornicdb_replication_is_leader", NORNIC_METRIC_GAUGE, "1 when this node accepts writes", NULL,
                       leader ? 1 : 0);
   api->append_metric (out, "nornicdb_replication_commit_index", NORNIC_METRIC_GAUGE, "Highest committed log index", NULL,
@@ -2315,6 +2730,10 @@ raft_metrics (NornicModule *mod, GString *out)
     }
   if (mod->transport_metrics)
     g_string_append (out, mod->transport_metrics);
+#ifdef NC_MULTI_REGION
+  if (mod->region)
+    nc_region_node_metrics (mod->region, out);
+#endif
   g_mutex_unlock (&mod->lock);
 }
 
@@ -2368,7 +2787,7 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   json_builder_set_member_name (b, "cluster_id");
   json_builder_add_string_value (b, mod->cluster_id);
   json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "raft");
+  json_builder_add_string_value (b, MODE_NAME);
   json_builder_set_member_name (b, "node_id");
   json_builder_add_string_value (b, mod->node_id);
   json_builder_set_member_name (b, "leader");
@@ -2399,6 +2818,9 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   json_builder_add_int_value (b, (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "term");
   json_builder_add_int_value (b, (gint64) mod->term);
+#ifdef NC_MULTI_REGION
+  region_json_member (mod, b);
+#endif
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
   reply_json (reply, 200, b);
@@ -2470,7 +2892,7 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
   guint64 last = nc_raft_last_index (mod->raft);
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "raft");
+  json_builder_add_string_value (b, MODE_NAME);
   json_builder_set_member_name (b, "is_leader");
   json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER);
   json_builder_set_member_name (b, "commit_index");
@@ -2673,6 +3095,52 @@ h_snapshot (NornicModule *mod, const char *method, const char *path, const char 
   return TRUE;
 }
 
+#ifdef NC_MULTI_REGION
+/* /admin/region/promote, /admin/region/conflicts, /admin/region/conflicts/resolve */
+static gboolean
+h_region (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len,
+          NornicHttpReply *reply)
+{
+  (void) method;
+  g_mutex_lock (&mod->lock);
+  char *json = NULL;
+  guint status;
+  if (strcmp (path, "/admin/region/promote") == 0)
+    status = nc_region_http_promote (mod->region, &json);
+  else if (strcmp (path, "/admin/region/conflicts/resolve") == 0)
+    {
+      g_autoptr (NcWriteSet) ws = NULL;
+      status = nc_region_http_resolve (mod->region, body, body_len, &ws, &json);
+      if (ws != NULL)
+        {
+          /* An ordinary local write of the primary region's leader, shipped
+           * like any other. */
+          g_autoptr (GError) error = NULL;
+          g_autoptr (NcWriteSet) stamped = nc_region_node_accepts_writes (mod->region)
+                                             ? nc_region_node_stamp (mod->region, ws, &error) : NULL;
+          guint64 index = stamped ? region_host_propose (mod, stamped, &error) : 0;
+          if (index == 0)
+            {
+              g_free (json);
+              json = NULL;
+              reply_error (mod, reply, 421, "NotALeader",
+                           error ? error->message
+                                 : "conflicts are resolved on the primary region's leader");
+              g_mutex_unlock (&mod->lock);
+              return TRUE;
+            }
+          nc_region_node_proposed (mod->region, index, stamped);
+        }
+    }
+  else
+    status = nc_region_http_conflicts (mod->region, NULL, &json);
+  g_mutex_unlock (&mod->lock);
+  reply->status = status;
+  reply->json = json;
+  return TRUE;
+}
+#endif
+
 /* ---- entry point --------------------------------------------------------------------------------------------- */
 
 static const NornicModuleVTable raft_vtable = {
@@ -2695,7 +3163,7 @@ static const NornicModuleInfo raft_info = {
   .abi_major = NORNIC_MODULE_ABI_MAJOR,
   .abi_minor = NORNIC_MODULE_ABI_MINOR,
   .struct_size = sizeof (NornicModuleInfo),
-  .name = "raft",
+  .name = MODE_NAME,
   .version = "1.0",
   .vtable = &raft_vtable,
 };

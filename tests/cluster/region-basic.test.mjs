@@ -1,0 +1,180 @@
+// multi_region.so with real daemons (docs/multi-region.md): two regions of
+// three nodes each, us-east on 127.0.0.31-33 and eu-west on 127.0.0.41-43
+// (cluster port 7688 as in the clustering guide), each its own Raft cluster
+// with its own cluster id, and the guide's region variables. Checked in
+// order: the initial primary (eu-west, the id that sorts first) ships its
+// writes to us-east; a bolt:// write sent to a us-east node is forwarded to
+// the primary's leader; POST /admin/region/promote moves the primary to
+// us-east and back, and writes in the new primary reach the other region.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { RaftCluster, http, cypher, waitFor } from './raft-lib.mjs';
+
+const require = createRequire(import.meta.url);
+const neo4j = require('neo4j-driver');
+const auth = neo4j.auth.basic('admin', 'test-password');
+
+// Node ids must differ between regions: the transport keys peers by id.
+class RegionCluster extends RaftCluster {
+  constructor({ region, prefix, remote }) {
+    super({
+      prefix,
+      n: 3,
+      clusterId: `${region}-cluster`,
+      env: {
+        NORNICDB_CLUSTER_REGION_ID: region,
+        NORNICDB_CLUSTER_REMOTE_REGIONS: remote,
+        NORNICDB_CLUSTER_CROSS_REGION_MODE: 'async',
+        NORNICDB_CLUSTER_CONFLICT_STRATEGY: 'last_write_wins',
+      },
+    });
+    this.region = region;
+  }
+
+  id(i) { return `${this.region}-${i}`; }
+
+  peersOf(i, ids = this.ids) {
+    return ids.filter((j) => j !== i).map((j) => `${this.id(j)}:${this.addr(j)}`).join(',');
+  }
+
+  start(i, opts = {}) {
+    return super.start(i, {
+      ...opts,
+      env: { NORNICDB_CLUSTER_MODE: 'multi_region', NORNICDB_CLUSTER_NODE_ID: this.id(i), ...(opts.env ?? {}) },
+    });
+  }
+
+  async waitLeader(timeoutMs = 20000, among = this.live()) {
+    return waitFor(`one leader in ${this.region}`, async () => {
+      const states = await Promise.all(among.map((i) => this.state(i)));
+      const leaders = new Set(states.map((s) => s.leader));
+      if (leaders.size !== 1 || states[0].leader == null) return null;
+      const li = Number(states[0].leader.slice(this.region.length + 1));
+      const ls = states[among.indexOf(li)];
+      if (!ls || ls.role !== 'leader' || !ls.writes_ready) return null;
+      return li;
+    }, timeoutMs);
+  }
+
+  async regions(i) {
+    return (await http(this.node(i), '/admin/cluster/status')).body.regions;
+  }
+}
+
+const east = new RegionCluster({ region: 'us-east', prefix: '127.0.0.3', remote: 'eu-west:127.0.0.41:7688' });
+const west = new RegionCluster({ region: 'eu-west', prefix: '127.0.0.4', remote: 'us-east:127.0.0.31:7688' });
+
+async function count(c, i, label) {
+  const rows = await cypher(c.node(i), `MATCH (n:${label}) RETURN count(n) AS c`);
+  return rows[0].c;
+}
+
+async function waitEverywhere(label, n, timeoutMs = 20000) {
+  for (const c of [east, west]) {
+    for (const i of c.ids) {
+      await waitFor(`${n} :${label} on ${c.id(i)}`, async () => (await count(c, i, label)) === n, timeoutMs);
+    }
+  }
+}
+
+async function waitPrimary(region, timeoutMs = 20000) {
+  for (const c of [east, west]) {
+    for (const i of c.ids) {
+      await waitFor(`${c.id(i)} to know ${region} is primary`, async () => {
+        const r = await c.regions(i);
+        return r && r.primary === region;
+      }, timeoutMs);
+    }
+  }
+}
+
+let eastLeader;
+let westLeader;
+
+before(async () => {
+  // One region after the other: concurrent freePort() calls can hand out the same port.
+  await east.startAll();
+  await west.startAll();
+});
+after(async () => {
+  // NORNICDB_REGION_LOGS=dir keeps every node's output for debugging.
+  if (process.env.NORNICDB_REGION_LOGS) {
+    const { writeFileSync } = await import('node:fs');
+    for (const c of [east, west]) {
+      for (const i of c.ids) writeFileSync(`${process.env.NORNICDB_REGION_LOGS}/${c.id(i)}.log`, c.node(i)?.output() ?? '');
+    }
+  }
+  await Promise.all([east.stopAll(), west.stopAll()]);
+});
+
+describe('multi_region: two regions of three nodes', () => {
+  test('each region elects a leader; eu-west (sorts first) becomes the primary region', async () => {
+    [eastLeader, westLeader] = await Promise.all([east.waitLeader(), west.waitLeader()]);
+    await waitPrimary('eu-west');
+    const r = await west.regions(westLeader);
+    console.log('eu-west leader regions block:', JSON.stringify(r));
+    const h = await http(east.node(eastLeader), '/health');
+    assert.equal(h.body.replication?.mode ?? h.body.mode ?? 'multi_region', 'multi_region');
+  });
+
+  test('a write in the primary region appears on every node of the other region', async () => {
+    await cypher(west.node(westLeader), 'CREATE (:FromWest {n: 1})');
+    await waitEverywhere('FromWest', 1);
+  });
+
+  test('the secondary region refuses direct writes on its leader and names the primary\'s leader', async () => {
+    await assert.rejects(cypher(east.node(eastLeader), 'CREATE (:Refused)'), (e) => /NotALeader|not the primary|leader/i.test(e.message));
+  });
+
+  test('a bolt:// write sent to a secondary-region node is forwarded to the primary region', async () => {
+    const fi = eastLeader === 1 ? 2 : 1;
+    const driver = neo4j.driver(`bolt://127.0.0.1:${east.ports.get(fi).bolt}`, auth);
+    try {
+      await waitFor('forwarded write', async () => {
+        const s = driver.session();
+        try {
+          await s.run('CREATE (:Forwarded {via: $via})', { via: east.id(fi) });
+          return true;
+        } finally {
+          await s.close();
+        }
+      }, 20000, 500);
+    } finally {
+      await driver.close();
+    }
+    await waitEverywhere('Forwarded', 1);
+  });
+
+  test('POST /admin/region/promote on us-east makes it primary; its writes reach eu-west', async () => {
+    const res = await http(east.node(eastLeader), '/admin/region/promote', { method: 'POST', body: {} });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.region, 'us-east');
+    await waitPrimary('us-east');
+    await waitFor('us-east leader accepts writes', async () => {
+      await cypher(east.node(eastLeader), 'CREATE (:FromEast {n: 1})');
+      return true;
+    }, 20000, 300);
+    await waitEverywhere('FromEast', 1);
+    await assert.rejects(cypher(west.node(westLeader), 'CREATE (:Refused)'));
+  });
+
+  test('POST /admin/region/promote on eu-west makes it primary again; writes there reach us-east', async () => {
+    const res = await http(west.node(westLeader), '/admin/region/promote', { method: 'POST', body: {} });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await waitPrimary('eu-west');
+    await waitFor('eu-west leader accepts writes', async () => {
+      await cypher(west.node(westLeader), 'CREATE (:FromWestAgain {n: 1})');
+      return true;
+    }, 20000, 300);
+    await waitEverywhere('FromWestAgain', 1);
+    // Nothing was applied twice anywhere.
+    await waitEverywhere('FromWest', 1);
+    await waitEverywhere('FromEast', 1);
+    const m = await fetch(west.node(westLeader).httpUrl + '/metrics', {
+      headers: { Authorization: 'Basic ' + Buffer.from('admin:test-password').toString('base64') },
+    }).then((r) => r.text());
+    assert.match(m, /nornicdb_region_epoch 3/);
+    assert.match(m, /nornicdb_region_is_primary 1/);
+  });
+});
