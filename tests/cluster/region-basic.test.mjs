@@ -177,4 +177,61 @@ describe('multi_region: two regions of three nodes', () => {
     assert.match(m, /nornicdb_region_epoch 3/);
     assert.match(m, /nornicdb_region_is_primary 1/);
   });
+
+  test('us-east down while eu-west writes: the writes wait (lag) and are shipped once us-east is back', async () => {
+    for (const i of east.ids) await east.stop(i);
+    for (let k = 0; k < 20; k++) await cypher(west.node(westLeader), 'CREATE (:DuringOutage {k: $k})', { k });
+    const m = await fetch(west.node(westLeader).httpUrl + '/metrics', {
+      headers: { Authorization: 'Basic ' + Buffer.from('admin:test-password').toString('base64') },
+    }).then((r) => r.text());
+    const lag = Number(/nornicdb_region_lag_entries\{region="us-east"\} (\d+)/.exec(m)?.[1]);
+    assert.ok(lag >= 20, `lag toward us-east while it is down: ${lag}`);
+    for (const i of east.ids) await east.start(i);
+    eastLeader = await east.waitLeader();
+    await waitEverywhere('DuringOutage', 20, 30000);
+  });
+
+  test('old primary returns with unshipped writes; last_write_wins converges both regions and records the conflict', async () => {
+    await cypher(west.node(westLeader), "CREATE (:Doc {k: 1, v: 'initial'})");
+    await waitEverywhere('Doc', 1);
+    // eu-west (primary) writes while us-east is down, then goes down itself
+    // before it could ship them.
+    for (const i of east.ids) await east.stop(i);
+    await cypher(west.node(westLeader), "MATCH (d:Doc) SET d.v = 'west'");
+    await cypher(west.node(westLeader), 'CREATE (:WestOnly)');
+    for (const i of west.ids) await west.stop(i);
+    // us-east comes back alone and is promoted; its later write conflicts.
+    for (const i of east.ids) await east.start(i);
+    eastLeader = await east.waitLeader();
+    await waitFor('promotion of us-east', async () => {
+      const r = await http(east.node(eastLeader), '/admin/region/promote', { method: 'POST', body: {} });
+      return r.status === 200;
+    }, 20000, 300);
+    await waitFor('us-east accepts writes', async () => {
+      await cypher(east.node(eastLeader), "MATCH (d:Doc) SET d.v = 'east'");
+      return true;
+    }, 20000, 300);
+    // The old primary returns, learns the newer epoch and reconciles.
+    for (const i of west.ids) await west.start(i);
+    westLeader = await west.waitLeader();
+    await waitPrimary('us-east', 30000);
+    await waitEverywhere('WestOnly', 1, 30000);
+    for (const c of [east, west]) {
+      for (const i of c.ids) {
+        await waitFor(`Doc.v converged on ${c.id(i)}`, async () => {
+          const rows = await cypher(c.node(i), 'MATCH (d:Doc) RETURN d.v AS v');
+          return rows.length === 1 && rows[0].v === 'east';
+        }, 30000);
+      }
+    }
+    for (const [c, i] of [[east, eastLeader], [west, westLeader]]) {
+      const r = await http(c.node(i), '/admin/region/conflicts');
+      assert.equal(r.status, 200);
+      const cs = r.body.filter((x) => x.key === 'v');
+      assert.equal(cs.length, 1, `${c.region}: ${JSON.stringify(r.body)}`);
+      assert.equal(cs[0].status, 'resolved');
+      assert.equal(cs[0].strategy, 'last_write_wins');
+    }
+    await assert.rejects(cypher(west.node(westLeader), 'CREATE (:Refused)'));
+  });
 });
