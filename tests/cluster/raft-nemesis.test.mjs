@@ -100,6 +100,55 @@ function withTimeout(promise, ms) {
   ]).finally(() => clearTimeout(timer));
 }
 
+test('the nemesis schedule is a function of the seed, and a proxy cut severs and refuses a node\'s links', { timeout: 10000 }, async () => {
+  const a = makeSchedule({ seed: 42, totalMs: 20000 });
+  assert.deepEqual(makeSchedule({ seed: 42, totalMs: 20000 }), a);
+  assert.notDeepEqual(makeSchedule({ seed: 43, totalMs: 20000 }), a);
+  assert.ok(new Set(a.map((e) => e.kind)).size >= 2, JSON.stringify(a));
+
+  // Echo "nodes" behind a proxy on 127.0.0.99 / 127.0.1.99 (loopback only).
+  const net = await import('node:net');
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise((r) => echo.listen(0, '127.0.1.99', r));
+  const p = new ClusterProxy([{ id: 'node-9', listen: '127.0.0.99:0', target: `127.0.1.99:${echo.address().port}` }]);
+  await p.start();
+  const port = p.servers[0].address().port;
+  const hello = (from) => {
+    const json = Buffer.from(JSON.stringify({ type: 21, from, cluster: 'x' }));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(json.length);
+    return Buffer.concat([len, json]);
+  };
+  // resolves 'open' after echoing the Hello back, 'closed' if the proxy drops it
+  const dial = (from) => new Promise((resolve) => {
+    const c = net.connect({ host: '127.0.0.99', port }, () => c.write(hello(from)));
+    let got = 0;
+    c.on('data', (d) => { got += d.length; if (got >= hello(from).length) resolve({ state: 'open', c }); });
+    c.on('close', () => resolve({ state: 'closed', c }));
+    c.on('error', () => {});
+  });
+  try {
+    const live = await dial('node-1');
+    assert.equal(live.state, 'open');
+    const closed = new Promise((r) => live.c.once('close', r));
+    p.cut('node-1');
+    await closed;                                        // severed
+    assert.equal((await dial('node-1')).state, 'closed'); // refused while cut
+    const other = await dial('node-2');
+    assert.equal(other.state, 'open');                   // others unaffected
+    other.c.destroy();
+    p.cut('node-9');
+    assert.equal((await dial('node-2')).state, 'closed'); // links to a cut node too
+    p.healAll();
+    const back = await dial('node-1');
+    assert.equal(back.state, 'open');
+    back.c.destroy();
+  } finally {
+    await p.close();
+    echo.close();
+  }
+});
+
 test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, register history linearizable`, { timeout: FAULT_MS + 240000 }, async () => {
   await cluster.waitLeader(20000);
   const addrs = cluster.ids.map((i) => `127.0.0.1:${cluster.ports.get(i).bolt}`);
@@ -210,6 +259,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
 
   // Enough happened for the checks to mean something.
   assert.ok(applied.length >= 3, `only ${applied.length} faults applied`);
+  if (proxy && applied.some((f) => f.kind === 'cut')) assert.ok(proxy.stats.severed > 0, 'cuts severed no connection');
   assert.ok(acked.size >= 20, `only ${acked.size} appends acknowledged`);
   const okWrites = history.filter((e) => e.type === 'ok' && e.f === 'write').length;
   const okReads = history.filter((e) => e.type === 'ok' && e.f === 'read' && e.value !== null).length;
