@@ -31,9 +31,9 @@ fi
 
 # Configure the build directory (a fresh one, or refresh an existing one).
 if [ -f build/build.ninja ]; then
-  meson setup --reconfigure build >/dev/null
+  meson setup --reconfigure build
 else
-  meson setup build >/dev/null
+  meson setup build
 fi
 
 # `meson test` rebuilds only what tests link against; the daemon loads its
