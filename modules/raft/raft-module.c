@@ -2486,10 +2486,8 @@ raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpo
  * applied it, so the transaction sees every write acknowledged before it
  * began. */
 static gboolean
-raft_can_serve_read (NornicModule *mod, GError **error)
+read_index_wait (NornicModule *mod, GError **error)
 {
-  if (!mod->linearizable || g_main_context_is_owner (mod->api->main_context))
-    return TRUE;
   ReadWait w = { 0 };
   g_mutex_lock (&mod->lock);
   if (mod->stopping)
@@ -2521,6 +2519,56 @@ raft_can_serve_read (NornicModule *mod, GError **error)
                w.why ? w.why : w.confirmed ? "this node is still applying the leader's writes" : "the leader did not confirm the read index in time");
   return FALSE;
 }
+
+static gboolean
+raft_can_serve_read (NornicModule *mod, GError **error)
+{
+  if (!mod->linearizable || g_main_context_is_owner (mod->api->main_context))
+    return TRUE;
+  return read_index_wait (mod, error);
+}
+
+#ifdef NC_MULTI_REGION
+/* begin_transaction (ABI 1.2): the read consistency level of a transaction
+ * (docs/multi-region.md, "Read consistency levels"). */
+static gboolean
+region_begin_transaction (NornicModule *mod, gboolean write, const char *consistency, GError **error)
+{
+  NcReadConsistency level;
+  NcReadAction action;
+  g_autoptr (GError) local = NULL;
+  g_mutex_lock (&mod->lock);
+  gboolean ok = mod->region && nc_region_node_read_action (mod->region, consistency, write, &level, &action, &local);
+  g_autofree char *writer = ok && mod->region ? g_strdup (region_writer_bolt (mod)) : NULL;
+  g_mutex_unlock (&mod->lock);
+  if (!ok)
+    {
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_ARGUMENT, "%s", local ? local->message : "no region");
+      return FALSE;
+    }
+  switch (action)
+    {
+    case NC_READ_ACTION_LOCAL:
+      return TRUE;
+    case NC_READ_ACTION_LOCAL_READ_INDEX:
+      if (g_main_context_is_owner (mod->api->main_context))
+        return TRUE;
+      return read_index_wait (mod, error);
+    case NC_READ_ACTION_NOT_PRIMARY:
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER,
+                   "Read consistency %s is served only in the primary write region%s%s",
+                   nc_read_consistency_name (level), writer ? "; its leader is at " : "", writer ? writer : "");
+      return FALSE;
+    case NC_READ_ACTION_WAIT_PRIMARY_COMMIT:
+    default:
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE,
+                   "Read consistency %s is not implemented by multi_region.so (waiting for the primary region's "
+                   "commit index); use LOCAL_QUORUM, or QUORUM in the primary region",
+                   nc_read_consistency_name (level));
+      return FALSE;
+    }
+}
+#endif
 
 /* ---- routing, health, metrics ---------------------------------------------------------------------------- */
 
@@ -3157,6 +3205,9 @@ static const NornicModuleVTable raft_vtable = {
   .metrics = raft_metrics,
   .can_serve_read = raft_can_serve_read,
   .replay_limit = raft_replay_limit,
+#ifdef NC_MULTI_REGION
+  .begin_transaction = region_begin_transaction,
+#endif
 };
 
 static const NornicModuleInfo raft_info = {

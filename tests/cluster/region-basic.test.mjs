@@ -234,4 +234,31 @@ describe('multi_region: two regions of three nodes', () => {
     }
     await assert.rejects(cypher(west.node(westLeader), 'CREATE (:Refused)'));
   });
+
+  test('read consistency levels from the Bolt transaction metadata', async () => {
+    const read = async (c, i, consistency) => {
+      const driver = neo4j.driver(`bolt://127.0.0.1:${c.ports.get(i).bolt}`, auth);
+      try {
+        const s = driver.session({ defaultAccessMode: neo4j.session.READ });
+        try {
+          const r = await s.run('MATCH (d:Doc) RETURN d.v AS v', {}, { metadata: { consistency } });
+          return r.records.map((x) => x.get('v'));
+        } finally {
+          await s.close();
+        }
+      } finally {
+        await driver.close();
+      }
+    };
+    const wf = westLeader === 1 ? 2 : 1;
+    assert.deepEqual(await read(west, wf, 'LOCAL_ONE'), ['east']);
+    assert.deepEqual(await read(west, wf, 'LOCAL_QUORUM'), ['east']);
+    assert.deepEqual(await read(east, eastLeader, 'QUORUM'), ['east']);
+    // QUORUM outside the primary region is refused with NotALeader, which the
+    // Bolt layer answers by forwarding the transaction to the named writer
+    // (the primary region's leader, through this region's leader).
+    assert.deepEqual(await read(west, wf, 'QUORUM'), ['east']);
+    await assert.rejects(read(west, wf, 'ALL'), (e) => /not implemented/.test(e.message));
+    await assert.rejects(read(west, wf, 'SOMETIMES'), (e) => e.code === 'Neo.ClientError.Statement.ArgumentError');
+  });
 });
