@@ -301,3 +301,64 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   assert.equal(check.valid, true, `register history not linearizable (keys ${check.failures.join(', ')}); replay: ${replay}; history: ${histFile}`);
   console.log(`${acked.size} acknowledged appends (+${unknown.size} unknown) verified on 3 nodes; seed ${SEED}`);
 });
+
+// Found by the nemesis run (seed 4, first run): with linearizable reads on, a
+// read on the LEADER can miss a write that a read on a FOLLOWER, finished
+// before it began, already returned. The leader's read waiter is released when
+// reported_applied() (raft-module.c) reaches the read index, and on a leader
+// that counts entries committed in Raft (MIN(raft applied, commit)) even
+// though the store publishes a transaction's index only later, when its worker
+// thread wakes from the commit callback (core/transaction.c nc_db_publish); the
+// read's snapshot (store->visible) is then below the read index. Followers
+// publish when they apply, so they can be ahead of the leader for that window.
+// Marked todo until modules/raft fixes it; it runs (and reports) in CI without
+// failing the suite.
+test('todo: a linearizable leader read never returns less than a follower read that finished before it', {
+  todo: 'raft.so bug: leader releases ReadIndex reads before the store published the index',
+  timeout: 60000,
+}, async () => {
+  const c = new RaftCluster({ prefix: '127.0.0.8', n: 3, clusterId: 'nemesis-stale', env: { NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS: 'true' } });
+  const auth = neo4j.auth.basic('admin', 'test-password');
+  const drivers = [];
+  let stop = false;
+  let writers = [];
+  try {
+    await c.startAll();
+    const leader = await c.waitLeader(20000);
+    const follower = c.ids.find((i) => i !== leader);
+    const dl = neo4j.driver(`bolt://127.0.0.1:${c.ports.get(leader).bolt}`, auth);
+    const df = neo4j.driver(`bolt://127.0.0.1:${c.ports.get(follower).bolt}`, auth);
+    drivers.push(dl, df);
+    // Six sequential writers, each counting up its own register.
+    const writer = async (w) => {
+      for (let n = 1; !stop && n < 1e6; n++) {
+        const s = dl.session();
+        try { await s.run('MERGE (r:Seq {k: $k}) SET r.n = $n', { k: `w${w}`, n: neo4j.int(n) }); } catch { await sleep(10); } finally { await s.close(); }
+      }
+    };
+    writers = [0, 1, 2, 3, 4, 5].map(writer);
+    const read = async (d) => {
+      const s = d.session({ defaultAccessMode: neo4j.session.READ });
+      try {
+        const r = await s.run('MATCH (r:Seq {k: "w0"}) RETURN r.n AS n');
+        return r.records.length ? r.records[0].get('n').toNumber() : 0;
+      } finally { await s.close(); }
+    };
+    let checks = 0;
+    const stale = [];
+    const end = Date.now() + 12000;
+    while (Date.now() < end && checks < 20000) {
+      const f = await read(df);   // finishes before the leader read starts
+      const l = await read(dl);
+      checks++;
+      if (l < f) stale.push({ follower: f, leaderAfter: l });
+    }
+    console.log(`leader-after-follower reads: ${checks} checks, ${stale.length} stale ${JSON.stringify(stale.slice(0, 5))}`);
+    assert.equal(stale.length, 0, `${stale.length} of ${checks} leader reads returned less than the follower read before them`);
+  } finally {
+    stop = true;
+    await Promise.allSettled(writers);
+    for (const d of drivers) await d.close();
+    await c.stopAll();
+  }
+});
