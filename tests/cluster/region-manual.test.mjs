@@ -1,0 +1,92 @@
+// multi_region.so, conflict strategy `manual`, real daemons (two regions of
+// three nodes as in region-basic): a failover leaves the old primary's
+// unshipped write concurrent with the new primary's; both regions keep the
+// new primary's value and list the same open conflict; the operator resolves
+// it with POST /admin/region/conflicts/resolve on the primary's leader, and
+// the chosen value reaches every node of both regions.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { http, cypher, waitFor } from './raft-lib.mjs';
+import { twoRegions, waitEverywhere, waitPrimary } from './region-lib.mjs';
+
+const [east, west] = twoRegions('manual');
+const both = [east, west];
+
+async function waitValue(v, timeoutMs = 30000) {
+  for (const c of both) {
+    for (const i of c.ids) {
+      await waitFor(`Doc.v = ${v} on ${c.id(i)}`, async () => {
+        const rows = await cypher(c.node(i), 'MATCH (d:Doc) RETURN d.v AS v');
+        return rows.length === 1 && rows[0].v === v;
+      }, timeoutMs);
+    }
+  }
+}
+
+before(async () => {
+  await east.startAll();
+  await west.startAll();
+});
+after(async () => {
+  await Promise.all([east.stopAll(), west.stopAll()]);
+});
+
+describe('multi_region: manual conflict strategy', () => {
+  test('failover conflict is kept open with the new primary\'s value, then resolved by the operator everywhere', async () => {
+    let [eastLeader, westLeader] = await Promise.all([east.waitLeader(), west.waitLeader()]);
+    await waitPrimary(both, 'eu-west');
+    await cypher(west.node(westLeader), "CREATE (:Doc {v: 'initial'})");
+    await waitEverywhere(both, 'Doc', 1);
+
+    for (const i of east.ids) await east.stop(i);
+    await cypher(west.node(westLeader), "MATCH (d:Doc) SET d.v = 'west'");
+    for (const i of west.ids) await west.stop(i);
+    for (const i of east.ids) await east.start(i);
+    eastLeader = await east.waitLeader();
+    await waitFor('promotion of us-east', async () =>
+      (await http(east.node(eastLeader), '/admin/region/promote', { method: 'POST', body: {} })).status === 200, 20000, 300);
+    await waitFor('us-east accepts writes', async () => {
+      await cypher(east.node(eastLeader), "MATCH (d:Doc) SET d.v = 'east'");
+      return true;
+    }, 20000, 300);
+    for (const i of west.ids) await west.start(i);
+    westLeader = await west.waitLeader();
+    await waitPrimary(both, 'us-east', 30000);
+    await waitValue('east');
+
+    const open = {};
+    for (const [c, i] of [[east, eastLeader], [west, westLeader]]) {
+      const r = await waitFor(`open conflict listed in ${c.region}`, async () => {
+        const res = await http(c.node(i), '/admin/region/conflicts');
+        const cs = res.body.filter((x) => x.key === 'v');
+        return cs.length === 1 ? cs[0] : null;
+      }, 20000);
+      assert.equal(r.status, 'open');
+      assert.equal(r.strategy, 'manual');
+      assert.equal(r.kept.value, 'east');
+      assert.equal(r.rejected.value, 'west');
+      open[c.region] = r.id;
+    }
+    assert.equal(open['us-east'], open['eu-west'], 'same conflict id in both regions');
+
+    // Resolving on a node of the secondary region is refused.
+    const refused = await http(west.node(westLeader), '/admin/region/conflicts/resolve',
+      { method: 'POST', body: { id: open['us-east'], choice: 'rejected' } });
+    assert.notEqual(refused.status, 200);
+
+    const res = await http(east.node(eastLeader), '/admin/region/conflicts/resolve',
+      { method: 'POST', body: { id: open['us-east'], choice: 'rejected' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    await waitValue('west');
+    for (const [c, i] of [[east, eastLeader], [west, westLeader]]) {
+      await waitFor(`conflict resolved in ${c.region}`, async () => {
+        const r = await http(c.node(i), '/admin/region/conflicts');
+        const cs = r.body.filter((x) => x.key === 'v');
+        return cs.length === 1 && cs[0].status === 'resolved';
+      }, 20000);
+    }
+    // The primary's leader takes ordinary writes again afterwards.
+    await cypher(east.node(eastLeader), 'CREATE (:AfterResolve)');
+    await waitEverywhere(both, 'AfterResolve', 1);
+  });
+});
