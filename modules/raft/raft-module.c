@@ -132,6 +132,7 @@ struct _NornicModule {
   guint64 saved_term;       /* hard state on disk */
   char *saved_vote;
   guint64 saved_commit;     /* queued for the saver thread */
+  guint64 published;        /* highest index made visible to readers through apply_committed */
   gint64 saved_commit_us;
   GThreadPool *saver;       /* writes raft-commit.state off the main loop */
   GMutex saver_lock;
@@ -1311,6 +1312,8 @@ process (NornicModule *mod)
               mod->last_snapshot_index = rd.snapshot->index;
               mod->durable_index = mod->reported_durable = rd.snapshot->index;
               mod->durable_term = rd.snapshot->term;
+              /* The installed snapshot is visible to readers. */
+              mod->published = MAX (mod->published, rd.snapshot->index);
             }
           g_unlink (path);
         }
@@ -1444,8 +1447,8 @@ process (NornicModule *mod)
 #endif
           /* Our own writes are in the store since submit: publish only. */
           guint64 upto = MIN (target, applied);
-          if (upto > 0)
-            api->apply_committed (api->core, upto, NULL);
+          if (upto > 0 && api->apply_committed (api->core, upto, NULL))
+            mod->published = MAX (mod->published, upto);
         }
       else if (target > applied || !leader)
         {
@@ -1455,6 +1458,8 @@ process (NornicModule *mod)
           if (!ok)
             LOG (mod, G_LOG_LEVEL_CRITICAL, "applying committed entries up to %" G_GUINT64_FORMAT ": %s", target,
                  error->message);
+          else
+            mod->published = MAX (mod->published, target);
         }
       if (mod->raft_role == NC_RAFT_LEADER && !mod->writes_ready && mod->apply_target >= mod->term_start
           && api->applied_index (api->core) >= MIN (mod->term_start, api->wal_last_index (api->core)))
@@ -1470,7 +1475,10 @@ process (NornicModule *mod)
     }
   if (g_hash_table_size (mod->reads) > 0)
     {
-      guint64 visible = reported_applied (mod);
+      /* Release a read only once its index is VISIBLE to readers: a leader's
+       * store holds its own submitted writes before they commit, so the
+       * store's applied index can run ahead of what a new transaction sees. */
+      guint64 visible = MIN (reported_applied (mod), mod->published);
       GHashTableIter it;
       gpointer v;
       g_hash_table_iter_init (&it, mod->reads);
@@ -2297,6 +2305,8 @@ raft_start (NornicModule *mod, GError **error)
 #endif
 
   g_mutex_lock (&mod->lock);
+  /* Recovery has published everything it replayed. */
+  mod->published = api->applied_index (api->core);
   mod->started_us = mod->no_leader_since_us = mod->last_snapshot_us = g_get_monotonic_time ();
   mod->durable_index = mod->reported_durable = api->wal_last_index (api->core);
   mod->durable_term = api->wal_term_at (api->core, mod->durable_index);
