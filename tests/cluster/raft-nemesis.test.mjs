@@ -11,9 +11,10 @@
 // Reads run in READ sessions, which the routing driver sends to followers;
 // with NORNICDB_NEMESIS_LEADER_READS=1 (the default of the long version) half
 // of them run in WRITE sessions, which it sends to the node it believes leads
-// (possibly an old leader that was cut off). Leader reads are off in CI until
-// the bug in the todo test at the end is fixed: they make this test fail
-// about once in 15 runs (seed 4 did). The cluster runs with
+// (possibly an old leader that was cut off). Leader reads are off in CI: they
+// made this test fail about once in 15 runs (seed 4) before the leader-read
+// fix tested by the last test below; turning them on in CI is the next step
+// once more seeds have run with the fix. The cluster runs with
 // NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS=true, so docs/raft-cluster.md
 // promises every read is linearizable (ReadIndex) on any node — that promise
 // is what the checker tests; no bookmarks are passed (each operation has its
