@@ -1,7 +1,9 @@
 /* Bolt round-trip benchmark: a lean C client (blocking sockets, one thread
- * per connection) sending RUN "RETURN 1" + PULL and waiting for the
- * summary, at 1, 16 and 64 connections. Printed beside the floor of the
- * same machine: a 1-byte TCP ping-pong over loopback between two threads.
+ * per connection) sending RUN + PULL and waiting for the summary, at 1, 16
+ * and 64 connections, for two workloads: "RETURN 1" and an indexed point
+ * lookup over 10,000 :BenchPerson nodes (created first). Printed beside the
+ * floor of the same machine: a 1-byte TCP ping-pong over loopback between
+ * two threads.
  *
  * Usage: bench-bolt HOST:PORT USER PASSWORD [SECONDS]
  *   or with NORNICDB_BENCH_BOLT=host:port (and NORNICDB_BENCH_USER /
@@ -105,6 +107,8 @@ typedef struct {
   gint64 deadline_us;
   GArray *latencies_us; /* gint64 */
   gboolean failed;
+  const char *cypher;   /* the statement to repeat */
+  gboolean once;        /* run it a single time (setup) */
 } Worker;
 
 static void
@@ -151,10 +155,7 @@ worker_run (gpointer data)
   g_byte_array_set_size (wire, 0);
   g_autoptr (GByteArray) run = g_byte_array_new ();
   nc_ps_write_struct_header (run, 3, 0x10);
-  /* NORNICDB_BENCH_CYPHER swaps the statement, e.g. a CREATE to measure
-   * the durable write path without a driver's client-side cost. */
-  const char *cypher = g_getenv ("NORNICDB_BENCH_CYPHER");
-  nc_ps_write_string (run, cypher && *cypher ? cypher : "RETURN 1");
+  nc_ps_write_string (run, w->cypher);
   nc_ps_write_map_header (run, 0);
   nc_ps_write_map_header (run, 0);
   nc_bolt_chunk_append (wire, run->data, run->len);
@@ -179,6 +180,8 @@ worker_run (gpointer data)
         }
       gint64 dt = g_get_monotonic_time () - t0;
       g_array_append_val (w->latencies_us, dt);
+      if (w->once)
+        break;
     }
   close (fd);
   return NULL;
@@ -284,17 +287,47 @@ main (int argc, char **argv)
       fprintf (stderr, "bad address %s\n", addr);
       return 2;
     }
+  /* NORNICDB_BENCH_CYPHER swaps the first statement, e.g. a CREATE to
+   * measure the durable write path without a driver's client-side cost. */
+  const char *first = g_getenv ("NORNICDB_BENCH_CYPHER");
+  if (first == NULL || *first == '\0')
+    first = "RETURN 1";
+  /* The second workload is an indexed point lookup over 10,000 nodes made
+   * by the setup statements (run once, on one connection). */
+  static const char *const setup[] = {
+    "CREATE INDEX bench_person_id IF NOT EXISTS FOR (p:BenchPerson) ON (p.id)",
+    "UNWIND range(1, 10000) AS i MERGE (p:BenchPerson {id: i}) SET p.name = 'p' + toString(i)",
+  };
+  for (guint s = 0; s < G_N_ELEMENTS (setup); s++)
+    {
+      Worker sw = { host, port, user ? user : "admin", password ? password : "",
+                    g_get_monotonic_time () + 60 * G_USEC_PER_SEC,
+                    g_array_new (FALSE, FALSE, sizeof (gint64)), FALSE, setup[s], TRUE };
+      worker_run (&sw);
+      g_array_unref (sw.latencies_us);
+      if (sw.failed)
+        {
+          fprintf (stderr, "bench-bolt: setup statement failed: %s\n", setup[s]);
+          return 1;
+        }
+    }
+  static const struct { const char *name; gboolean first; } workloads[] = {
+    { "RETURN 1", TRUE },
+    { "indexed lookup", FALSE },
+  };
   static const guint conns[] = { 1, 16, 64 };
+  for (guint wl = 0; wl < G_N_ELEMENTS (workloads); wl++)
   for (guint c = 0; c < G_N_ELEMENTS (conns); c++)
     {
       guint n = conns[c];
+      const char *cypher = workloads[wl].first ? first : "MATCH (p:BenchPerson {id: 4242}) RETURN p.name";
       Worker *ws = g_new0 (Worker, n);
       GThread **ts = g_new0 (GThread *, n);
       gint64 deadline = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
       for (guint i = 0; i < n; i++)
         {
           ws[i] = (Worker) { host, port, user ? user : "admin", password ? password : "", deadline,
-                             g_array_new (FALSE, FALSE, sizeof (gint64)), FALSE };
+                             g_array_new (FALSE, FALSE, sizeof (gint64)), FALSE, cypher, FALSE };
           ts[i] = g_thread_new ("bench", worker_run, &ws[i]);
         }
       g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (gint64));
@@ -306,7 +339,7 @@ main (int argc, char **argv)
           g_array_unref (ws[i].latencies_us);
           failed += ws[i].failed;
         }
-      g_autofree char *label = g_strdup_printf ("bolt RETURN 1, %u conn%s", n, n == 1 ? "" : "s");
+      g_autofree char *label = g_strdup_printf ("bolt %s, %u conn%s", workloads[wl].name, n, n == 1 ? "" : "s");
       report (label, all, seconds);
       if (failed > 0)
         printf ("  (%u connection%s failed)\n", failed, failed == 1 ? "" : "s");
