@@ -25,6 +25,7 @@
 
 #include "cluster-node.h"
 #include "nornicdb/module.h"
+#include "nornicdb/module-util.h"
 
 #include "errors.h" /* the NcErrorCode values only */
 
@@ -160,19 +161,6 @@ static gint64
 now_us (void)
 {
   return g_get_monotonic_time ();
-}
-
-static char *
-advertised_bolt_address (const NornicCoreApi *api)
-{
-  const char *adv = api->config_get (api->core, "NORNICDB_BOLT_ADVERTISE_ADDRESS");
-  if (adv != NULL)
-    return g_strdup (adv);
-  const char *addr = api->config_get (api->core, "NORNICDB_BOLT_ADDRESS");
-  gint64 port = api->config_get_int (api->core, "NORNICDB_BOLT_PORT");
-  if (addr == NULL || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "::") == 0)
-    return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
-  return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
 }
 
 static const char *
@@ -1395,7 +1383,7 @@ ha_create (const NornicCoreApi *api, GError **error)
   g_queue_init (&mod->unacked);
   mod->peer_metrics = g_string_new (NULL);
   mod->pc_last_heard_ms_ago = -1;
-  mod->bolt_address = advertised_bolt_address (api);
+  mod->bolt_address = nornic_module_advertised_bolt_address (api);
   const char *id = api->config_get (core, "NORNICDB_CLUSTER_NODE_ID");
   mod->node_id = g_strdup (id ? id : g_get_host_name ());
   const char *cid = api->config_get (core, "NORNICDB_CLUSTER_RAFT_CLUSTER_ID");

@@ -21,6 +21,7 @@
 
 #include "cluster-node.h"
 #include "nornicdb/module.h"
+#include "nornicdb/module-util.h"
 #include "raft-core.h"
 #include "raft-glue-codec.h"
 
@@ -190,19 +191,6 @@ static gboolean kick_cb (gpointer data);
                                            g_mutex_lock (&(mod)->lock); (mod)->store_busy = FALSE; } G_STMT_END
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-static char *
-advertised_bolt_address (const NornicCoreApi *api)
-{
-  const char *adv = api->config_get (api->core, "NORNICDB_BOLT_ADVERTISE_ADDRESS");
-  if (adv != NULL)
-    return g_strdup (adv);
-  const char *addr = api->config_get (api->core, "NORNICDB_BOLT_ADDRESS");
-  gint64 port = api->config_get_int (api->core, "NORNICDB_BOLT_PORT");
-  if (addr == NULL || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "::") == 0)
-    return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
-  return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
-}
 
 static const char *
 role_state_name (NcRaftRole r)
@@ -2080,7 +2068,7 @@ raft_create (const NornicCoreApi *api, GError **error)
     }
   mod->node_id = g_strdup (id);
   mod->cluster_id = g_strdup (cid ? cid : "nornicdb");
-  mod->bolt_address = advertised_bolt_address (api);
+  mod->bolt_address = nornic_module_advertised_bolt_address (api);
   mod->cluster_address = g_strdup (adv ? adv : bind);
   if (adv == NULL && bind != NULL && (g_str_has_prefix (bind, "0.0.0.0:") || g_str_has_prefix (bind, "[::]:")))
     {
@@ -2804,16 +2792,12 @@ reply_json (NornicHttpReply *reply, guint status, JsonBuilder *b)
   reply->json = builder_text (b);
 }
 
+
+/* The "leader" value of status and error replies: {id, address,
+ * bolt_address} or null while no leader is known. Called with `lock` held. */
 static void
-reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char *code, const char *message)
+add_leader_value (NornicModule *mod, JsonBuilder *b)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, message);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_string_value (b, code);
-  json_builder_set_member_name (b, "leader");
   if (mod->leader)
     {
       json_builder_begin_object (b);
@@ -2831,6 +2815,19 @@ reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char
     }
   else
     json_builder_add_null_value (b);
+}
+
+static void
+reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char *code, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, message);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "leader");
+  add_leader_value (mod, b);
   json_builder_end_object (b);
   reply_json (reply, status, b);
 }
@@ -2849,23 +2846,7 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   json_builder_set_member_name (b, "node_id");
   json_builder_add_string_value (b, mod->node_id);
   json_builder_set_member_name (b, "leader");
-  if (mod->leader)
-    {
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, mod->leader);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, leader_cluster_address (mod));
-      const char *lb = leader_bolt (mod);
-      if (lb)
-        {
-          json_builder_set_member_name (b, "bolt_address");
-          json_builder_add_string_value (b, lb);
-        }
-      json_builder_end_object (b);
-    }
-  else
-    json_builder_add_null_value (b);
+  add_leader_value (mod, b);
   json_builder_set_member_name (b, "members");
   json_builder_begin_array (b);
   add_members (mod, b, TRUE);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nornicdb/module.h"
+#include "nornicdb/module-util.h"
 
 #define LOG_DOMAIN "nornicdb-standalone"
 
@@ -18,25 +19,12 @@ struct _NornicModule {
   guint64 commits;
 };
 
-static char *
-advertised_bolt_address (const NornicCoreApi *api)
-{
-  const char *adv = api->config_get (api->core, "NORNICDB_BOLT_ADVERTISE_ADDRESS");
-  if (adv != NULL)
-    return g_strdup (adv);
-  const char *addr = api->config_get (api->core, "NORNICDB_BOLT_ADDRESS");
-  gint64 port = api->config_get_int (api->core, "NORNICDB_BOLT_PORT");
-  if (addr == NULL || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "::") == 0)
-    return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
-  return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
-}
-
 static NornicModule *
 standalone_create (const NornicCoreApi *api, GError **error)
 {
   NornicModule *mod = g_new0 (NornicModule, 1);
   mod->api = api;
-  mod->bolt_address = advertised_bolt_address (api);
+  mod->bolt_address = nornic_module_advertised_bolt_address (api);
   const char *id = api->config_get (api->core, "NORNICDB_CLUSTER_NODE_ID");
   mod->node_id = g_strdup (id ? id : "standalone");
   return mod;

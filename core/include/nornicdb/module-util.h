@@ -1,0 +1,22 @@
+/* Helpers shared by the replication modules. Header-only: a module links no
+ * core symbols, it only uses the NornicCoreApi table it is handed. */
+#pragma once
+
+#include <string.h>
+#include "module.h"
+
+/* The Bolt host:port this node tells drivers and peers: the advertise
+ * address when set, else the listen address (this host's name for a
+ * wildcard bind) and the Bolt port. (transfer full) */
+static inline char *
+nornic_module_advertised_bolt_address (const NornicCoreApi *api)
+{
+  const char *adv = api->config_get (api->core, "NORNICDB_BOLT_ADVERTISE_ADDRESS");
+  if (adv != NULL)
+    return g_strdup (adv);
+  const char *addr = api->config_get (api->core, "NORNICDB_BOLT_ADDRESS");
+  gint64 port = api->config_get_int (api->core, "NORNICDB_BOLT_PORT");
+  if (addr == NULL || strcmp (addr, "0.0.0.0") == 0 || strcmp (addr, "::") == 0)
+    return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
+  return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
+}
