@@ -3296,6 +3296,23 @@ nc_txn_deleted_in_txn (NcTxn *txn, gboolean rel, gint64 id)
   return deleted;
 }
 
+gboolean
+nc_txn_deleted_rel_info (NcTxn *txn, NcRelId id, NcToken *type, NcNodeId *start, NcNodeId *end)
+{
+  if (!nc_txn_deleted_in_txn (txn, TRUE, id))
+    return FALSE;
+  g_rw_lock_reader_lock (&txn->store->lock);
+  RelSlot *r = &txn->store->rels[id];
+  if (type)
+    *type = r->type;
+  if (start)
+    *start = r->start;
+  if (end)
+    *end = r->end;
+  g_rw_lock_reader_unlock (&txn->store->lock);
+  return TRUE;
+}
+
 guint
 nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id)
 {

@@ -280,6 +280,11 @@ gboolean nc_txn_check_deletes (NcTxn *txn, GError **error);
  * transaction" rather than treating it as missing). FALSE for readers. */
 gboolean nc_txn_deleted_in_txn (NcTxn *txn, gboolean rel, gint64 id);
 
+/* For a relationship this write transaction deleted: its type and ends
+ * (immutable, so still known; type() of a deleted relationship is legal
+ * Cypher). FALSE when it was not deleted by this transaction. */
+gboolean nc_txn_deleted_rel_info (NcTxn *txn, NcRelId id, NcToken *type, NcNodeId *start, NcNodeId *end);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -327,7 +327,8 @@ static gboolean
 rel_endpoints (NcFuncCtx *ctx, const NcEntity *e, NcToken *type, gint64 *start, gint64 *end,
                GError **error)
 {
-  if (ctx && ctx->txn && nc_txn_rel_info (ctx->txn, e->id, type, start, end))
+  if (ctx && ctx->txn && (nc_txn_rel_info (ctx->txn, e->id, type, start, end)
+                          || nc_txn_deleted_rel_info (ctx->txn, e->id, type, start, end)))
     return TRUE;
   if (type == NULL && (e->start_id != 0 || e->end_id != 0 || e->materialised))
     {

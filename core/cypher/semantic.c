@@ -418,6 +418,11 @@ sem_expr_inner (Sem *S, Scope *sc, NcExpr *e, int flags)
         const NcFunctionDef *def = nc_cypher_function_lookup (n);
         if (def == NULL)
           return fail (S, e->offset, NC_ERROR_SYNTAX, "Unknown function '%s'", n);
+        /* An aggregate over a random value has no defined meaning (openCypher:
+         * NonConstantExpression). */
+        if ((flags & IN_AGG) && g_ascii_strcasecmp (n, "rand") == 0)
+          return fail (S, e->offset, NC_ERROR_SYNTAX,
+                       "Can't use non-deterministic (random) functions inside of aggregate functions (NonConstantExpression)");
         e->fn = def;
         if ((gint) e->args->len < def->min_args)
           return fail (S, e->offset, NC_ERROR_SYNTAX, "Insufficient parameters for function '%s'", n);
