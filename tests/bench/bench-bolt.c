@@ -21,84 +21,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench-client.h"
 #include "bolt-chunk.h"
 #include "config.h"
 #include "packstream.h"
-
-static gboolean
-write_all (int fd, const guint8 *p, gsize n)
-{
-  while (n > 0)
-    {
-      ssize_t w = send (fd, p, n, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return FALSE;
-      p += w;
-      n -= (gsize) w;
-    }
-  return TRUE;
-}
-
-static gboolean
-read_all (int fd, guint8 *p, gsize n)
-{
-  while (n > 0)
-    {
-      ssize_t r = recv (fd, p, n, 0);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0)
-        return FALSE;
-      p += r;
-      n -= (gsize) r;
-    }
-  return TRUE;
-}
-
-static int
-tcp_connect (const char *host, guint16 port)
-{
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (port) };
-  if (inet_pton (AF_INET, host, &sa.sin_addr) != 1)
-    return -1;
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  int one = 1;
-  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    {
-      close (fd);
-      return -1;
-    }
-  return fd;
-}
-
-/* Reads one whole response message; returns its tag (0 on error). */
-static guint8
-read_message (int fd, GByteArray *msg)
-{
-  g_byte_array_set_size (msg, 0);
-  for (;;)
-    {
-      guint8 hdr[2];
-      if (!read_all (fd, hdr, 2))
-        return 0;
-      guint size = ((guint) hdr[0] << 8) | hdr[1];
-      if (size == 0)
-        {
-          if (msg->len == 0)
-            continue;
-          return msg->len >= 2 ? msg->data[1] : 0;
-        }
-      guint old = msg->len;
-      g_byte_array_set_size (msg, old + size);
-      if (!read_all (fd, msg->data + old, size))
-        return 0;
-    }
-}
 
 typedef struct {
   const char *host;
@@ -111,48 +37,22 @@ typedef struct {
   gboolean once;        /* run it a single time (setup) */
 } Worker;
 
-static void
-append_map_message (GByteArray *wire, guint8 tag, const char *const *kv)
-{
-  g_autoptr (GByteArray) b = g_byte_array_new ();
-  guint n = 0;
-  while (kv[2 * n] != NULL)
-    n++;
-  nc_ps_write_struct_header (b, 1, tag);
-  nc_ps_write_map_header (b, n);
-  for (guint i = 0; i < 2 * n; i++)
-    nc_ps_write_string (b, kv[i]);
-  nc_bolt_chunk_append (wire, b->data, b->len);
-}
-
 static gpointer
 worker_run (gpointer data)
 {
   Worker *w = data;
   g_autoptr (GByteArray) msg = g_byte_array_new ();
-  int fd = tcp_connect (w->host, w->port);
+  g_autofree char *why = NULL;
+  int fd = nb_bolt_open (w->host, w->port, w->user, w->password, &why);
   if (fd < 0)
     {
+      g_printerr ("bench-bolt: %s\n", why);
       w->failed = TRUE;
-      return NULL;
-    }
-  static const guint8 hs[20] = { 0x60, 0x60, 0xB0, 0x17, 0, 0, 4, 5 };
-  guint8 ver[4];
-  g_autoptr (GByteArray) wire = g_byte_array_new ();
-  const char *const hello[] = { "user_agent", "bench-bolt/1.0", NULL };
-  const char *const logon[] = { "scheme", "basic", "principal", w->user, "credentials", w->password, NULL };
-  append_map_message (wire, 0x01, hello);
-  append_map_message (wire, 0x6A, logon);
-  if (!write_all (fd, hs, sizeof hs) || !read_all (fd, ver, 4) || ver[3] != 5
-      || !write_all (fd, wire->data, wire->len) || read_message (fd, msg) != 0x70 || read_message (fd, msg) != 0x70)
-    {
-      w->failed = TRUE;
-      close (fd);
       return NULL;
     }
 
   /* RUN "RETURN 1" {} {} + PULL {n: -1}, pipelined as drivers do. */
-  g_byte_array_set_size (wire, 0);
+  g_autoptr (GByteArray) wire = g_byte_array_new ();
   g_autoptr (GByteArray) run = g_byte_array_new ();
   nc_ps_write_struct_header (run, 3, 0x10);
   nc_ps_write_string (run, w->cypher);
@@ -170,8 +70,8 @@ worker_run (gpointer data)
     {
       gint64 t0 = g_get_monotonic_time ();
       int tag = 0;
-      gboolean ok = write_all (fd, wire->data, wire->len) && read_message (fd, msg) == 0x70;
-      while (ok && (tag = read_message (fd, msg)) == 0x71)
+      gboolean ok = nb_write_all (fd, wire->data, wire->len) && nb_bolt_read_message (fd, msg) == 0x70;
+      while (ok && (tag = nb_bolt_read_message (fd, msg)) == 0x71)
         ;
       if (!ok || tag != 0x70)
         {
@@ -225,7 +125,7 @@ echo_run (gpointer data)
   int one = 1;
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   guint8 b;
-  while (read_all (fd, &b, 1) && write_all (fd, &b, 1))
+  while (nb_read_all (fd, &b, 1) && nb_write_all (fd, &b, 1))
     ;
   close (fd);
   return NULL;
@@ -245,14 +145,14 @@ floor_bench (double seconds)
       return;
     }
   GThread *t = g_thread_new ("echo", echo_run, &e);
-  int fd = tcp_connect ("127.0.0.1", ntohs (sa.sin_port));
+  int fd = nb_tcp_connect ("127.0.0.1", ntohs (sa.sin_port));
   g_autoptr (GArray) lat = g_array_new (FALSE, FALSE, sizeof (gint64));
   gint64 end = g_get_monotonic_time () + (gint64) (seconds * G_USEC_PER_SEC);
   guint8 b = 1;
   while (fd >= 0 && g_get_monotonic_time () < end)
     {
       gint64 t0 = g_get_monotonic_time ();
-      if (!write_all (fd, &b, 1) || !read_all (fd, &b, 1))
+      if (!nb_write_all (fd, &b, 1) || !nb_read_all (fd, &b, 1))
         break;
       gint64 dt = g_get_monotonic_time () - t0;
       g_array_append_val (lat, dt);
