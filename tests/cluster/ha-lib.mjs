@@ -128,20 +128,22 @@ export async function startProxy(targetHost, targetPort) {
 
 /**
  * Starts a primary (127.0.0.11) and a standby (127.0.0.12).
- * opts: syncMode, failover ('1500ms'), heartbeatMs, autoFailover, env (both), envA, envB, proxy (bool)
+ * opts: syncMode, failover ('1500ms'), heartbeatMs, autoFailover, env (both), envA, envB, proxy (bool),
+ *       hosts ({a, b}: other loopback addresses for the cluster ports)
  * Returns { a, b, start(name), stop(), proxies }. a/b are restartable with start('a').
  */
 export async function startPair(opts = {}) {
   const {
     syncMode = 'semi_sync', failover = '1500ms', heartbeatMs = 100, autoFailover = true,
     env = {}, envA = {}, envB = {}, proxy = false, startB = true,
+    hosts = { a: '127.0.0.11', b: '127.0.0.12' },
   } = opts;
   const root = mkdtempSync(path.join(os.tmpdir(), 'nornicdb-ha-'));
   const ports = {};
   for (const n of ['a', 'b']) {
     ports[n] = { cluster: await freePort(), bolt: await freePort(), http: await freePort() };
   }
-  const host = { a: '127.0.0.11', b: '127.0.0.12' };
+  const host = hosts;
   const proxies = {};
   if (proxy) {
     proxies.toB = await startProxy(host.b, ports.b.cluster);

@@ -55,11 +55,13 @@ export async function waitFor(what, fn, timeoutMs = 15000, stepMs = 100) {
 
 export class RaftCluster {
   /**
-   * prefix: cluster addresses are `${prefix}${i}:7688` for node i (1-based).
+   * prefix: cluster addresses are `${prefix}${i + hostOffset}:7688` for node i (1-based).
+   * hostOffset: added to i in the address (default 0), e.g. prefix '127.0.0.', hostOffset 65 -> 127.0.0.66..
    * env: extra environment for every node.
    */
-  constructor({ prefix, n, env = {}, clusterId = 'raft-test' }) {
+  constructor({ prefix, n, env = {}, clusterId = 'raft-test', hostOffset = 0 }) {
     this.prefix = prefix;
+    this.hostOffset = hostOffset;
     this.ids = Array.from({ length: n }, (_, k) => k + 1);
     this.env = env;
     this.clusterId = clusterId;
@@ -68,7 +70,7 @@ export class RaftCluster {
     this.dirs = new Map();    // i -> data dir
   }
 
-  addr(i) { return `${this.prefix}${i}:7688`; }
+  addr(i) { return `${this.prefix}${i + this.hostOffset}:7688`; }
 
   peersOf(i, ids = this.ids) {
     return ids.filter((j) => j !== i).map((j) => `node-${j}:${this.addr(j)}`).join(',');

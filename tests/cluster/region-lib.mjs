@@ -5,9 +5,10 @@ import { RaftCluster, http, cypher, waitFor } from './raft-lib.mjs';
 
 // Node ids must differ between regions: the transport keys peers by id.
 export class RegionCluster extends RaftCluster {
-  constructor({ region, prefix, remote, strategy = 'last_write_wins' }) {
+  constructor({ region, prefix, remote, strategy = 'last_write_wins', hostOffset = 0 }) {
     super({
       prefix,
+      hostOffset,
       n: 3,
       clusterId: `${region}-cluster`,
       env: {
