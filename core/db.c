@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "nornicdb-db"
 
 #include "db-private.h"
+#include "backup.h"
 #include "errors.h"
 #include "module-loader.h"
 #include "snapshot.h"
@@ -516,6 +517,8 @@ nc_db_open (NcConfig *config, GMainContext *main_context, GError **error)
   db->node_id = load_or_make_node_id (db);
   const char *cdd = nc_config_get (config, "NORNICDB_CLUSTER_DATA_DIR");
   db->module_data_dir = cdd ? g_canonicalize_filename (cdd, NULL) : g_build_filename (db->data_dir, "replication", NULL);
+  if (!nc_backup_prepare_restore (db->data_dir, db->module_data_dir, error))
+    goto fail;
   g_mkdir_with_parents (db->module_data_dir, 0700);
 
   db->metrics = nc_metrics_new ();
@@ -529,6 +532,7 @@ nc_db_open (NcConfig *config, GMainContext *main_context, GError **error)
   nc_metrics_declare (db->metrics, "nornicdb_query_errors_total", "counter", "Failed queries by Neo4j status code");
   nc_metrics_declare (db->metrics, "nornicdb_transactions_total", "counter", "Transactions by outcome");
   nc_metrics_declare (db->metrics, "nornicdb_snapshots_total", "counter", "Snapshots written");
+  nc_backup_declare_metrics (db->metrics);
 
   db->users = nc_users_open (db->data_dir, nc_config_get (config, "NORNICDB_AUTH"), error);
   if (db->users == NULL)

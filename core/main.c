@@ -13,6 +13,7 @@
 #include "nc-build-config.h"
 #include "config.h"
 #include "db.h"
+#include "backup.h"
 #include "log.h"
 
 /* protocol servers: includes */
@@ -174,7 +175,7 @@ main (int argc, char **argv)
       g_main_loop_unref (d.loop);
       nc_config_free (d.config);
       g_free (d.config_file);
-      return error->domain == NC_CONFIG_ERROR ? EXIT_CONFIG : EXIT_FAILURE;
+      return error->domain == NC_CONFIG_ERROR || error->domain == NC_BACKUP_ERROR ? EXIT_CONFIG : EXIT_FAILURE;
     }
 
   /* protocol servers: start */

@@ -21,6 +21,7 @@
  *   POST   /admin/users/{name}/password  {password} -> 200
  *   POST   /admin/users/{name}/role      {role} -> 200
  *   POST   /admin/snapshot               -> 200 {"path":...}
+ *   POST   /admin/backup                 -> 200 application/gzip (core/backup.h)
  * Anything else under /admin/ goes to the replication module's handler; a
  * path documented for another mode answers 409 naming it, unknown paths 404.
  */
@@ -29,11 +30,13 @@
 #include "http-private.h"
 #include "http-json.h"
 #include "errors.h"
+#include "backup.h"
 
 #include <netdb.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <json-glib/json-glib.h>
 
@@ -719,6 +722,45 @@ handle_users (NcHttpRequest *req, const char *rest)
                             "unsupported method or path under /admin/users", NULL);
 }
 
+/* POST /admin/backup: the archive (core/backup.h) as application/gzip.
+ * It only reads local state, so any node (follower, standby) answers. The
+ * archive is complete on disk before the 200 goes out, so a failure (disk
+ * full, snapshot error) is a 500 naming the cause, never a cut download. */
+static enum MHD_Result
+handle_backup (NcHttpRequest *req)
+{
+  g_autoptr (GError) error = NULL;
+  NcBackupResult result = { 0 };
+  if (!g_str_equal (req->method, "POST"))
+    return reply_plain_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST /admin/backup", "Allow", "POST", NULL);
+  int fd = nc_backup_create (req->server->db, &result, &error);
+  if (fd < 0)
+    {
+      g_autofree char *msg = g_strdup_printf ("backup failed: %s", error->message);
+      return reply_plain_error (req, error->code == NC_BACKUP_ERROR_BUSY ? MHD_HTTP_CONFLICT
+                                                                          : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                msg, NULL);
+    }
+  struct MHD_Response *resp = MHD_create_response_from_fd ((uint64_t) result.size, fd);
+  if (resp == NULL)
+    {
+      close (fd);
+      nc_backup_result_clear (&result);
+      return MHD_NO;
+    }
+  g_autofree char *disposition = g_strdup_printf ("attachment; filename=\"%s\"", result.file_name);
+  g_autofree char *index = g_strdup_printf ("%" G_GUINT64_FORMAT, result.index);
+  MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/gzip");
+  MHD_add_response_header (resp, "Content-Disposition", disposition);
+  MHD_add_response_header (resp, "X-NornicDB-Backup-Index", index);
+  MHD_add_response_header (resp, "Cache-Control", "no-store");
+  nc_http_count_status (req->server, MHD_HTTP_OK);
+  enum MHD_Result ret = MHD_queue_response (req->conn, MHD_HTTP_OK, resp);
+  MHD_destroy_response (resp);
+  nc_backup_result_clear (&result);
+  return ret;
+}
+
 static enum MHD_Result
 handle_admin (NcHttpRequest *req)
 {
@@ -747,6 +789,8 @@ handle_admin (NcHttpRequest *req)
       g_string_append_c (out, '}');
       return nc_http_reply (req, MHD_HTTP_OK, g_string_free (out, FALSE), NULL);
     }
+  if (g_str_equal (req->path, "/admin/backup"))
+    return handle_backup (req);
   return handle_module_admin (req);
 }
 
