@@ -1,30 +1,33 @@
 // Raft fault test: 6 concurrent clients (neo4j:// routing driver over the 3
 // Bolt addresses) write and read registers and append unique Ack nodes while
-// a seeded nemesis kills -9, pauses and cuts off nodes (lib/nemesis.mjs: the
-// cut closes and refuses a node's cluster connections in a loopback proxy
-// while the node keeps serving clients). Afterwards:
+// a seeded nemesis kills -9, pauses and cuts off nodes (lib/nemesis.mjs).
+// Each node runs in a network namespace of its own (lib/netns.mjs: the test
+// creates nc-<pid>-* namespaces and veths, 10.77.S.x addresses inside them
+// and on its own veth end, and deletes them again), so a cut is done by the
+// kernel: packets between the node and its peers vanish (both ways, or only
+// the node's own: one-way), or its link goes down (clients lose it too).
+// Afterwards:
 //   * every acknowledged `CREATE (:Ack {id})` is present exactly once on
 //     every node, ids with unknown outcome at most once, and all nodes hold
 //     the same set (queried directly with bolt:// READ sessions);
 //   * the register history (invoke/ok/fail/info, monotonic timestamps) is
 //     linearizable (lib/linearizability.mjs).
-// Reads run in READ sessions, which the routing driver sends to followers;
-// with NORNICDB_NEMESIS_LEADER_READS=1 (the default of the long version) half
-// of them run in WRITE sessions, which it sends to the node it believes leads
-// (possibly an old leader that was cut off). Leader reads are off in CI: they
-// made this test fail about once in 15 runs (seed 4) before the leader-read
-// fix tested by the last test below; turning them on in CI is the next step
-// once more seeds have run with the fix. The cluster runs with
-// NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS=true, so docs/raft-cluster.md
-// promises every read is linearizable (ReadIndex) on any node — that promise
-// is what the checker tests; no bookmarks are passed (each operation has its
-// own session).
+// Reads: half run in READ sessions, which the routing driver sends to
+// followers, half in WRITE sessions, which it sends to the node it believes
+// leads (possibly an old leader that was cut off).
+// NORNICDB_NEMESIS_LEADER_READS=0 sends every read to followers. The cluster
+// runs with NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS=true, so
+// docs/raft-cluster.md promises every read is linearizable (ReadIndex) on
+// any node — that promise is what the checker tests; no bookmarks are passed
+// (each operation has its own session).
 //
-// Cluster traffic: nodes bind 127.0.1.91-93:7688 and advertise
-// 127.0.0.91-93:7688, where the test's proxy listens. Short by default (CI,
-// fixed seed); NORNICDB_NEMESIS_LONG=1 runs longer; NORNICDB_NEMESIS_SEED
-// sets the seed, NORNICDB_NEMESIS_MS the fault phase length;
-// NORNICDB_NEMESIS_CUT=pause simulates cuts by SIGSTOP instead of the proxy.
+// Needs root (namespaces); without them the test fails and says so. Short by
+// default (CI, fixed seed); NORNICDB_NEMESIS_LONG=1 runs longer (5 min of
+// faults, more keys, data-dir wipes in the schedule); NORNICDB_NEMESIS_SEED
+// sets the seed, NORNICDB_NEMESIS_MS the fault phase length,
+// NORNICDB_NEMESIS_WIPE=1 adds wipes to a short run;
+// NORNICDB_NEMESIS_CUT=proxy cuts cluster connections in a loopback proxy
+// instead (127.0.0.9x, no root needed), =pause simulates cuts by SIGSTOP.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -32,7 +35,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { RaftCluster, sleep } from './raft-lib.mjs';
-import { ClusterProxy, makeSchedule, runNemesis } from './lib/nemesis.mjs';
+import { ClusterProxy, makeSchedule, proxyCutter, runNemesis } from './lib/nemesis.mjs';
+import { NetnsCluster, NetnsLab } from './lib/netns.mjs';
 import { checkHistory } from './lib/linearizability.mjs';
 
 const require = createRequire(import.meta.url);
@@ -41,31 +45,34 @@ const neo4j = require('neo4j-driver');
 const LONG = process.env.NORNICDB_NEMESIS_LONG === '1';
 const SEED = Number(process.env.NORNICDB_NEMESIS_SEED ?? 20261127);
 const FAULT_MS = Number(process.env.NORNICDB_NEMESIS_MS ?? (LONG ? 300000 : 35000));
-const LEADER_READS = (process.env.NORNICDB_NEMESIS_LEADER_READS ?? (LONG ? '1' : '0')) === '1';
+const LEADER_READS = (process.env.NORNICDB_NEMESIS_LEADER_READS ?? '1') === '1';
+const WIPE = (process.env.NORNICDB_NEMESIS_WIPE ?? (LONG ? '1' : '0')) === '1';
 const CLIENTS = 6;
 const KEYS = LONG ? 8 : 3;
 const OP_TIMEOUT_MS = 3000;
 const ELECTION_MS = 600;
 
-const CUT_BY_PROXY = process.env.NORNICDB_NEMESIS_CUT !== 'pause';
+const CUT = process.env.NORNICDB_NEMESIS_CUT ?? 'netns';
+if (!['netns', 'proxy', 'pause'].includes(CUT)) throw new Error(`NORNICDB_NEMESIS_CUT=${CUT}: expected netns, proxy or pause`);
 const bindAddr = (i) => `127.0.1.9${i}:7688`;
 
-// Node i listens on bindAddr(i); everything else (peers, advertised address,
-// membership) names 127.0.0.9i:7688, the proxy.
-class ProxiedCluster extends RaftCluster {
+// Loopback variant: node i listens on bindAddr(i); everything else (peers,
+// advertised address, membership) names 127.0.0.9i:7688, the proxy.
+class LoopbackCluster extends RaftCluster {
   start(i, opts = {}) {
-    const env = CUT_BY_PROXY ? { NORNICDB_CLUSTER_BIND_ADDR: bindAddr(i) } : {};
+    const env = CUT === 'proxy' ? { NORNICDB_CLUSTER_BIND_ADDR: bindAddr(i) } : {};
     return super.start(i, { ...opts, env: { ...env, ...(opts.env ?? {}) } });
   }
+
+  boltAddr(i) { return `127.0.0.1:${this.ports.get(i).bolt}`; }
 }
 
-const proxy = CUT_BY_PROXY
+const proxy = CUT === 'proxy'
   ? new ClusterProxy([1, 2, 3].map((i) => ({ id: `node-${i}`, listen: `127.0.0.9${i}:7688`, target: bindAddr(i) })))
   : null;
+const lab = CUT === 'netns' ? new NetnsLab({ n: 3 }) : null;
 
-const cluster = new ProxiedCluster({
-  prefix: '127.0.0.9',
-  n: 3,
+const clusterOpts = {
   clusterId: 'nemesis',
   env: {
     NORNICDB_CLUSTER_RAFT_LINEARIZABLE_READS: 'true',
@@ -73,25 +80,29 @@ const cluster = new ProxiedCluster({
     NORNICDB_CLUSTER_RAFT_SNAPSHOT_THRESHOLD: '300',
     NORNICDB_CLUSTER_RAFT_TRAILING_LOGS: '50',
   },
-});
+};
+const cluster = lab ? new NetnsCluster(lab, clusterOpts) : new LoopbackCluster({ ...clusterOpts, prefix: '127.0.0.9', n: 3 });
+const net = lab ?? (proxy ? proxyCutter(proxy) : null);
 
-const replay = `NORNICDB_NEMESIS_SEED=${SEED}${LONG ? ' NORNICDB_NEMESIS_LONG=1' : ''} NORNICDB_NEMESIS_LEADER_READS=${LEADER_READS ? 1 : 0} NORNICDB_BIN=<build>/nornicdb node --test tests/cluster/raft-nemesis.test.mjs`;
+const replay = `NORNICDB_NEMESIS_SEED=${SEED}${LONG ? ' NORNICDB_NEMESIS_LONG=1' : ''} NORNICDB_NEMESIS_LEADER_READS=${LEADER_READS ? 1 : 0} NORNICDB_NEMESIS_WIPE=${WIPE ? 1 : 0} NORNICDB_NEMESIS_CUT=${CUT} NORNICDB_BIN=<build>/nornicdb node --test tests/cluster/raft-nemesis.test.mjs`;
 
 before(async () => {
-  console.log(`nemesis seed ${SEED}, fault phase ${FAULT_MS} ms, reads on ${LEADER_READS ? 'followers and leader' : 'followers'}; replay: ${replay}`);
+  console.log(`nemesis seed ${SEED}, fault phase ${FAULT_MS} ms, cuts by ${CUT}, reads on ${LEADER_READS ? 'followers and leader' : 'followers'}${WIPE ? ', wipes' : ''}; replay: ${replay}`);
+  await lab?.setup();
   await proxy?.start();
-  await cluster.startAll();
 });
 
 after(async () => {
   // runNemesis resumes what it paused; stopAll ends every daemon by pid and
-  // removes the data directories, also after a failure.
+  // removes the data directories, also after a failure; teardown deletes
+  // the namespaces (and kills by pid anything left in them).
   for (const i of cluster.ids) {
     const s = cluster.node(i);
     if (s && !s.exited()) { try { process.kill(s.pid, 'SIGCONT'); } catch { /* gone */ } }
   }
   await cluster.stopAll();
   await proxy?.close();
+  lab?.teardown();
 });
 
 /** Definite failures: the server rejected the statement before it could apply. */
@@ -155,8 +166,9 @@ test('the nemesis schedule is a function of the seed, and a proxy cut severs and
 });
 
 test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, register history linearizable`, { timeout: FAULT_MS + 240000 }, async () => {
+  await cluster.startAll();
   await cluster.waitLeader(20000);
-  const addrs = cluster.ids.map((i) => `127.0.0.1:${cluster.ports.get(i).bolt}`);
+  const addrs = cluster.ids.map((i) => cluster.boltAddr(i));
   const auth = neo4j.auth.basic('admin', 'test-password');
   const driver = neo4j.driver(`neo4j://${addrs[0]}`, auth, {
     resolver: () => addrs,
@@ -167,11 +179,11 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   });
 
   const t0 = performance.now();
-  // "127.0.0.1:<bolt port>[ R|W]" -> "node-i[ R|W]" (R: READ session, W: WRITE session)
+  // "<bolt address>[ R|W]" -> "node-i[ R|W]" (R: READ session, W: WRITE session)
   const nodeName = (a) => {
     if (!a) return undefined;
     const [addr, mode = ''] = a.split(' ');
-    const i = cluster.ids.find((j) => addr.endsWith(`:${cluster.ports.get(j).bolt}`));
+    const i = cluster.ids.find((j) => addr === cluster.boltAddr(j));
     return `${i ? `node-${i}` : addr}${mode ? ` ${mode}` : ''}`;
   };
   const now = () => Math.round((performance.now() - t0) * 1000); // µs, monotonic
@@ -236,13 +248,13 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   };
 
   const clients = Array.from({ length: CLIENTS }, (_, c) => client(c));
-  const schedule = makeSchedule({ seed: SEED, totalMs: FAULT_MS, nodes: 3, electionMs: ELECTION_MS });
+  const schedule = makeSchedule({ seed: SEED, totalMs: FAULT_MS, nodes: 3, electionMs: ELECTION_MS, wipe: WIPE });
   const nemesisLog = [];
   let applied;
   try {
     applied = await runNemesis(cluster, schedule, {
       t0,
-      proxy,
+      net,
       log: (l) => { nemesisLog.push(l); console.log(l); },
     });
     await sleep(1500); // a quiet tail: the healed cluster serves again
@@ -258,6 +270,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   console.log(`ops: ${JSON.stringify(counts)} in ${elapsed} s; faults: ${applied.map((f) => `${f.kind}@node-${f.victim}`).join(' ')}`);
   console.log(`client errors: ${JSON.stringify(Object.fromEntries(errors))}`);
   if (proxy) console.log(`proxy: ${JSON.stringify(proxy.stats)}`);
+  if (lab) console.log(`netns: ${JSON.stringify(lab.stats)}`);
   const histFile = path.join(os.tmpdir(), `nornicdb-nemesis-${SEED}-${process.pid}-history.json`);
   writeFileSync(histFile, JSON.stringify({ seed: SEED, schedule, nemesisLog, history }, null, 0));
   console.log(`history written to ${histFile}`);
@@ -276,7 +289,7 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
 
   const perNode = [];
   for (const i of cluster.ids) {
-    const d = neo4j.driver(`bolt://127.0.0.1:${cluster.ports.get(i).bolt}`, auth);
+    const d = neo4j.driver(`bolt://${cluster.boltAddr(i)}`, auth);
     try {
       const s = d.session({ defaultAccessMode: neo4j.session.READ });
       const res = await s.run('MATCH (a:Ack) RETURN a.id AS id, count(*) AS c');

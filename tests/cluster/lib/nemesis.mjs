@@ -7,26 +7,33 @@
 //          it down for a while, restart it on the same data directory;
 //   pause  SIGSTOP a node for less than an election timeout or a little
 //          more, then SIGCONT;
-//   cut    isolate a node's cluster traffic for several election timeouts,
-//          long enough that the others elect a new leader and go on without
-//          it, while the node keeps running and answering its Bolt/HTTP
-//          clients (an isolated old leader is the interesting case).
-//          With a ClusterProxy (below) the cut is real: every cluster
-//          connection from or to the node is closed and new ones are
-//          refused. Without one, the cut is simulated by a long SIGSTOP.
+//   cut    cut a node off for several election timeouts, long enough that
+//          the others elect a new leader and go on without it (an isolated
+//          old leader is the interesting case). `mode`:
+//            both     cluster traffic both ways; the node keeps answering
+//                     its Bolt/HTTP clients,
+//            out      only the node's own packets to its peers are lost,
+//            isolate  peers and clients alike (its link goes down).
+//          With network namespaces (lib/netns.mjs) the cut is done by the
+//          kernel; with a ClusterProxy (below) every cluster connection
+//          from or to the node is closed and new ones are refused (all
+//          modes act as `both`); with neither, by a long SIGSTOP;
+//   wipe   (only with `wipe: true`) kill -9 a node, delete its data
+//          directory and start it empty: the leader must notice it forgot
+//          its log, remove it and add it back as a learner
+//          (docs/raft-cluster.md, "A member that lost its data directory").
 // The schedule is a pure function of the seed, so a failing run is replayed
 // with the same seed (timing still differs between runs, the faults and
 // their order do not).
 //
-// Why a proxy and not network namespaces: the workplace allows only
-// loopback addresses (or addresses inside namespaces the test made), and
-// the test's clients must still reach a cut-off node's Bolt port. All
-// addresses here are in 127.0.0.0/8: node i binds its cluster port on
-// 127.0.1.9i:7688 and advertises 127.0.0.9i:7688, where the proxy listens.
-// Peers dial advertised addresses, so every cluster connection to node i
-// passes proxy i; the proxy reads the connection's first frame (the Hello,
-// docs/cluster-protocol.md: 4-byte length + JSON with "from") to learn the
-// dialling node, so it knows both ends of every connection.
+// The proxy (the older way to cut, kept as NORNICDB_NEMESIS_CUT=proxy for
+// machines without namespaces): all addresses in 127.0.0.0/8, node i binds
+// its cluster port on 127.0.1.9i:7688 and advertises 127.0.0.9i:7688, where
+// the proxy listens. Peers dial advertised addresses, so every cluster
+// connection to node i passes proxy i; the proxy reads the connection's
+// first frame (the Hello, docs/cluster-protocol.md: 4-byte length + JSON
+// with "from") to learn the dialling node, so it knows both ends of every
+// connection.
 import net from 'node:net';
 
 /** mulberry32: small, fast, good enough for schedules. */
@@ -46,20 +53,22 @@ export function prng(seed) {
  * durationMs} filling about `totalMs` of faults-plus-quiet time.
  * `electionMs` is the cluster's election timeout.
  */
-export function makeSchedule({ seed, totalMs, nodes = 3, electionMs = 600, leaderBias = 0.6 }) {
+export function makeSchedule({ seed, totalMs, nodes = 3, electionMs = 600, leaderBias = 0.6, wipe = false }) {
   const rnd = prng(seed);
   const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
   const events = [];
   let t = 0;
   while (t < totalMs) {
-    const kind = pick(['kill', 'kill', 'pause', 'cut']);
+    const kind = pick(wipe ? ['kill', 'kill', 'pause', 'cut', 'cut', 'wipe'] : ['kill', 'kill', 'pause', 'cut', 'cut']);
     const target = rnd() < leaderBias ? 'leader' : 1 + Math.floor(rnd() * nodes);
     const gapMs = Math.round(500 + rnd() * 1500);   // quiet time before the fault
     let durationMs;
-    if (kind === 'kill') durationMs = Math.round(300 + rnd() * 2500);
+    if (kind === 'kill' || kind === 'wipe') durationMs = Math.round(300 + rnd() * 2500);
     else if (kind === 'pause') durationMs = Math.round(electionMs * (0.3 + rnd() * 1.2));
     else durationMs = Math.round(electionMs * (3 + rnd() * 4));
-    events.push({ kind, target, gapMs, durationMs });
+    const ev = { kind, target, gapMs, durationMs };
+    if (kind === 'cut') ev.mode = pick(['both', 'both', 'out', 'isolate']);
+    events.push(ev);
     t += gapMs + durationMs;
   }
   return events;
@@ -67,13 +76,23 @@ export function makeSchedule({ seed, totalMs, nodes = 3, electionMs = 600, leade
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A ClusterProxy as a cutter for runNemesis. */
+export function proxyCutter(proxy) {
+  return {
+    cut: async (i) => proxy.cut(`node-${i}`),
+    heal: async (i) => proxy.heal(`node-${i}`),
+    healAll: async () => proxy.healAll(),
+  };
+}
+
 /**
  * Runs `schedule` against `cluster` (a RaftCluster). `log(line)` records
  * what happened. Resumes every paused process even when interrupted
- * (`shouldStop()` true) or on error; heals every cut. `proxy`: a started
- * ClusterProxy for real cuts. Returns the list of applied faults.
+ * (`shouldStop()` true) or on error; heals every cut. `net`: something with
+ * async cut(i, mode) / heal(i) / healAll() (a NetnsLab, or proxyCutter());
+ * without it cuts are long pauses. Returns the list of applied faults.
  */
-export async function runNemesis(cluster, schedule, { log = () => {}, shouldStop = () => false, t0 = performance.now(), proxy = null } = {}) {
+export async function runNemesis(cluster, schedule, { log = () => {}, shouldStop = () => false, t0 = performance.now(), net = null } = {}) {
   const applied = [];
   const paused = new Set();
   const stamp = () => `${((performance.now() - t0) / 1000).toFixed(2)}s`;
@@ -96,19 +115,19 @@ export async function runNemesis(cluster, schedule, { log = () => {}, shouldStop
         log(`${stamp()} nemesis: node-${victim} is not running, skipping ${ev.kind}`);
         continue;
       }
-      log(`${stamp()} nemesis: ${ev.kind} node-${victim}${wasLeader ? ' (leader)' : ''} for ${ev.durationMs} ms`);
+      log(`${stamp()} nemesis: ${ev.kind}${ev.mode ? ` (${ev.mode})` : ''} node-${victim}${wasLeader ? ' (leader)' : ''} for ${ev.durationMs} ms`);
       applied.push({ ...ev, victim });
-      if (ev.kind === 'kill') {
+      if (ev.kind === 'kill' || ev.kind === 'wipe') {
         await cluster.kill(victim);
         await sleep(ev.durationMs);
-        await cluster.start(victim, { bootstrap: false });
-        log(`${stamp()} nemesis: node-${victim} restarted`);
-      } else if (ev.kind === 'cut' && proxy) {
-        proxy.cut(`node-${victim}`);
+        await cluster.start(victim, { bootstrap: false, fresh: ev.kind === 'wipe' });
+        log(`${stamp()} nemesis: node-${victim} restarted${ev.kind === 'wipe' ? ' with an empty data directory' : ''}`);
+      } else if (ev.kind === 'cut' && net) {
+        await net.cut(victim, ev.mode);
         try {
           await sleep(ev.durationMs);
         } finally {
-          proxy.heal(`node-${victim}`);
+          await net.heal(victim);
         }
         log(`${stamp()} nemesis: node-${victim} reconnected`);
       } else {
@@ -127,7 +146,7 @@ export async function runNemesis(cluster, schedule, { log = () => {}, shouldStop
     for (const pid of paused) {
       try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
     }
-    proxy?.healAll();
+    await net?.healAll();
   }
   return applied;
 }
