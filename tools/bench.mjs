@@ -5,12 +5,16 @@
 // and installs the peers first, then runs this; run it through bench.sh.
 //
 //   tools/bench.sh [--quick] [--json bench-results.json] [--seconds S]
-//     [--clients 1,16,64] [--seed 42] [--workers N] [--graph-nodes N]
+//     [--clients 1,16,64] [--seed 42] [--gen c|node] [--workers N] [--graph-nodes N]
 //     [--graph-rels N] [--restart-nodes N] [--restart-rels N]
 //     [--failover-rounds N] [--only writes,quorum,ha,graph,restart,floors]
 //
 // Every server it starts (ours, Redis, etcd) runs on loopback with a
-// temporary data directory and is stopped by pid at the end.
+// temporary data directory and is stopped by pid at the end. Every write
+// row (ours and the peers) is driven by the C load generator bench-load
+// (tests/bench/bench-load.c: Bolt, RESP, etcd's HTTP/JSON gateway); --gen
+// node drives them with the Node client libraries in worker processes
+// instead (neo4j-driver, node-redis, etcd3).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,10 +34,10 @@ const require = createRequire(T('package.json'));
 const neo4j = require('neo4j-driver');
 
 const USAGE = 'usage: tools/bench.sh [--quick] [--json FILE] [--seconds S] [--clients 1,16,64] [--seed N] '
-  + '[--workers N] [--graph-nodes N] [--graph-rels N] [--restart-nodes N] [--restart-rels N] '
+  + '[--gen c|node] [--workers N] [--graph-nodes N] [--graph-rels N] [--restart-nodes N] [--restart-rels N] '
   + '[--failover-rounds N] [--only writes,quorum,ha,graph,restart,floors] [--markdown FILE]';
 const o = parseOptions(process.argv.slice(2), {
-  quick: false, json: 'bench-results.json', seconds: 0, clients: [1, 16, 64], seed: 42, workers: 0,
+  quick: false, json: 'bench-results.json', seconds: 0, clients: [1, 16, 64], seed: 42, gen: 'c', workers: 0,
   graphNodes: 0, graphRels: -1, restartNodes: 0, restartRels: -1, failoverRounds: 0, only: '', markdown: '',
 }, USAGE);
 // Defaults: full run ~10-15 min, --quick ~3 min on a 2-core machine.
@@ -46,8 +50,9 @@ const cfg = {
   restartNodes: o.restartNodes || (o.quick ? 5000 : 20000),
   restartRels: o.restartRels >= 0 ? o.restartRels : (o.quick ? 20000 : 200000),
   failoverRounds: o.failoverRounds || (o.quick ? 1 : 3),
-  clients: o.clients, seed: o.seed, workers: o.workers || undefined,
+  clients: o.clients, seed: o.seed, workers: o.workers || undefined, gen: o.gen,
 };
+if (cfg.gen !== 'c' && cfg.gen !== 'node') throw new Error(`--gen must be c or node\n${USAGE}`);
 const only = new Set((o.only || 'floors,writes,quorum,ha,graph,restart').split(',').map((s) => s.trim()));
 const t0 = Date.now();
 const log = (m) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
@@ -108,7 +113,7 @@ async function benchHa() {
   try {
     log(`hot standby pair (sync): primary pid ${pair.a.pid}, standby pid ${pair.b.pid}`);
     out.rows = await runLoadSeries({
-      kind: 'bolt', seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers, watchPids: [pair.a.pid, pair.b.pid],
+      kind: 'bolt', seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers, gen: cfg.gen, watchPids: [pair.a.pid, pair.b.pid],
       target: { url: pair.a.boltUrl, user: pair.a.auth.user, password: pair.a.auth.password, cypher: CREATE_PERSON },
     }, cfg.clients, log);
     // Failover window: kill -9 of the primary -> first acknowledged write on the standby.
@@ -265,7 +270,9 @@ function buildTable(R) {
   if (R.quorum) {
     const note = [R.quorum.raft.error && `raft ${na(R.quorum.raft.error)}`, R.quorum.etcd.error && `etcd ${na(R.quorum.etcd.error)}`]
       .filter(Boolean).join('; ');
-    series('quorum write, 3-node Raft', 'etcd put, 3 members', R.quorum.raft.rows, R.quorum.etcd.rows, fd, note);
+    const how = cfg.gen === 'c' ? 'etcd through its HTTP/JSON gateway (/v3/kv/put)' : '';
+    series('quorum write, 3-node Raft', 'etcd put, 3 members', R.quorum.raft.rows, R.quorum.etcd.rows, fd,
+      [how, note].filter(Boolean).join('; '));
   }
   if (R.ha) {
     series('hot standby (sync) write', 'ours standalone', R.ha.rows, R.writes?.ours, fd, R.ha.error ? na(R.ha.error) : '');
@@ -349,6 +356,16 @@ function restartAndFailoverRows(R, rows, na) {
   }
 }
 
+/** Which generator drove the write rows and how much CPU it took at most. */
+function loadgenLine(R) {
+  const L = R.loadgen;
+  const how = cfg.gen === 'c'
+    ? 'one bench-load process (C, one thread per client) per point for every write row, ours and the peers\''
+    : `${L.workersPerPoint.join('/')} Node worker process(es) per point`;
+  return `${how}; at most ${(L.maxCpuShareOfMachine * 100).toFixed(0)}% of the machine's CPU, busiest process `
+    + `${(L.maxCpuShareOfOneCoreByOneProcess * 100).toFixed(0)}% of one core`;
+}
+
 /** The same table and floor lines as Markdown, for docs/performance.md. */
 function markdown(R) {
   const m = R.machine;
@@ -371,11 +388,7 @@ function markdown(R) {
     lines.push(`Floors: serial write(100 B)+fdatasync ${F.fdatasync ? `${fmtNum(F.fdatasync.opsPerSec)}/s (${F.fdatasync.msEach} ms each)` : 'not measured'}; `
       + `loopback TCP 1-byte ping-pong ${F.pingPong ? `${fmtNum(F.pingPong.opsPerSec)}/s (p50 ${fmtMs(F.pingPong.p50)} ms, p99 ${fmtMs(F.pingPong.p99)} ms)` : 'not measured'}.`);
   }
-  if (R.loadgen.maxCpuShareOfMachine != null) {
-    lines.push('', `Load generator: ${R.loadgen.workersPerPoint.join('/')} Node worker process(es) per point; at most `
-      + `${(R.loadgen.maxCpuShareOfMachine * 100).toFixed(0)}% of the machine's CPU, busiest process `
-      + `${(R.loadgen.maxCpuShareOfOneCoreByOneProcess * 100).toFixed(0)}% of one core.`);
-  }
+  if (R.loadgen.maxCpuShareOfMachine != null) lines.push('', `Load generator: ${loadgenLine(R)}.`);
   return lines.join('\n') + '\n';
 }
 
@@ -399,12 +412,12 @@ async function main() {
     try { R.floors = await floors(s); } finally { await s.stop(); }
   }
   if (only.has('writes')) {
-    const args = { clients: cfg.clients, seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers, log };
+    const args = { clients: cfg.clients, seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers, gen: cfg.gen, log };
     R.writes = { ours: await benchOursWrites(args) };
     try { R.writes.redis = await benchRedisWrites(args); } catch (e) { R.writes.redisError = e.message.split('\n')[0]; }
   }
   if (only.has('quorum')) {
-    const args = { clients: cfg.clients, seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers,
+    const args = { clients: cfg.clients, seconds: cfg.seconds, seed: cfg.seed, workers: cfg.workers, gen: cfg.gen,
       failoverRounds: cfg.failoverRounds, log };
     R.quorum = { raft: await benchRaft(args), etcd: await benchEtcd(args) };
   }
@@ -442,10 +455,7 @@ async function main() {
       + `loopback TCP 1-byte ping-pong ${F.pingPong ? `${fmtNum(F.pingPong.opsPerSec)}/s (p50 ${fmtMs(F.pingPong.p50)} ms, p99 ${fmtMs(F.pingPong.p99)} ms)` : 'not measured'}`);
     for (const e of F.errors) console.log(`floor error: ${e}`);
   }
-  if (maxLg != null) {
-    console.log(`load generator: ${R.loadgen.workersPerPoint.join('/')} Node worker process(es) per point; at most `
-      + `${(maxLg * 100).toFixed(0)}% of the machine's CPU, busiest process ${(maxProc * 100).toFixed(0)}% of one core`);
-  }
+  if (maxLg != null) console.log(`load generator: ${loadgenLine(R)}`);
   writeJson(path.resolve(o.json), R);
   console.log(`JSON: ${path.resolve(o.json)}`);
   if (o.markdown) {

@@ -49,7 +49,7 @@ fi
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" -Dbuildtype=release >&2
 fi
-targets="nornicdb tests/bench/bench-group-commit tests/bench/bench-bolt"
+targets="nornicdb tests/bench/bench-group-commit tests/bench/bench-bolt tests/bench/bench-load"
 for m in standalone ha_standby raft; do
   if ninja -C "$build" -t targets all 2>/dev/null | grep -q "^modules/$m/$m.so:"; then
     targets="$targets modules/$m/$m.so"

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // Quorum writes: a 3-node NornicDB Raft cluster (raft.so; each
-// `CREATE (:Person {id: $id, name: $name})` sent over Bolt to the leader
-// with the official neo4j-driver, acknowledged once a majority has it
-// durably) beside a 3-member etcd cluster (etcd3 client, `put` to the
-// leader's endpoint, acknowledged once a majority has fsynced it), at 1, 16
-// and 64 closed-loop clients; plus the failover window of each: kill -9 of
+// `CREATE (:Person {id: $id, name: $name})` sent over Bolt to the leader,
+// acknowledged once a majority has it durably) beside a 3-member etcd
+// cluster (`put` to the leader's endpoint, acknowledged once a majority has
+// fsynced it), at 1, 16 and 64 closed-loop clients. Both are driven by the C
+// load generator bench-load (Bolt; etcd's HTTP/JSON gateway /v3/kv/put) when
+// it is built next to NORNICDB_BIN, else (or with --gen node) by
+// neo4j-driver / etcd3 (gRPC) in Node worker processes; plus the failover window of each: kill -9 of
 // the leader -> first acknowledged write through a surviving member, with
 // the same election timeout (1000 ms) and heartbeat (100 ms) on both sides
 // (etcd's defaults).
 //
 //   node tests/bench/bench-etcd.mjs [--seconds 5] [--clients 1,16,64] [--seed 42]
-//        [--workers N] [--failover-rounds 1] [--json out.json]
+//        [--gen c|node] [--workers N] [--failover-rounds 1] [--json out.json]
 //
 // NORNICDB_BIN selects the daemon (default build/nornicdb); the Raft side is
 // skipped with a reason when <bin dir>/modules/raft/raft.so is missing or
@@ -109,7 +111,7 @@ async function etcdFailover(etcd, round) {
   }
 }
 
-export async function benchRaft({ clients, seconds, seed, workers, failoverRounds, log }) {
+export async function benchRaft({ clients, seconds, seed, workers, gen, failoverRounds, log }) {
   const out = { rows: null, failover: [], error: null };
   let raft;
   try { raft = await startRaft(log); } catch (e) { out.error = e.message; return out; }
@@ -117,8 +119,11 @@ export async function benchRaft({ clients, seconds, seed, workers, failoverRound
     const { cluster, leader } = raft;
     const lp = cluster.ports.get(leader);
     out.rows = await runLoadSeries({
-      kind: 'bolt', seconds, seed, workers, watchPids: cluster.ids.map((i) => cluster.node(i).pid),
-      target: { url: `bolt://127.0.0.1:${lp.bolt}`, user: 'admin', password: 'test-password', cypher: CREATE_PERSON },
+      kind: 'bolt', seconds, seed, workers, gen, watchPids: cluster.ids.map((i) => cluster.node(i).pid),
+      // The leader first; bench-load uses the first address that accepts a
+      // write, so a leader change between points still finds the leader.
+      target: { url: `bolt://127.0.0.1:${lp.bolt}`, user: 'admin', password: 'test-password', cypher: CREATE_PERSON,
+        addrs: [leader, ...cluster.ids.filter((i) => i !== leader)].map((i) => `127.0.0.1:${cluster.ports.get(i).bolt}`) },
     }, clients, log);
     for (let r = 0; r < failoverRounds; r++) {
       const l = await cluster.waitLeader(20000);
@@ -136,7 +141,7 @@ export async function benchRaft({ clients, seconds, seed, workers, failoverRound
   return out;
 }
 
-export async function benchEtcd({ clients, seconds, seed, workers, failoverRounds, log }) {
+export async function benchEtcd({ clients, seconds, seed, workers, gen, failoverRounds, log }) {
   const out = { rows: null, failover: [], error: null, version: null };
   let etcd;
   try { etcd = await startEtcdCluster(); } catch (e) { out.error = e.message; return out; }
@@ -144,7 +149,7 @@ export async function benchEtcd({ clients, seconds, seed, workers, failoverRound
     out.version = etcd.version;
     log(`${etcd.version}: 3 members, leader ${etcd.leader} (pids ${etcd.pids.join(', ')})`);
     out.rows = await runLoadSeries({
-      kind: 'etcd', seconds, seed, workers, watchPids: etcd.pids, target: { hosts: [etcd.leader] },
+      kind: 'etcd', seconds, seed, workers, gen, watchPids: etcd.pids, target: { hosts: [etcd.leader] },
     }, clients, log);
     // One failover per fresh cluster: a killed member rejoining would have
     // to be restarted with its old flags, and a fresh cluster is simpler.
@@ -168,10 +173,10 @@ export async function benchEtcd({ clients, seconds, seed, workers, failoverRound
 
 async function main() {
   const usage = 'usage: node tests/bench/bench-etcd.mjs [--seconds S] [--clients 1,16,64] [--seed N] '
-    + '[--workers N] [--failover-rounds N] [--json FILE]';
+    + '[--gen c|node] [--workers N] [--failover-rounds N] [--json FILE]';
   const o = parseOptions(process.argv.slice(2),
-    { seconds: 5, clients: [1, 16, 64], seed: 42, workers: 0, failoverRounds: 1, json: '' }, usage);
-  const args = { clients: o.clients, seconds: o.seconds, seed: o.seed, workers: o.workers || undefined,
+    { seconds: 5, clients: [1, 16, 64], seed: 42, gen: '', workers: 0, failoverRounds: 1, json: '' }, usage);
+  const args = { clients: o.clients, seconds: o.seconds, seed: o.seed, workers: o.workers || undefined, gen: o.gen || undefined,
     failoverRounds: o.failoverRounds, log: (m) => console.error(m) };
   const raft = await benchRaft(args);
   const etcd = await benchEtcd(args);

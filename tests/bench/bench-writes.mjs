@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Durable single-statement writes: NornicDB standalone
 // (`CREATE (:Person {id: $id, name: $name})`, one auto-commit transaction
-// per request over Bolt with the official neo4j-driver) beside Redis `SET`
-// with appendonly yes + appendfsync always (node-redis), both acknowledged
-// only after fsync, at 1, 16 and 64 closed-loop clients spread over several
-// load-generator processes.
+// per request over Bolt) beside Redis `SET` with appendonly yes +
+// appendfsync always, both acknowledged only after fsync, at 1, 16 and 64
+// closed-loop clients. Both sides are driven by the C load generator
+// bench-load (Bolt / RESP) when it is built next to NORNICDB_BIN, else (or
+// with --gen node) by neo4j-driver / node-redis in Node worker processes.
 //
 //   node tests/bench/bench-writes.mjs [--seconds 5] [--clients 1,16,64]
-//        [--seed 42] [--workers N] [--json out.json] [--no-redis]
+//        [--seed 42] [--gen c|node] [--workers N] [--json out.json] [--no-redis]
 //
 // NORNICDB_BIN selects the daemon (default build/nornicdb).
 import { startServer } from '../lib/server.mjs';
@@ -18,12 +19,12 @@ import { fmtMs, fmtNum, parseOptions, printTable, writeJson } from './lib/stats.
 export const CREATE_PERSON = 'CREATE (:Person {id: $id, name: $name})';
 
 /** Our standalone server under the write load; returns one row per client count. */
-export async function benchOursWrites({ clients, seconds, seed, workers, log }) {
+export async function benchOursWrites({ clients, seconds, seed, workers, gen, log }) {
   const server = await startServer();
   try {
     log(`standalone nornicdb pid ${server.pid}: ${CREATE_PERSON}`);
     return await runLoadSeries({
-      kind: 'bolt', seconds, seed, workers, watchPids: [server.pid],
+      kind: 'bolt', seconds, seed, workers, gen, watchPids: [server.pid],
       target: { url: server.boltUrl, user: server.auth.user, password: server.auth.password, cypher: CREATE_PERSON },
     }, clients, log);
   } finally {
@@ -32,12 +33,12 @@ export async function benchOursWrites({ clients, seconds, seed, workers, log }) 
 }
 
 /** Redis SET with appendfsync always; returns { version, rows } or throws if Redis cannot start. */
-export async function benchRedisWrites({ clients, seconds, seed, workers, log }) {
+export async function benchRedisWrites({ clients, seconds, seed, workers, gen, log }) {
   const redis = await startRedis();
   try {
     log(`${redis.version} pid ${redis.pid}: SET person:<id> <json> (appendonly yes, appendfsync always)`);
     const rows = await runLoadSeries({
-      kind: 'redis', seconds, seed, workers, watchPids: [redis.pid],
+      kind: 'redis', seconds, seed, workers, gen, watchPids: [redis.pid],
       target: { host: redis.host, port: redis.port },
     }, clients, log);
     return { version: redis.version, rows };
@@ -54,10 +55,10 @@ export function rowCells(r) {
 
 async function main() {
   const usage = 'usage: node tests/bench/bench-writes.mjs [--seconds S] [--clients 1,16,64] [--seed N] '
-    + '[--workers N] [--json FILE] [--no-redis]';
+    + '[--gen c|node] [--workers N] [--json FILE] [--no-redis]';
   const o = parseOptions(process.argv.slice(2),
-    { seconds: 5, clients: [1, 16, 64], seed: 42, workers: 0, json: '', noRedis: false }, usage);
-  const args = { clients: o.clients, seconds: o.seconds, seed: o.seed, workers: o.workers || undefined,
+    { seconds: 5, clients: [1, 16, 64], seed: 42, gen: '', workers: 0, json: '', noRedis: false }, usage);
+  const args = { clients: o.clients, seconds: o.seconds, seed: o.seed, workers: o.workers || undefined, gen: o.gen || undefined,
     log: (m) => console.error(m) };
   const ours = await benchOursWrites(args);
   let peer = null;

@@ -4,7 +4,8 @@
 // them together and merges their latencies. It reports the load generator's
 // CPU share (its processes' CPU time over wall time x cores) and, for the
 // pids given in watchPids, the servers' share measured the same way.
-import { fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,14 +82,71 @@ export async function runLoad({ kind, target, clients, seconds, seed = 42, worke
   }
 }
 
-/** Runs runLoad for each client count; failures become { clients, error } rows. */
+/** build-xxx/tests/bench/bench-load beside the daemon NORNICDB_BIN names; null if not built. */
+export function cLoadBin() {
+  const bin = process.env.NORNICDB_BIN ? path.resolve(process.env.NORNICDB_BIN)
+    : path.resolve(here, '..', '..', '..', 'build', 'nornicdb');
+  const p = path.join(path.dirname(bin), 'tests', 'bench', 'bench-load');
+  return existsSync(p) ? p : null;
+}
+
+/**
+ * The same closed loop driven by bench-load (C, one thread and one blocking
+ * socket per client, see bench-load.c) instead of Node workers. kind: 'bolt'
+ * (target {addrs: ['host:port', ...], user, password, cypher}: the first
+ * address that accepts a write is used, i.e. the Raft leader), 'redis'
+ * (target {host, port}) or 'etcd' (target {hosts: ['host:port']}, HTTP/JSON
+ * gateway). Returns the same row shape as runLoad().
+ */
+export async function runCLoad({ kind, target, clients, seconds, seed = 42, watchPids = [], maxOpsPerClient = 1_000_000 }) {
+  const bin = cLoadBin();
+  if (!bin) throw new Error('bench-load not built (ninja tests/bench/bench-load)');
+  const addrs = kind === 'bolt' ? target.addrs ?? [target.url.replace(/^bolt:\/\//, '')]
+    : kind === 'redis' ? [`${target.host}:${target.port}`] : target.hosts;
+  const idBase = 1_000_000_000 + (idOffsetCounter++) * 1_000_000_000;
+  const args = ['--proto', kind, '--addr', addrs.join(','), '--conns', String(clients), '--seconds', String(seconds),
+    '--seed', String(seed), '--id-base', String(idBase), '--max-ops-per-conn', String(maxOpsPerClient)];
+  if (kind === 'bolt') args.push('--user', target.user, '--password', target.password, '--cypher', target.cypher);
+  const srv0 = watchPids.map(procCpuSeconds);
+  const t0 = performance.now();
+  const { stdout, stderr, err } = await new Promise((resolve) => {
+    execFile(bin, args, { timeout: (seconds + 120) * 1000, maxBuffer: 1 << 20 },
+      (e, so, se) => resolve({ err: e, stdout: String(so), stderr: String(se) }));
+  });
+  const wall = (performance.now() - t0) / 1000;
+  const srv1 = watchPids.map(procCpuSeconds);
+  let r;
+  try { r = JSON.parse(stdout.trim().split('\n').pop()); } catch {
+    throw new Error(`bench-load: ${(err?.message ?? '').split('\n')[0]} ${stderr.trim().slice(-300)}`);
+  }
+  if (r.ops === 0) throw new Error(`bench-load: no request succeeded: ${r.firstError ?? stderr.trim().slice(-300)}`);
+  const srvCpu = srv0.reduce((a, v, i) => (v != null && srv1[i] != null ? a + (srv1[i] - v) : a), 0);
+  return {
+    clients, workers: 1, lib: r.lib, gen: 'c', addr: r.addr,
+    ops: r.ops, seconds: r.seconds, opsPerSec: r.opsPerSec, p50: r.p50, p99: r.p99,
+    errors: r.errors, firstError: r.firstError,
+    loadgenCpuShare: r.cpuShare,
+    loadgenMaxProcShare: r.cpuSeconds / r.seconds,
+    // The servers' CPU over the whole bench-load run (connection set-up and
+    // warm-up included, a few ms against the measured seconds).
+    serverCpuShare: watchPids.length ? srvCpu / (wall * cores) : null,
+  };
+}
+
+/**
+ * Runs runLoad (gen 'node') or runCLoad (gen 'c', the default whenever
+ * bench-load is built) for each client count; failures become
+ * { clients, error } rows.
+ */
 export async function runLoadSeries(base, clientCounts, log = () => {}) {
   const out = [];
+  const gen = base.gen ?? (cLoadBin() ? 'c' : 'node');
   for (const clients of clientCounts) {
     try {
-      const r = await runLoad({ ...base, clients });
-      log(`  ${base.kind} ${clients} client(s): ${r.opsPerSec.toFixed(0)} ops/s, p50 ${r.p50?.toFixed(3)} ms, `
-        + `p99 ${r.p99?.toFixed(3)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}`);
+      const r = gen === 'c' ? await runCLoad({ ...base, clients }) : await runLoad({ ...base, clients });
+      log(`  ${base.kind} ${clients} client(s) [${r.lib}]: ${r.opsPerSec.toFixed(0)} ops/s, p50 ${r.p50?.toFixed(3)} ms, `
+        + `p99 ${r.p99?.toFixed(3)} ms, errors ${r.errors}${r.firstError ? ` (${r.firstError})` : ''}, `
+        + `gen CPU ${(r.loadgenCpuShare * 100).toFixed(0)}%`);
       out.push(r);
     } catch (e) {
       log(`  ${base.kind} ${clients} client(s): failed: ${e.message}`);
