@@ -299,3 +299,119 @@ nc_region_log_restore_epoch (NcRegionLog *l, const NcRegionEpoch *e)
   gboolean changed;
   nc_region_epoch_merge (&l->epoch, e, &changed, NULL);
 }
+
+/* ---- whole state next to a snapshot ------------------------------------------------
+ *
+ * "NRLS" | u32 version (1) | u64 committed index | u64 HLC floor | u64 epoch |
+ * u32 primary length | primary | resolver state (nc_region_resolver_save).
+ * Little-endian. The committed index says which log entries the state
+ * already covers: the glue replays only the entries after it. */
+#define LOG_STATE_MAGIC "NRLS"
+#define LOG_STATE_VERSION 1
+
+static void
+put_le64 (GByteArray *out, guint64 v)
+{
+  guint64 le = GUINT64_TO_LE (v);
+  g_byte_array_append (out, (const guint8 *) &le, 8);
+}
+
+static void
+put_le32 (GByteArray *out, guint32 v)
+{
+  guint32 le = GUINT32_TO_LE (v);
+  g_byte_array_append (out, (const guint8 *) &le, 4);
+}
+
+GBytes *
+nc_region_log_save_state (const NcRegionLog *l)
+{
+  GByteArray *out = g_byte_array_new ();
+  g_byte_array_append (out, (const guint8 *) LOG_STATE_MAGIC, 4);
+  put_le32 (out, LOG_STATE_VERSION);
+  put_le64 (out, l->committed_index);
+  put_le64 (out, l->clock.last);
+  put_le64 (out, l->epoch.epoch);
+  gsize plen = l->epoch.primary ? strlen (l->epoch.primary) : 0;
+  put_le32 (out, (guint32) plen);
+  if (plen)
+    g_byte_array_append (out, (const guint8 *) l->epoch.primary, plen);
+  g_autoptr (GBytes) resolver = nc_region_resolver_save (l->committed);
+  gsize rlen;
+  const guint8 *rd = g_bytes_get_data (resolver, &rlen);
+  g_byte_array_append (out, rd, rlen);
+  return g_byte_array_free_to_bytes (out);
+}
+
+static guint64
+get_le64 (const guint8 *p)
+{
+  guint64 v;
+  memcpy (&v, p, 8);
+  return GUINT64_FROM_LE (v);
+}
+
+gboolean
+nc_region_log_load_state (NcRegionLog *l, GBytes *data, guint64 *committed_index, GError **error)
+{
+  gsize len;
+  const guint8 *d = g_bytes_get_data (data, &len);
+  guint32 version = 0, plen = 0;
+  if (len >= 8)
+    {
+      memcpy (&version, d + 4, 4);
+      version = GUINT32_FROM_LE (version);
+    }
+  if (len < 36 || memcmp (d, LOG_STATE_MAGIC, 4) != 0 || version != LOG_STATE_VERSION)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID, "not a region state (or an unknown version)");
+      return FALSE;
+    }
+  guint64 index = get_le64 (d + 8);
+  guint64 hlc = get_le64 (d + 16);
+  guint64 epoch = get_le64 (d + 24);
+  memcpy (&plen, d + 32, 4);
+  plen = GUINT32_FROM_LE (plen);
+  if (plen > len - 36)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID, "truncated region state");
+      return FALSE;
+    }
+  if (epoch > 0 && plen == 0)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID,
+                   "region state names no primary for epoch %" G_GUINT64_FORMAT, epoch);
+      return FALSE;
+    }
+  g_autoptr (GBytes) rest = g_bytes_new_from_bytes (data, 36 + plen, len - 36 - plen);
+  NcRegionResolver *r = nc_region_resolver_load (rest, error);
+  if (r == NULL)
+    return FALSE;
+  if (nc_region_resolver_strategy (r) != l->strategy)
+    {
+      /* The configuration decides conflicts from now on; recorded ones keep
+       * the strategy they were decided by. */
+      g_message ("region state was saved with conflict strategy %s; new conflicts use %s",
+                 nc_conflict_strategy_name (nc_region_resolver_strategy (r)), nc_conflict_strategy_name (l->strategy));
+      nc_region_resolver_set_strategy (r, l->strategy);
+    }
+  nc_region_resolver_free (l->committed);
+  l->committed = r;
+  l->committed_index = index;
+  /* An epoch this node already knows to be newer (persisted on apply, or
+   * restored at start-up) is kept: epochs only rise. */
+  if (epoch > l->epoch.epoch)
+    {
+      nc_region_epoch_clear (&l->epoch);
+      l->epoch.epoch = epoch;
+      l->epoch.primary = plen ? g_strndup ((const char *) d + 36, plen) : g_strdup ("");
+    }
+  l->clock.last = MAX (l->clock.last, hlc);
+  /* A leader's speculative state ran ahead of the old committed one; the
+   * caller re-syncs it (nc_region_log_leader_sync). */
+  if (l->speculative)
+    nc_region_log_leader_sync (l);
+  if (committed_index)
+    *committed_index = index;
+  return TRUE;
+}

@@ -675,3 +675,28 @@ nc_region_node_read_action (const NcRegionNode *n, const char *consistency, gboo
   *action = nc_read_consistency_action (*level, write, nc_region_log_is_primary (n->log));
   return TRUE;
 }
+
+GBytes *
+nc_region_node_save_state (NcRegionNode *n)
+{
+  return nc_region_log_save_state (n->log);
+}
+
+gboolean
+nc_region_node_load_state (NcRegionNode *n, GBytes *data, guint64 *committed_index, GError **error)
+{
+  if (!nc_region_log_load_state (n->log, data, committed_index, error))
+    return FALSE;
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  if (e->epoch > 0)
+    {
+      g_autofree char *text = nc_region_epoch_format (e);
+      g_autoptr (GError) save_error = NULL;
+      if (!HOST (n, state_save, "region.epoch", text, &save_error))
+        g_warning ("cannot persist region epoch %s: %s", text, save_error->message);
+      n->highest_epoch_seen = MAX (n->highest_epoch_seen, e->epoch);
+    }
+  g_hash_table_remove_all (n->epoch_acked);
+  n->epoch_sent_us = 0;
+  return TRUE;
+}

@@ -259,6 +259,12 @@ nc_region_resolver_strategy (const NcRegionResolver *r)
   return r->strategy;
 }
 
+void
+nc_region_resolver_set_strategy (NcRegionResolver *r, NcConflictStrategy strategy)
+{
+  r->strategy = strategy;
+}
+
 guint64
 nc_region_resolver_applied (const NcRegionResolver *r, const char *region)
 {

@@ -187,6 +187,9 @@ typedef struct _NcRegionResolver NcRegionResolver;
 NcRegionResolver *nc_region_resolver_new (NcConflictStrategy strategy);
 void nc_region_resolver_free (NcRegionResolver *r);
 NcConflictStrategy nc_region_resolver_strategy (const NcRegionResolver *r);
+/* The strategy new conflicts are decided by (a loaded state keeps the one it
+ * was saved with until told otherwise). */
+void nc_region_resolver_set_strategy (NcRegionResolver *r, NcConflictStrategy strategy);
 
 /* Resolves one committed write-set (which must carry an origin stamp) in log
  * order: returns the effects to apply to the store (transfer full), with
@@ -290,6 +293,15 @@ guint64 nc_region_log_have (const NcRegionLog *l, const char *region);
 /* Restores the epoch persisted by an earlier run (entries before it may be
  * compacted away). */
 void nc_region_log_restore_epoch (NcRegionLog *l, const NcRegionEpoch *e);
+/* The committed state (committed index, HLC floor, epoch, resolver with its
+ * versions, positions and conflicts) as bytes, saved next to each snapshot
+ * and shipped with a snapshot to a follower (transfer full). */
+GBytes *nc_region_log_save_state (const NcRegionLog *l);
+/* Replaces the committed state with saved bytes; *committed_index (may be
+ * NULL) is the last log index they cover, so the caller feeds
+ * nc_region_log_committed() only the entries after it. A leader's
+ * speculative state restarts from the loaded one. */
+gboolean nc_region_log_load_state (NcRegionLog *l, GBytes *data, guint64 *committed_index, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionLog, nc_region_log_free)
 
@@ -442,6 +454,12 @@ NcWriteSet *nc_region_node_stamp (NcRegionNode *n, const NcWriteSet *ws, GError 
 void nc_region_node_proposed (NcRegionNode *n, guint64 index, const NcWriteSet *entry);
 /* Every member, in log order. */
 void nc_region_node_committed (NcRegionNode *n, guint64 index, const NcWriteSet *entry);
+/* The state to save next to a snapshot (nc_region_log_save_state). */
+GBytes *nc_region_node_save_state (NcRegionNode *n);
+/* Loads a saved state (at start-up, or one a follower received from its
+ * leader after installing a snapshot): persists its epoch; returns the log
+ * index it covers in *committed_index. */
+gboolean nc_region_node_load_state (NcRegionNode *n, GBytes *data, guint64 *committed_index, GError **error);
 /* Periodic: ship, time out, notify epochs (leader only). */
 void nc_region_node_tick (NcRegionNode *n);
 /* A RegionShip/RegionShipAck/RegionEpoch/RegionEpochAck from another region. */

@@ -150,6 +150,12 @@ struct _NornicModule {
   char *snap_result_path;
   GError *snap_result_error;
   guint64 snap_result_index, snap_result_term;
+  /* Every snapshot thread gets a generation; snapshot_done_cb records the
+   * outcome of the last one finished, which POST /admin/raft/snapshot waits
+   * for (h_snapshot). */
+  guint snap_gen, snap_done_gen;
+  guint64 snap_done_index;
+  GError *snap_done_error;
   GPtrArray *snap_failed;   /* peers whose transfer failed: nc_raft_snapshot_done after advance */
   char *recv_path;
   GOutputStream *recv;
@@ -180,6 +186,8 @@ struct _NornicModule {
   guint64 region_committed; /* highest entry handed to nc_region_node_committed */
   gboolean region_pub_accepts;
   char *region_pub_writer;
+  guint64 region_state_wanted;  /* follower: installed snapshot waiting for its region state */
+  gint64 region_state_asked_us;
 #endif
 };
 
@@ -444,6 +452,156 @@ region_json_member (NornicModule *mod, JsonBuilder *b)
     return;
   json_builder_set_member_name (b, "regions");
   json_builder_add_value (b, n);
+}
+
+/* ---- region state next to snapshots ----
+ *
+ * The resolver's versions, positions and conflicts, the epoch and the HLC
+ * floor are derived from the whole log; compaction would lose them. So the
+ * state is saved as <module data dir>/region-state whenever a snapshot is
+ * finished (before the log is compacted), loaded at start-up (only the
+ * entries after it are replayed), and a follower that installs a snapshot
+ * from its leader asks it for the state that goes with it
+ * (RegionStateRequest / RegionState). */
+
+static char *
+region_state_path (NornicModule *mod)
+{
+  return g_build_filename (mod->api->module_data_dir (mod->api->core), "region-state", NULL);
+}
+
+/* Feeds committed entries up to `upto` from the WAL to the region half. */
+static void
+region_replay (NornicModule *mod, guint64 upto)
+{
+  for (guint64 i = mod->region_committed + 1; mod->region && i <= upto; i++)
+    {
+      g_autoptr (GError) rerr = NULL;
+      g_autoptr (NcWriteSet) ws = region_host_entry_at (mod, i, &rerr);
+      if (ws == NULL)
+        LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot replay entry %" G_GUINT64_FORMAT ": %s", i, rerr->message);
+      else
+        nc_region_node_committed (mod->region, i, ws);
+      mod->region_committed = i;
+    }
+}
+
+static gboolean
+region_write_state (NornicModule *mod, GBytes *state, GError **error)
+{
+  g_autofree char *path = region_state_path (mod);
+  gsize len;
+  const char *d = g_bytes_get_data (state, &len);
+  return g_file_set_contents_full (path, d, len, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                   0600, error);
+}
+
+/* A snapshot at `index` is complete and the log is about to be compacted:
+ * the saved state must cover at least `index`. Caller holds the lock. */
+static void
+region_save_state (NornicModule *mod, guint64 index)
+{
+  if (mod->region == NULL)
+    return;
+  region_replay (mod, index);
+  g_autoptr (GBytes) state = nc_region_node_save_state (mod->region);
+  g_autoptr (GError) error = NULL;
+  if (!region_write_state (mod, state, &error))
+    LOG (mod, G_LOG_LEVEL_CRITICAL, "region: cannot save the region state for snapshot %" G_GUINT64_FORMAT ": %s",
+         index, error->message);
+}
+
+/* Start-up: the saved state, if any; then the caller replays the rest. */
+static void
+region_load_state (NornicModule *mod, guint64 snap_index)
+{
+  g_autofree char *path = region_state_path (mod);
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, NULL))
+    return;
+  g_autoptr (GBytes) bytes = g_bytes_new_take (g_steal_pointer (&data), len);
+  g_autoptr (GError) error = NULL;
+  guint64 covered = 0;
+  if (!nc_region_node_load_state (mod->region, bytes, &covered, &error))
+    {
+      LOG (mod, G_LOG_LEVEL_WARNING, "region: ignoring %s: %s", path, error->message);
+      return;
+    }
+  if (covered < snap_index)
+    LOG (mod, G_LOG_LEVEL_WARNING, "region: the saved region state covers the log up to %" G_GUINT64_FORMAT
+         ", older than the snapshot at %" G_GUINT64_FORMAT "; entries compacted in between are missing from it",
+         covered, snap_index);
+  mod->region_committed = covered;
+}
+
+static void
+region_ask_state (NornicModule *mod)
+{
+  if (mod->region_state_wanted == 0 || mod->leader == NULL || mod->node == NULL
+      || g_strcmp0 (mod->leader, mod->node_id) == 0)
+    return;
+  g_autoptr (NcClusterMessage) m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_STATE_REQUEST);
+  m->u.region_state_request.region = g_strdup (nc_region_log_region (nc_region_node_log (mod->region)));
+  m->u.region_state_request.snapshot_index = mod->region_state_wanted;
+  nc_cluster_node_send (mod->node, mod->leader, m, NULL);
+  mod->region_state_asked_us = g_get_monotonic_time ();
+}
+
+/* A follower installed the leader's snapshot at `index`: its region state
+ * (older, or empty for a new member) no longer matches; ask for the
+ * leader's. Until it arrives the conflict list may be incomplete. */
+static void
+region_snapshot_installed (NornicModule *mod, guint64 index)
+{
+  if (mod->region == NULL)
+    return;
+  mod->region_committed = MAX (mod->region_committed, index);
+  mod->region_state_wanted = index;
+  region_ask_state (mod);
+}
+
+/* RegionStateRequest (leader) and RegionState (follower), within a region. */
+static void
+region_state_message (NornicModule *mod, const NcClusterMessage *msg)
+{
+  if (mod->region == NULL)
+    return;
+  if (msg->type == NC_CLUSTER_MSG_REGION_STATE_REQUEST)
+    {
+      if (mod->raft_role != NC_RAFT_LEADER || !mod->writes_ready)
+        return;  /* the follower asks again (region tick) */
+      /* Our committed state covers every committed entry, hence the
+       * snapshot the follower installed (cut from committed entries). */
+      region_replay (mod, MIN (nc_raft_commit_index (mod->raft), mod->apply_target));
+      g_autoptr (NcClusterMessage) m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_STATE);
+      m->u.region_state.region = g_strdup (nc_region_log_region (nc_region_node_log (mod->region)));
+      m->u.region_state.committed_index = nc_region_log_committed_index (nc_region_node_log (mod->region));
+      m->u.region_state.data = nc_region_node_save_state (mod->region);
+      if (m->u.region_state.committed_index < msg->u.region_state_request.snapshot_index)
+        return;
+      nc_cluster_node_send (mod->node, msg->from, m, NULL);
+      return;
+    }
+  guint64 covered = msg->u.region_state.committed_index;
+  if (mod->region_state_wanted == 0 || covered < mod->region_state_wanted)
+    return;
+  guint64 had = mod->region_committed;
+  g_autoptr (GError) error = NULL;
+  if (!nc_region_node_load_state (mod->region, msg->u.region_state.data, &covered, &error))
+    {
+      LOG (mod, G_LOG_LEVEL_WARNING, "region: state from %s: %s", msg->from, error->message);
+      return;
+    }
+  /* Entries after the state that this member already committed are in its
+   * WAL (they follow the installed snapshot): run them again. */
+  mod->region_committed = covered;
+  region_replay (mod, had);
+  mod->region_state_wanted = 0;
+  g_autoptr (GBytes) state = nc_region_node_save_state (mod->region);
+  if (!region_write_state (mod, state, &error))
+    LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot save the region state: %s", error->message);
+  LOG (mod, G_LOG_LEVEL_INFO, "region: state up to %" G_GUINT64_FORMAT " received from %s", covered, msg->from);
 }
 
 /* Re-publishes the role when the region half changed what the core must be
@@ -1302,6 +1460,9 @@ process (NornicModule *mod)
               mod->durable_term = rd.snapshot->term;
               /* The installed snapshot is visible to readers. */
               mod->published = MAX (mod->published, rd.snapshot->index);
+#ifdef NC_MULTI_REGION
+              region_snapshot_installed (mod, rd.snapshot->index);
+#endif
             }
           g_unlink (path);
         }
@@ -1579,6 +1740,9 @@ finish_snapshot (NornicModule *mod, char *path, guint64 index, guint64 term, gui
   if (!save_snapshot_meta (mod, index, nc_raft_log_term (mod->raft, index) ? nc_raft_log_term (mod->raft, index) : term,
                            nc_raft_snapshot_membership (mod->raft), error))
     return FALSE;
+#ifdef NC_MULTI_REGION
+  region_save_state (mod, index);
+#endif
   /* Keep TRAILING_LOGS entries for slow followers, and the log from the
    * oldest kept snapshot on, so a damaged newest snapshot can fall back. */
   guint64 upto = index > mod->trailing ? index - mod->trailing : 0;
@@ -1593,24 +1757,9 @@ finish_snapshot (NornicModule *mod, char *path, guint64 index, guint64 term, gui
   return TRUE;
 }
 
-/* Synchronous (admin request). Caller holds the lock; main loop. */
-static gboolean
-take_snapshot (NornicModule *mod, guint64 *index_out, GError **error)
-{
-  const NornicCoreApi *api = mod->api;
-  guint64 index = 0, term = 0;
-  char *path;
-  /* No store_busy: creating a snapshot needs no writer lock, so writes go on. */
-  g_mutex_unlock (&mod->lock);
-  path = api->snapshot_create (api->core, &index, &term, error);
-  g_mutex_lock (&mod->lock);
-  if (path == NULL)
-    return FALSE;
-  return finish_snapshot (mod, path, index, term, index_out, error);
-}
-
-/* Scheduled snapshots are written on a thread so that the main loop keeps
- * sending heartbeats; compaction then happens back on the main loop. */
+/* Snapshots (scheduled and POST /admin/raft/snapshot) are written on a
+ * thread so that the main loop keeps sending heartbeats; compaction then
+ * happens back on the main loop. */
 static gboolean
 snapshot_done_cb (gpointer data)
 {
@@ -1626,8 +1775,16 @@ snapshot_done_cb (gpointer data)
     g_thread_join (t);
   g_mutex_lock (&mod->lock);
   if (path == NULL || !finish_snapshot (mod, path, index, term, NULL, &error))
-    LOG (mod, G_LOG_LEVEL_WARNING, "snapshot failed: %s", error ? error->message : "unknown error");
-  g_clear_error (&error);
+    {
+      if (error == NULL)
+        g_set_error_literal (&error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE, "the snapshot failed");
+      LOG (mod, G_LOG_LEVEL_WARNING, "snapshot failed: %s", error->message);
+    }
+  /* Only one snapshot thread runs at a time, so this is its generation. */
+  mod->snap_done_gen = mod->snap_gen;
+  mod->snap_done_index = index;
+  g_clear_error (&mod->snap_done_error);
+  mod->snap_done_error = error;
   g_mutex_unlock (&mod->lock);
   return G_SOURCE_REMOVE;
 }
@@ -1781,11 +1938,14 @@ tick_cb (gpointer data)
           || now - mod->last_snapshot_us >= mod->snap_interval_ms * 1000))
     {
       mod->last_snapshot_us = now;
+      mod->snap_gen++;
       mod->snap_thread = g_thread_new ("raft-snapshot", snapshot_thread, mod);
     }
 #ifdef NC_MULTI_REGION
   if (mod->region)
     nc_region_node_tick (mod->region);
+  if (mod->region_state_wanted && now - mod->region_state_asked_us > G_USEC_PER_SEC)
+    region_ask_state (mod);
 #endif
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
@@ -1818,6 +1978,8 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
   else if (g_strcmp0 (msg->cluster, mod->cluster_id) != 0)
     LOG (mod, G_LOG_LEVEL_DEBUG, "ignoring %s from %s of cluster %s", nc_cluster_msg_type_name (msg->type), msg->from,
          msg->cluster);
+  else if (msg->type == NC_CLUSTER_MSG_REGION_STATE_REQUEST || msg->type == NC_CLUSTER_MSG_REGION_STATE)
+    region_state_message (mod, msg);
   else
 #endif
   if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT)
@@ -2214,6 +2376,7 @@ raft_create (const NornicCoreApi *api, GError **error)
         return NULL;
       }
     mod->region_committed = snap_index;
+    region_load_state (mod, snap_index);
   }
 #endif
 
@@ -2302,18 +2465,7 @@ raft_start (NornicModule *mod, GError **error)
 #ifdef NC_MULTI_REGION
   /* The region state (versions, positions, conflicts) is rebuilt from the
    * committed log the core replayed; later entries arrive as they commit. */
-  for (guint64 i = mod->region_committed + 1; mod->region && i <= mod->restored_commit; i++)
-    {
-      g_autoptr (GError) rerr = NULL;
-      g_autoptr (NcWriteSet) ws = region_host_entry_at (mod, i, &rerr);
-      if (ws == NULL)
-        {
-          LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot replay entry %" G_GUINT64_FORMAT ": %s", i, rerr->message);
-          continue;
-        }
-      nc_region_node_committed (mod->region, i, ws);
-      mod->region_committed = i;
-    }
+  region_replay (mod, mod->restored_commit);
 #endif
   publish_role (mod);
   g_mutex_unlock (&mod->lock);
@@ -2370,6 +2522,7 @@ raft_stop (NornicModule *mod)
   destroy_source (mod, &mod->snap_done_source);
   g_clear_pointer (&mod->snap_result_path, g_free);
   g_clear_error (&mod->snap_result_error);
+  g_clear_error (&mod->snap_done_error);
   g_mutex_unlock (&mod->lock);
   if (saver)
     g_thread_pool_free (saver, FALSE, TRUE);
@@ -3106,17 +3259,51 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
   return TRUE;
 }
 
+/* Main loop, lock held: lets the main loop run one iteration (heartbeats,
+ * the Ready loop, snapshot_done_cb, other admin requests) without the lock. */
+static void
+iterate_unlocked (NornicModule *mod)
+{
+  g_mutex_unlock (&mod->lock);
+  g_main_context_iteration (mod->api->main_context, TRUE);
+  g_mutex_lock (&mod->lock);
+}
+
+/* POST /admin/raft/snapshot. Admin handlers run on the main loop and answer
+ * before they return (protocols/http waits for them), and writing a large
+ * store takes seconds: done here, it would stop heartbeats and the leader
+ * would lose its followers. So the snapshot is written on the snapshot
+ * thread the scheduled ones use, and this handler runs the main loop
+ * (nested) until snapshot_done_cb has compacted after it. A scheduled
+ * snapshot already running is waited for first: it may predate the entries
+ * the caller wants included. A second request arriving meanwhile nests and
+ * takes its own snapshot after this one. */
 static gboolean
 h_snapshot (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len,
             NornicHttpReply *reply)
 {
   (void) method; (void) path; (void) body; (void) body_len;
   g_mutex_lock (&mod->lock);
-  g_autoptr (GError) error = NULL;
-  guint64 index = 0;
-  if (!take_snapshot (mod, &index, &error))
+  while ((mod->snap_thread != NULL || mod->snap_done_source != 0) && !mod->stopping)
+    iterate_unlocked (mod);
+  if (mod->stopping)
     {
-      reply_error (mod, reply, 500, "SnapshotFailed", error->message);
+      reply_error (mod, reply, 503, "SnapshotFailed", "the database is shutting down");
+      g_mutex_unlock (&mod->lock);
+      return TRUE;
+    }
+  guint gen = ++mod->snap_gen;
+  mod->last_snapshot_us = g_get_monotonic_time ();
+  mod->snap_thread = g_thread_new ("raft-snapshot", snapshot_thread, mod);
+  /* snapshot_done_cb always runs for this thread unless the module stops
+   * (a follower installing the leader's snapshot joins it first, and the
+   * callback is attached by then). */
+  while (mod->snap_done_gen < gen && !mod->stopping)
+    iterate_unlocked (mod);
+  if (mod->snap_done_gen < gen || mod->snap_done_error != NULL)
+    {
+      reply_error (mod, reply, 500, "SnapshotFailed",
+                   mod->snap_done_error ? mod->snap_done_error->message : "the database is shutting down");
       g_mutex_unlock (&mod->lock);
       return TRUE;
     }
@@ -3125,7 +3312,7 @@ h_snapshot (NornicModule *mod, const char *method, const char *path, const char 
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, "ok");
   json_builder_set_member_name (b, "index");
-  json_builder_add_int_value (b, (gint64) index);
+  json_builder_add_int_value (b, (gint64) mod->snap_done_index);
   json_builder_set_member_name (b, "first_index");
   json_builder_add_int_value (b, (gint64) nc_raft_first_index (mod->raft));
   json_builder_end_object (b);
