@@ -19,13 +19,13 @@
 //   fresh               restart the mode's servers before this block
 //
 // Commands run with `bash -eo pipefail`; URLs in them are rewritten to the
-// test servers (localhost:7474, node1:7474 .. node3:7474, primary:7474,
-// standby:7474 / localhost:7475, leader:7474, follower:7474,
-// us-east-node1:7474 .. eu-west-node3:7474) and `admin:admin` to the test
-// password. An http:// URL the mode does not know fails the block, so a
-// command can never silently hit something else. Every curl goes through a
-// shim that records its HTTP status and body: each must be 2xx (or the
-// tag's status), and JSON answers must parse.
+// test servers by a curl shim (localhost:7474, node1:7474 .. node3:7474,
+// primary:7474, standby:7474 / localhost:7475, leader:7474, follower:7474,
+// us-east-node1:7474 .. eu-west-node3:7474, us-east-leader:7474, ...) and
+// `admin:admin` to the test password. A URL the mode does not know fails the
+// block, so a command can never silently hit something else. The shim also
+// records each call's HTTP status and body: each must be 2xx (or the tag's
+// status), and JSON answers must parse.
 //
 // usage: node doc-commands.mjs <source root>   (NORNICDB_BIN: the daemon)
 import { spawn, execFileSync } from 'node:child_process';
@@ -56,9 +56,9 @@ function parseTag(line) {
   const m = line.match(/^\s*<!--\s*doc-test:\s*([a-z]+)(.*?)-->\s*$/);
   if (!m) return null;
   const attrs = {};
-  const re = /([a-z]+)(?:="([^"]*)")?/g;
+  const re = /([a-z]+)(?:="((?:[^"\\]|\\.)*)")?/g;
   let a;
-  while ((a = re.exec(m[2])) !== null) attrs[a[1]] = a[2] ?? true;
+  while ((a = re.exec(m[2])) !== null) attrs[a[1]] = a[2] === undefined ? true : a[2].replace(/\\(.)/g, (x, c) => (c === 't' ? '\t' : c));
   return { mode: m[1], attrs };
 }
 
@@ -102,20 +102,6 @@ function commandsOf(block) {
   return { script, count: logical.length };
 }
 
-// ----------------------------------------------------------------- rewriting
-
-function rewriteUrls(script, urlMap, mode) {
-  const unknown = [];
-  const out = script.replace(/(https?):\/\/([A-Za-z0-9.-]+):(\d+)/g, (all, scheme, host, port) => {
-    const key = `${host}:${port}`;
-    if (urlMap[key]) return `${scheme}://${urlMap[key]}`;
-    unknown.push(key);
-    return all;
-  });
-  if (unknown.length) throw new Error(`URL(s) ${[...new Set(unknown)].join(', ')} do not name a server of mode ${mode}`);
-  return out;
-}
-
 // --------------------------------------------------------------- curl shim
 
 function makeShim(dir) {
@@ -125,11 +111,37 @@ function makeShim(dir) {
   // Records each call's arguments, response headers (-D) and body (tee) so
   // the test can check status codes and JSON; output still reaches the
   // command's pipe unchanged. -m 30: no command hangs the suite.
+  // In server modes DOCTEST_URLMAP names a file of "host:port target"
+  // lines: every http(s) URL argument is mapped through it (a host:port it
+  // does not list fails the call with exit 97, so a command can never hit
+  // something else, even when its URL is built from shell variables), and
+  // the credentials admin:admin become the test password.
   writeFileSync(shim, `#!/bin/bash
 n="$DOCTEST_LOG/$(date +%s%N)-$$"
-printf '%s\\n' "$@" > "$n.args"
+args=()
+if [ -n "$DOCTEST_URLMAP" ]; then
+  declare -A map
+  while read -r k v; do map[$k]=$v; done < "$DOCTEST_URLMAP"
+  for a in "$@"; do
+    if [[ $a =~ ^(https?://)([^/?#]+)(.*)$ ]]; then
+      hp=\${BASH_REMATCH[2]}
+      if [ -z "\${map[$hp]+x}" ]; then
+        echo "doc-test: $hp is not a server of this mode" >&2
+        echo "$hp" >> "$DOCTEST_LOG/unmapped"
+        exit 97
+      fi
+      a="\${BASH_REMATCH[1]}\${map[$hp]}\${BASH_REMATCH[3]}"
+    elif [ "$a" = admin:admin ]; then
+      a="$DOCTEST_AUTH"
+    fi
+    args+=("$a")
+  done
+else
+  args=("$@")
+fi
+printf '%s\n' "\${args[@]}" > "$n.args"
 set -o pipefail
-"${realCurl}" -m 30 -D "$n.hdr" "$@" | tee "$n.body"
+"${realCurl}" -m 30 -D "$n.hdr" "\${args[@]}" | tee "$n.body"
 rc=\${PIPESTATUS[0]}
 echo "$rc" > "$n.rc"
 exit "$rc"
@@ -212,7 +224,10 @@ async function runBlock(block, ctx) {
     text = text.replaceAll('/var/lib/nornicdb', path.join(selfDir, 'data'));
     text = `nornicdb() { echo $BASHPID >> ${JSON.stringify(pidFile)}; exec ${JSON.stringify(bin)} "$@"; }\n${text}`;
   } else {
-    text = rewriteUrls(text, ctx.urlMap(), block.tag.mode).replaceAll('admin:admin', TEST_AUTH);
+    const mapFile = path.join(logDir, '..', `urlmap-${path.basename(logDir)}`);
+    writeFileSync(mapFile, Object.entries(ctx.urlMap()).map(([k, v]) => `${k} ${v}\n`).join(''));
+    env.DOCTEST_URLMAP = mapFile;
+    env.DOCTEST_AUTH = TEST_AUTH;
   }
   const started = Date.now();
   let res;
@@ -226,6 +241,8 @@ async function runBlock(block, ctx) {
   const wantExit = attrs.exit !== undefined ? Number(attrs.exit) : 0;
   if (res.code !== wantExit) problems.push(`exit status ${res.code}, expected ${wantExit}`);
   const calls = readCalls(logDir);
+  const unmapped = path.join(logDir, 'unmapped');
+  if (existsSync(unmapped)) problems.push(`URL(s) ${[...new Set(readFileSync(unmapped, 'utf8').split('\n').filter(Boolean))].join(', ')} do not name a server of mode ${block.tag.mode}`);
   const wantStatus = attrs.status ? attrs.status.split(',').map(Number) : null;
   // fields="a,b" applies to every JSON answer; fields="/path:a,b /other:c"
   // to the calls whose URL path starts with /path.
@@ -245,6 +262,9 @@ async function runBlock(block, ctx) {
     // status itself (a wait loop, a condition); -e fails the block otherwise.
     const failMode = c.args.some((a) => a === '--fail' || /^-[a-zA-Z]*f[a-zA-Z]*$/.test(a));
     if (failMode && !okStatus) continue;
+    // -w '%{http_code}': the command prints the status itself (check it with contains=).
+    const printsStatus = c.args.some((a, i) => (c.args[i - 1] === '-w' || c.args[i - 1] === '--write-out') && a.includes('http_code'));
+    if (printsStatus && !okStatus) continue;
     if (!okStatus) problems.push(`${what}: HTTP ${c.status}${wantStatus ? `, expected ${wantStatus.join(' or ')}` : ''}: ${c.body.slice(0, 300)}`);
     if (c.json && c.body.trim()) {
       let parsed;
@@ -416,6 +436,7 @@ async function main() {
         for (const b of list) {
           const where = `${b.file}:${b.line}`;
           if (b.tag.attrs.fresh && mode !== 'local' && mode !== 'self') {
+            console.log(`     ${mode.padEnd(10)} fresh servers for ${where}`);
             await env.stop();
             env = null;
             env = await environments[mode]();
@@ -435,6 +456,7 @@ async function main() {
           ran[mode].curls += r.calls;
           const status = r.problems.length ? 'FAIL' : 'ok  ';
           if (!r.problems.length) passed++;
+          if (process.env.DOCTEST_VERBOSE) console.log(r.res.stdout.replace(/^/gm, '       | '));
           console.log(`${status} ${mode.padEnd(10)} ${where} (${count} commands, ${r.calls} HTTP calls, ${r.ms} ms)`);
           if (r.problems.length) {
             failures.push(`${where} [${mode}]:\n    ${r.problems.join('\n    ')}\n    --- stdout ---\n${r.res.stdout.slice(-2000)}\n    --- stderr ---\n${r.res.stderr.slice(-2000)}`);
