@@ -328,9 +328,15 @@ count_result (NcDb *db, gboolean ok)
 }
 
 int
-nc_backup_create (NcDb *db, NcBackupResult *result, GError **error)
+nc_backup_create (NcDb *db, guint64 min_index, NcBackupResult *result, GError **error)
 {
   memset (result, 0, sizeof *result);
+  if (min_index > 0
+      && !nc_db_wait_visible (db, min_index, nc_config_get_duration_ms (db->config, "NORNICDB_BOOKMARK_TIMEOUT"), error))
+    {
+      count_result (db, FALSE);
+      return -1;
+    }
   if (!g_mutex_trylock (&backup_lock))
     {
       g_set_error_literal (error, NC_BACKUP_ERROR, NC_BACKUP_ERROR_BUSY,

@@ -51,8 +51,12 @@ void nc_backup_result_clear (NcBackupResult *r);
 /* Writes a backup of `db` to a temporary file under its data directory and
  * returns a file descriptor open for reading at offset 0 (the file itself is
  * already unlinked, so closing the descriptor frees the space). -1 on error.
- * Safe to call from any thread while the database serves reads and writes. */
-int nc_backup_create (NcDb *db, NcBackupResult *result, GError **error);
+ * Safe to call from any thread while the database serves reads and writes.
+ * With `min_index` > 0 it first waits (NORNICDB_BOOKMARK_TIMEOUT) until this
+ * node has made that index visible, so a backup taken on a follower holds
+ * every write the client saw acknowledged (the bookmark it presents);
+ * a timeout is NC_ERROR_BOOKMARK_TIMEOUT. */
+int nc_backup_create (NcDb *db, guint64 min_index, NcBackupResult *result, GError **error);
 
 /* Manifest fields beside the snapshot (for nc_backup_write_archive). */
 typedef struct {

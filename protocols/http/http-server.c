@@ -733,13 +733,21 @@ handle_backup (NcHttpRequest *req)
   NcBackupResult result = { 0 };
   if (!g_str_equal (req->method, "POST"))
     return reply_plain_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST /admin/backup", "Allow", "POST", NULL);
-  int fd = nc_backup_create (req->server->db, &result, &error);
+  /* ?bookmark=nornicdb:<index>: the backup holds at least that write. */
+  const char *bookmark = MHD_lookup_connection_value (req->conn, MHD_GET_ARGUMENT_KIND, "bookmark");
+  guint64 min_index = 0;
+  if (bookmark != NULL && !nc_bookmark_parse (bookmark, &min_index))
+    return reply_plain_error (req, MHD_HTTP_BAD_REQUEST, "bookmark must look like nornicdb:<index>", NULL);
+  int fd = nc_backup_create (req->server->db, min_index, &result, &error);
   if (fd < 0)
     {
       g_autofree char *msg = g_strdup_printf ("backup failed: %s", error->message);
-      return reply_plain_error (req, error->code == NC_BACKUP_ERROR_BUSY ? MHD_HTTP_CONFLICT
-                                                                          : MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                msg, NULL);
+      guint status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+      if (error->domain == NC_BACKUP_ERROR && error->code == NC_BACKUP_ERROR_BUSY)
+        status = MHD_HTTP_CONFLICT;
+      else if (error->domain == NC_ERROR)
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;   /* bookmark not reached in time */
+      return reply_plain_error (req, status, msg, NULL);
     }
   struct MHD_Response *resp = MHD_create_response_from_fd ((uint64_t) result.size, fd);
   if (resp == NULL)
