@@ -98,7 +98,8 @@ function commandsOf(block) {
   }
   const script = lines.join('\n');
   // Logical commands, for counting: join continuations, drop comments and blanks.
-  const logical = script.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const logical = script.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#') && !/^(do|done|then|else|fi|esac|\}|\{)$/.test(l));
   return { script, count: logical.length };
 }
 
