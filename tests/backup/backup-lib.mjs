@@ -17,8 +17,8 @@ export const AUTH = 'admin:test-password';
 const authHeader = 'Basic ' + Buffer.from(AUTH).toString('base64');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function request(server, p, { method = 'GET', body, auth = true, timeout = 20000 } = {}) {
-  const headers = { 'Content-Type': 'application/json' };
+export async function request(server, p, { method = 'GET', body, auth = true, timeout = 20000, headers: extra = {} } = {}) {
+  const headers = { 'Content-Type': 'application/json', ...extra };
   if (auth) headers.Authorization = authHeader;
   const res = await fetch(server.httpUrl + p, {
     method,
@@ -30,10 +30,12 @@ export async function request(server, p, { method = 'GET', body, auth = true, ti
   return { status: res.status, headers: res.headers, buf, text: () => buf.toString('utf8') };
 }
 
-/** One or more statements in one transaction; returns {results, bookmark}. */
-export async function tx(server, statements) {
+/** One or more statements in one transaction; returns {results, bookmark}.
+ * `read`: a READ transaction (Access-Mode header), which followers serve. */
+export async function tx(server, statements, { read = false } = {}) {
   const r = await request(server, '/db/neo4j/tx/commit', {
     method: 'POST',
+    headers: read ? { 'Access-Mode': 'READ' } : {},
     body: { statements: statements.map(([statement, parameters = {}]) => ({ statement, parameters })) },
   });
   const body = JSON.parse(r.text());
@@ -69,7 +71,7 @@ export async function dump(server, where = '') {
   const { results } = await tx(server, [
     [`MATCH (n) ${where} RETURN id(n) AS id, labels(n) AS labels, properties(n) AS props ORDER BY id`],
     [`MATCH (a)-[r]->(b) RETURN id(r) AS id, type(r) AS type, id(a) AS a, id(b) AS b, properties(r) AS props ORDER BY id`],
-  ]);
+  ], { read: true });
   for (const row of results[0]) row.labels.sort();
   return { nodes: results[0], rels: results[1] };
 }
@@ -141,7 +143,7 @@ export class CounterWorkload {
     const { results } = await tx(server, [
       ['MATCH (c:Counter) RETURN c.w AS w, c.v AS v ORDER BY w'],
       ['MATCH (e:Event) RETURN e.w AS w, count(*) AS n, min(e.seq) AS lo, max(e.seq) AS hi ORDER BY w'],
-    ]);
+    ], { read: true });
     const got = new Map(results[0].map((r) => [r.w, r.v]));
     assert.deepEqual(got, want, `counters equal the committed state at index ${index}`);
     const events = new Map(results[1].map((r) => [r.w, r]));

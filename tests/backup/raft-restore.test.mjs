@@ -96,7 +96,7 @@ describe('backup and restore of a raft cluster', () => {
     await cluster.waitConverged(20000);
     for (const i of cluster.ids) {
       await waitFor(`node-${i} sees the new write`, async () => {
-        const { results } = await tx(cluster.node(i), [['MATCH (x:AfterRestore) RETURN count(x) AS c']]);
+        const { results } = await tx(cluster.node(i), [['MATCH (x:AfterRestore) RETURN count(x) AS c']], { read: true });
         return results[0][0].c === 1;
       }, 10000);
     }
