@@ -404,6 +404,25 @@ region_host_wall_ms (gpointer user_data)
   return nc_hlc_wall_ms ();
 }
 
+/* The newest snapshot file, for a region behind our compacted log. */
+static GBytes *
+region_host_snapshot_read (gpointer user_data, guint64 *index, GError **error)
+{
+  NornicModule *mod = user_data;
+  guint64 term = 0;
+  g_autofree char *path = mod->api->snapshot_latest (mod->api->core, index, &term);
+  if (path == NULL)
+    {
+      g_set_error_literal (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE, "this region has no snapshot");
+      return NULL;
+    }
+  char *data = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents (path, &data, &len, error))
+    return NULL;
+  return g_bytes_new_take (data, len);
+}
+
 /* Hands a committed Raft entry to the region pipeline (every member, in
  * log order). */
 static void
@@ -1970,7 +1989,8 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
   /* The transport accepts every cluster id (other regions): only the region
    * messages may come from another cluster; Raft traffic must be ours. */
   if (msg->type == NC_CLUSTER_MSG_REGION_SHIP || msg->type == NC_CLUSTER_MSG_REGION_SHIP_ACK
-      || msg->type == NC_CLUSTER_MSG_REGION_EPOCH || msg->type == NC_CLUSTER_MSG_REGION_EPOCH_ACK)
+      || msg->type == NC_CLUSTER_MSG_REGION_EPOCH || msg->type == NC_CLUSTER_MSG_REGION_EPOCH_ACK
+      || msg->type == NC_CLUSTER_MSG_REGION_SNAPSHOT_CHUNK)
     {
       if (mod->region)
         nc_region_node_receive (mod->region, msg);
@@ -2361,6 +2381,7 @@ raft_create (const NornicCoreApi *api, GError **error)
       .state_load = region_host_state_load,
       .now_us = region_host_now_us,
       .wall_ms = region_host_wall_ms,
+      .snapshot_read = region_host_snapshot_read,
     };
     NcRegionNodeConfig rc = {
       .region = region_id,
