@@ -5,8 +5,14 @@
  *   across disk I/O by the writer, so nc_wal_append() on the main loop never
  *   waits for the disk.
  * - The writer thread takes the whole queue, writes it with one pwrite per
- *   segment touched, fdatasyncs once, then runs the callbacks in index
- *   order. While it does I/O, `writing` is TRUE.
+ *   segment touched, fdatasyncs once, marks it durable and hands it to the
+ *   completer thread, which runs the callbacks in index order while the
+ *   writer already writes the next batch. While it does I/O, `writing` is
+ *   TRUE; `completing` counts batches whose callbacks have not all run.
+ *   Why a second thread: each callback wakes a committer, and on a busy
+ *   machine each wake can preempt the thread that issues it; run on the
+ *   writer, a batch of N wakes delayed the next fsync by N scheduling
+ *   rounds (measured: 4.2 ms writer cycle for a 2 ms fsync at 64 clients).
  * - Operations that rewrite files (truncate_after, reset) wait until the
  *   writer is idle and the queue is empty, then set `exclusive`, which keeps
  *   the writer from starting a batch until they are done. Callers must not
@@ -18,9 +24,10 @@
  *   reference on the segment and pread outside the lock. Records that are
  *   queued but not yet written are served from their in-memory payload.
  *
- * Callbacks run on the writer thread and must not call nc_wal_flush,
- * nc_wal_truncate_after, nc_wal_reset or nc_wal_close (they wait for the
- * writer). nc_wal_append from a callback is fine.
+ * Callbacks run on the completer thread, one batch after the other in index
+ * order, and must not call nc_wal_flush, nc_wal_truncate_after,
+ * nc_wal_reset or nc_wal_close (they wait for the callbacks).
+ * nc_wal_append from a callback is fine.
  *
  * Choices the header leaves open
  * - An empty log that starts at F reports last index F - 1 (0 for a fresh
@@ -188,10 +195,15 @@ struct _NcWal {
   int (*fsync_hook) (int fd, gpointer user_data);
   gpointer fsync_hook_data;
   GThread *writer;
+  GThread *completer;
 
   GMutex lock;
   GCond writer_cond;         /* queue grew, exclusive ended or stopping */
   GCond state_cond;          /* a batch completed or an exclusive op ended */
+  GCond completer_cond;      /* a durable batch is ready for its callbacks */
+  GQueue done_batches;       /* DoneBatch*, oldest first, for the completer */
+  guint completing;          /* batches handed over whose callbacks have not all run */
+  gboolean completer_stopping;
   gboolean stopping;
   gboolean writer_waiting;   /* saves a futex wake per append while it works */
   guint wake_at;             /* queue length that wakes a waiting writer */
@@ -816,10 +828,21 @@ batch_write (NcWal *wal, GPtrArray *batch, Segment *seg, GByteArray *buf, GArray
   return segment_flush (wal, cur, buf, FALSE, failure);
 }
 
+/* A written (or failed) batch waiting for its callbacks. */
+typedef struct {
+  GPtrArray *batch; /* Pending* */
+  char *failure;
+} DoneBatch;
+
+/* Writer side: records the batch's locations and durability, then queues it
+ * for the completer. */
 static void
 batch_finish (NcWal *wal, GPtrArray *batch, GArray *locs, const char *failure)
 {
   guint64 last = ((Pending *) batch->pdata[batch->len - 1])->index;
+  DoneBatch *d = g_new0 (DoneBatch, 1);
+  d->batch = g_ptr_array_ref (batch);
+  d->failure = g_strdup (failure);
 
   g_mutex_lock (&wal->lock);
   if (failure != NULL)
@@ -846,17 +869,28 @@ batch_finish (NcWal *wal, GPtrArray *batch, GArray *locs, const char *failure)
       wal->stats.records += batch->len;
       wal->stats.batches++;
     }
+  wal->completing++;
+  g_queue_push_tail (&wal->done_batches, d);
+  wal->writing = FALSE;
   g_mutex_unlock (&wal->lock);
+  g_cond_signal (&wal->completer_cond);
+}
 
+/* Completer side: runs one batch's callbacks, in index order. */
+static void
+batch_complete (NcWal *wal, DoneBatch *d)
+{
+  GPtrArray *batch = d->batch;
+  guint64 last = ((Pending *) batch->pdata[batch->len - 1])->index;
   for (guint i = 0; i < batch->len; i++)
     {
       const Pending *p = batch->pdata[i];
       if (p->done == NULL)
         continue;
-      if (failure != NULL)
+      if (d->failure != NULL)
         {
           g_autoptr(GError) error = g_error_new_literal (NC_WAL_ERROR, NC_WAL_ERROR_FAILED,
-                                                         failure);
+                                                         d->failure);
           p->done (p->index, error, p->user_data);
         }
       else
@@ -865,9 +899,30 @@ batch_finish (NcWal *wal, GPtrArray *batch, GArray *locs, const char *failure)
 
   g_mutex_lock (&wal->lock);
   wal->completed_index = MAX (wal->completed_index, last);
-  wal->writing = FALSE;
+  wal->completing--;
   g_cond_broadcast (&wal->state_cond);
   g_mutex_unlock (&wal->lock);
+  g_ptr_array_unref (batch);
+  g_free (d->failure);
+  g_free (d);
+}
+
+static gpointer
+completer_main (gpointer data)
+{
+  NcWal *wal = data;
+  for (;;)
+    {
+      g_mutex_lock (&wal->lock);
+      while (g_queue_is_empty (&wal->done_batches) && !wal->completer_stopping)
+        g_cond_wait (&wal->completer_cond, &wal->lock);
+      DoneBatch *d = g_queue_pop_head (&wal->done_batches);
+      g_mutex_unlock (&wal->lock);
+      if (d == NULL)
+        break; /* stopping, and everything handed over has run */
+      batch_complete (wal, d);
+    }
+  return NULL;
 }
 
 /* Commit delay, as PostgreSQL's commit_delay or MySQL's
@@ -978,6 +1033,8 @@ nc_wal_open (const char *dir, const NcWalOptions *opts, guint64 first_index, GEr
   g_mutex_init (&wal->lock);
   g_cond_init (&wal->writer_cond);
   g_cond_init (&wal->state_cond);
+  g_cond_init (&wal->completer_cond);
+  g_queue_init (&wal->done_batches);
   wal->queue = g_ptr_array_new_with_free_func (pending_free);
   wal->segments = g_ptr_array_new_with_free_func ((GDestroyNotify) segment_unref);
   wal->entries = g_array_new (FALSE, FALSE, sizeof (Entry));
@@ -1021,6 +1078,12 @@ nc_wal_open (const char *dir, const NcWalOptions *opts, guint64 first_index, GEr
       return NULL;
     }
 
+  wal->completer = g_thread_try_new ("nc-wal-complete", completer_main, wal, error);
+  if (wal->completer == NULL)
+    {
+      nc_wal_close (wal);
+      return NULL;
+    }
   wal->writer = g_thread_try_new ("nc-wal-writer", writer_main, wal, error);
   if (wal->writer == NULL)
     {
@@ -1037,6 +1100,7 @@ nc_wal_close (NcWal *wal)
 {
   if (wal == NULL)
     return;
+  gboolean opened = wal->writer != NULL;
   if (wal->writer != NULL)
     {
       g_mutex_lock (&wal->lock);
@@ -1044,6 +1108,20 @@ nc_wal_close (NcWal *wal)
       g_cond_signal (&wal->writer_cond);
       g_mutex_unlock (&wal->lock);
       g_thread_join (wal->writer);
+      wal->writer = NULL;
+    }
+  if (wal->completer != NULL)
+    {
+      /* After the writer: the completer runs every batch handed over, then stops. */
+      g_mutex_lock (&wal->lock);
+      wal->completer_stopping = TRUE;
+      g_cond_signal (&wal->completer_cond);
+      g_mutex_unlock (&wal->lock);
+      g_thread_join (wal->completer);
+      wal->completer = NULL;
+    }
+  if (opened)
+    {
       /* A cleanly closed log has no runway: files end at the last record. */
       Segment *last = wal->segments->pdata[wal->segments->len - 1];
       if (wal->failure == NULL && last->alloc > last->size
@@ -1060,6 +1138,7 @@ nc_wal_close (NcWal *wal)
   g_mutex_clear (&wal->lock);
   g_cond_clear (&wal->writer_cond);
   g_cond_clear (&wal->state_cond);
+  g_cond_clear (&wal->completer_cond);
   g_free (wal->failure);
   g_free (wal->dir);
   g_free (wal);
@@ -1312,7 +1391,7 @@ nc_wal_read (NcWal *wal, guint64 from, NcWalRecordFunc func, gpointer user_data,
 static void
 wal_begin_exclusive_locked (NcWal *wal)
 {
-  while (wal->writing || wal->queue->len > 0 || wal->exclusive)
+  while (wal->writing || wal->completing > 0 || wal->queue->len > 0 || wal->exclusive)
     g_cond_wait (&wal->state_cond, &wal->lock);
   wal->exclusive = TRUE;
 }
