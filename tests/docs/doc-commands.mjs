@@ -229,6 +229,9 @@ async function runBlock(block, ctx) {
     pidFile = path.join(selfDir, 'pids');
     text = text.replace(/127\.0\.0\.(\d+)\b/g, (all, h) => SELF_ADDRESSES[h] ?? all)
       .replace(/127\.0\.0\.2(?=[$%])/g, '127.0.0.6');
+    // Any other address built from a variable could not be moved: it would
+    // reach whatever listens on the documented address.
+    if (/127\.0\.0\.[$%]/.test(text)) throw new Error('an address is built as 127.0.0.$x; write the full addresses (or 127.0.0.2$i for 127.0.0.21-23)');
     text = text.replaceAll('/var/lib/nornicdb', path.join(selfDir, 'data'));
     text = `nornicdb() { echo $BASHPID >> ${JSON.stringify(pidFile)}; exec ${JSON.stringify(bin)} "$@"; }\n${text}`;
   } else {
