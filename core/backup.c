@@ -369,6 +369,7 @@ nc_backup_create (NcDb *db, guint64 min_index, NcBackupResult *result, GError **
     if (fout == NULL)
       goto out;
 
+    gint generation = g_atomic_int_get (&db->store_generation);
     NcTxn *txn = nc_store_begin_read (db->store);
     guint64 index = nc_txn_snapshot (txn);
     guint64 term = index > 0 ? nc_wal_term_at (db->wal, index) : 0;
@@ -394,6 +395,16 @@ nc_backup_create (NcDb *db, guint64 min_index, NcBackupResult *result, GError **
     nc_txn_rollback (txn);
     if (manifest == NULL || !g_output_stream_close (G_OUTPUT_STREAM (fout), NULL, local ? NULL : &local))
       goto out;
+    if ((generation & 1) != 0 || g_atomic_int_get (&db->store_generation) != generation)
+      {
+        /* A follower installed a snapshot from its leader meanwhile: the
+         * store was cleared and reloaded under our read, so what we wrote
+         * may mix two states. */
+        g_set_error_literal (&local, NC_BACKUP_ERROR, NC_BACKUP_ERROR_IO,
+                             _("this node installed a snapshot from its leader while the backup was being "
+                               "written; try again"));
+        goto out;
+      }
 
     fd = g_open (archive, O_RDONLY | O_CLOEXEC, 0);
     GStatBuf st;

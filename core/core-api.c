@@ -242,8 +242,11 @@ api_snapshot_install (NornicCore *core, const char *path, GError **error)
   guint64 index = 0, term = 0;
   NcTxn *w = nc_store_begin_write (db->store);
   nc_txn_rollback (w);
+  g_atomic_int_inc (&db->store_generation);
   nc_store_clear (db->store);
-  if (!nc_snapshot_load (path, db->store, &index, &term, error))
+  gboolean loaded = nc_snapshot_load (path, db->store, &index, &term, error);
+  g_atomic_int_inc (&db->store_generation);
+  if (!loaded)
     return FALSE;
   if (!nc_wal_reset (db->wal, index + 1, error))
     return FALSE;

@@ -60,6 +60,11 @@ struct _NcDb {
   /* in-flight transactions, for clean shutdown */
   gint active_transactions;
 
+  /* Odd while api_snapshot_install replaces the store's contents; bumped
+   * twice per install, so a long reader (a backup) can tell that what it
+   * read may mix the old and the new contents. */
+  gint store_generation;
+
   /* metrics */
   NcHistogram *query_latency;
   NcHistogram *fsync_latency;
