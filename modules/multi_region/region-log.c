@@ -415,3 +415,28 @@ nc_region_log_load_state (NcRegionLog *l, GBytes *data, guint64 *committed_index
     *committed_index = index;
   return TRUE;
 }
+
+NcWriteSet *
+nc_region_log_prepare_catchup (NcRegionLog *l, const NcRegionOrigin *origin, const NcWriteSet *target,
+                               gboolean *duplicate, GError **error)
+{
+  *duplicate = FALSE;
+  if (l->speculative == NULL)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE, "not the leader of region %s", l->self);
+      return NULL;
+    }
+  guint64 own = nc_region_resolver_applied (l->speculative, l->self);
+  guint64 included = nc_region_origin_seen (origin, l->self);
+  if (own > included)
+    {
+      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE,
+                   "region %s has its own writes up to %" G_GUINT64_FORMAT " but the snapshot of %s includes them only "
+                   "up to %" G_GUINT64_FORMAT "; catching up once they reached %s and it took a newer snapshot",
+                   l->self, own, origin->region, included, origin->region);
+      return NULL;
+    }
+  g_autoptr (NcWriteSet) diff = nc_region_resolver_diff (l->speculative, target);
+  g_autoptr (NcWriteSet) stamped = nc_region_stamp (diff, origin);
+  return nc_region_log_prepare_remote (l, stamped, duplicate, error);
+}

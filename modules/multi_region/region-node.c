@@ -30,7 +30,26 @@ struct _NcRegionNode {
   GHashTable *epoch_reply;    /* node id -> guint64*: epoch to confirm once committed */
   gint64 epoch_sent_us;
   guint64 highest_epoch_seen;
+  GHashTable *catchup_sent;   /* region -> guint64*: monotonic us of the last snapshot sent there */
+  GHashTable *incoming;       /* region -> Incoming*: snapshot transfer being received */
+  GHashTable *catchups;       /* region -> guint64*: catch-up snapshots sent there (status) */
 };
+
+/* A catch-up snapshot being received from one region. */
+typedef struct {
+  guint64 index;
+  guint64 total;
+  GByteArray *buf;
+} Incoming;
+
+static void
+incoming_free (Incoming *in)
+{
+  g_byte_array_unref (in->buf);
+  g_free (in);
+}
+
+#define NC_REGION_SNAPSHOT_CHUNK (1024 * 1024)
 
 #define HOST(n, f, ...) ((n)->host.f ((n)->host.user_data, ##__VA_ARGS__))
 
@@ -116,6 +135,9 @@ nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, 
   n->remote_bolt = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   n->epoch_acked = u64_table ();
   n->epoch_reply = u64_table ();
+  n->catchup_sent = u64_table ();
+  n->catchups = u64_table ();
+  n->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) incoming_free);
   for (guint i = 0; i < peers->len; i++)
     {
       NcRegionPeer *p = peers->pdata[i];
@@ -152,6 +174,9 @@ nc_region_node_free (NcRegionNode *n)
   g_hash_table_unref (n->remote_bolt);
   g_hash_table_unref (n->epoch_acked);
   g_hash_table_unref (n->epoch_reply);
+  g_hash_table_unref (n->catchup_sent);
+  g_hash_table_unref (n->catchups);
+  g_hash_table_unref (n->incoming);
   g_free (n);
 }
 
@@ -293,6 +318,92 @@ nc_region_node_committed (NcRegionNode *n, guint64 index, const NcWriteSet *entr
       }
 }
 
+/* What the snapshot at `index` includes of every other region: their
+ * applied positions now, lowered below any of their entries that our log
+ * applied after `index` (still in the log: compaction stops at the
+ * snapshot). Lowering too far only makes the receiver more careful. */
+static void
+snapshot_seen (NcRegionNode *n, guint64 index, NcRegionOrigin *o)
+{
+  NcRegionLog *l = n->log;
+  nc_region_resolver_fill_seen (nc_region_log_resolver (l), o);
+  guint64 upto = nc_region_log_committed_index (l);
+  if (upto > index + 100000)
+    {
+      /* Too long to scan: claim nothing of the others. */
+      g_clear_pointer (&o->seen, g_hash_table_unref);
+      return;
+    }
+  for (guint64 i = index + 1; i <= upto; i++)
+    {
+      g_autoptr (NcWriteSet) entry = HOST (n, entry_at, i, NULL);
+      NcRegionOrigin eo = { 0 };
+      if (entry && nc_region_origin_read (entry, &eo, NULL) && g_strcmp0 (eo.region, n->self) != 0 && eo.index > 0
+          && nc_region_origin_seen (o, eo.region) >= eo.index)
+        nc_region_origin_set_seen (o, eo.region, eo.index - 1);
+      nc_region_origin_clear (&eo);
+    }
+}
+
+/* The entries after `s->acked` are compacted away: send our newest snapshot
+ * instead (RegionSnapshotChunk), at most once per ack timeout. */
+static gboolean
+ship_snapshot (NcRegionNode *n, NcRegionShipper *s, guint64 from, gint64 now)
+{
+  if (n->host.snapshot_read == NULL)
+    return FALSE;
+  guint64 last = u64_get (n->catchup_sent, s->region);
+  if (last != 0 && now - (gint64) last < NC_REGION_ACK_TIMEOUT_US)
+    return TRUE;
+  guint64 index = 0;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) file = HOST (n, snapshot_read, &index, &error);
+  if (file == NULL || index < from)
+    {
+      g_warning ("cannot catch region %s up from entry %" G_GUINT64_FORMAT ": %s", s->region, from,
+                 file == NULL ? error->message : "the newest snapshot is older than the missing entries");
+      return FALSE;
+    }
+  const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+  NcRegionOrigin o = { .region = n->self, .index = index, .epoch = e->epoch };
+  o.hlc = nc_region_resolver_max_hlc (nc_region_log_resolver (n->log), n->self);
+  snapshot_seen (n, index, &o);
+  g_autoptr (NcWriteSet) empty = nc_writeset_new ();
+  g_autoptr (NcWriteSet) stamp = nc_region_stamp (empty, &o);
+  g_clear_pointer (&o.seen, g_hash_table_unref);  /* o.region is borrowed */
+  g_autoptr (GBytes) stamp_bytes = nc_writeset_encode (stamp);
+  GByteArray *blob = g_byte_array_new ();
+  guint32 slen = GUINT32_TO_LE ((guint32) g_bytes_get_size (stamp_bytes));
+  g_byte_array_append (blob, (const guint8 *) &slen, 4);
+  g_byte_array_append (blob, g_bytes_get_data (stamp_bytes, NULL), g_bytes_get_size (stamp_bytes));
+  g_byte_array_append (blob, g_bytes_get_data (file, NULL), g_bytes_get_size (file));
+  g_autoptr (GBytes) all = g_byte_array_free_to_bytes (blob);
+  gsize total = g_bytes_get_size (all);
+  g_message ("region %s is behind our compacted log (it needs entry %" G_GUINT64_FORMAT
+             "): sending snapshot %" G_GUINT64_FORMAT " (%" G_GSIZE_FORMAT " bytes)", s->region, from, index, total);
+  for (gsize off = 0; off < total || off == 0; off += NC_REGION_SNAPSHOT_CHUNK)
+    {
+      gsize len = MIN ((gsize) NC_REGION_SNAPSHOT_CHUNK, total - off);
+      NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_SNAPSHOT_CHUNK);
+      m->u.region_snapshot_chunk.region = g_strdup (n->self);
+      m->u.region_snapshot_chunk.epoch = e->epoch;
+      m->u.region_snapshot_chunk.primary = g_strdup (e->primary ? e->primary : "");
+      m->u.region_snapshot_chunk.snapshot_index = index;
+      m->u.region_snapshot_chunk.offset = off;
+      m->u.region_snapshot_chunk.total_bytes = total;
+      m->u.region_snapshot_chunk.data = g_bytes_new_from_bytes (all, off, len);
+      m->u.region_snapshot_chunk.done = off + len >= total;
+      m->u.region_snapshot_chunk.bolt_addr = g_strdup (local_leader_bolt (n));
+      HOST (n, send, s->target, m);
+      if (off + len >= total)
+        break;
+    }
+  u64_set (n->catchup_sent, s->region, (guint64) now);
+  u64_set (n->catchups, s->region, u64_get (n->catchups, s->region) + 1);
+  nc_region_shipper_mark_sent (s, index, now);
+  return TRUE;
+}
+
 static void
 ship_one (NcRegionNode *n, NcRegionShipper *s, gint64 now)
 {
@@ -306,9 +417,13 @@ ship_one (NcRegionNode *n, NcRegionShipper *s, gint64 now)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (NcWriteSet) entry = HOST (n, entry_at, i, &error);
+      if (entry == NULL && i == from && ship_snapshot (n, s, from, now))
+        {
+          g_ptr_array_unref (entries);
+          return;
+        }
       if (entry == NULL)
         {
-          /* Compacted: cross-region snapshot catch-up is not implemented. */
           g_warning ("cannot ship entry %" G_GUINT64_FORMAT " to region %s: %s", i, s->region,
                      error ? error->message : "missing");
           break;
@@ -481,11 +596,115 @@ receive_ship (NcRegionNode *n, const NcClusterMessage *msg)
   ack_ready (n);
 }
 
+/* A chunk of a catch-up snapshot; the last one turns it into one
+ * proposal, acknowledged (RegionShipAck) once committed like a batch. */
+static void
+receive_snapshot_chunk (NcRegionNode *n, const NcClusterMessage *msg)
+{
+  const NcClusterMsgRegionSnapshotChunk *m = &msg->u.region_snapshot_chunk;
+  if (!n->leader)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), "not the leader"));
+      return;
+    }
+  if (m->bolt_addr && *m->bolt_addr)
+    g_hash_table_insert (n->remote_bolt, g_strdup (m->region), g_strdup (m->bolt_addr));
+  learn_epoch (n, m->epoch, m->primary, NULL);
+  Incoming *in = g_hash_table_lookup (n->incoming, m->region);
+  if (m->offset == 0)
+    {
+      in = g_new0 (Incoming, 1);
+      in->index = m->snapshot_index;
+      in->total = m->total_bytes;
+      in->buf = g_byte_array_new ();
+      g_hash_table_insert (n->incoming, g_strdup (m->region), in);
+    }
+  else if (in == NULL || in->index != m->snapshot_index || in->buf->len != m->offset)
+    {
+      /* A chunk was lost (reconnect): drop it all; the sender starts over
+       * after its ack timeout. */
+      g_hash_table_remove (n->incoming, m->region);
+      return;
+    }
+  gsize len;
+  const guint8 *d = g_bytes_get_data (m->data, &len);
+  if (in->buf->len + len > in->total)
+    {
+      g_hash_table_remove (n->incoming, m->region);
+      return;
+    }
+  g_byte_array_append (in->buf, d, len);
+  if (!m->done)
+    return;
+  g_autofree char *region = g_strdup (m->region);
+  guint64 index = in->index;
+  GByteArray *buf = g_byte_array_ref (in->buf);
+  g_hash_table_remove (n->incoming, region);
+  g_autoptr (GByteArray) owned = buf;
+  guint64 have = have_for (n, region);
+  if (index <= have)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, have, TRUE, NULL, NULL));
+      return;
+    }
+  g_autoptr (GError) error = NULL;
+  guint32 slen = 0;
+  if (buf->len >= 4)
+    {
+      memcpy (&slen, buf->data, 4);
+      slen = GUINT32_FROM_LE (slen);
+    }
+  g_autoptr (NcWriteSet) stamp = buf->len >= 4 && slen <= buf->len - 4
+                                     ? nc_writeset_decode (buf->data + 4, slen, &error) : NULL;
+  NcRegionOrigin o = { 0 };
+  g_autoptr (NcWriteSet) target = NULL;
+  if (stamp == NULL || !nc_region_origin_read (stamp, &o, &error) || g_strcmp0 (o.region, region) != 0
+      || o.index != index
+      || (target = nc_region_snapshot_effects (buf->data + 4 + slen, buf->len - 4 - slen, NULL, &error)) == NULL)
+    {
+      g_warning ("catch-up snapshot %" G_GUINT64_FORMAT " from region %s is malformed: %s", index, region,
+                 error ? error->message : "bad origin stamp");
+      nc_region_origin_clear (&o);
+      HOST (n, send, msg->from, ship_ack_new (n, have, FALSE, NULL, "malformed catch-up snapshot"));
+      return;
+    }
+  gboolean dup = FALSE;
+  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (n->log, &o, target, &dup, &error);
+  nc_region_origin_clear (&o);
+  if (prop == NULL)
+    {
+      if (!dup)
+        {
+          g_warning ("catch-up from region %s: %s", region, error->message);
+          HOST (n, send, msg->from, ship_ack_new (n, have, FALSE, NULL, error->message));
+        }
+      return;
+    }
+  guint64 at = HOST (n, propose, prop, &error);
+  if (at == 0)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), error->message));
+      return;
+    }
+  g_message ("catching up with region %s from its snapshot %" G_GUINT64_FORMAT " (%u effects, log index %" G_GUINT64_FORMAT ")",
+             region, index, nc_writeset_len (prop), at);
+  u64_set (n->proposed, region, at);
+  PendingAck *p = g_new0 (PendingAck, 1);
+  p->reply_to = g_strdup (msg->from);
+  p->wait_local = at;
+  p->cover = index;
+  g_hash_table_insert (n->pending_ack, g_strdup (region), p);
+  ack_ready (n);
+}
+
 void
 nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg)
 {
   switch (msg->type)
     {
+    case NC_CLUSTER_MSG_REGION_SNAPSHOT_CHUNK:
+      receive_snapshot_chunk (n, msg);
+      break;
     case NC_CLUSTER_MSG_REGION_SHIP:
       receive_ship (n, msg);
       break;
@@ -495,6 +714,8 @@ nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg)
         NcRegionShipper *s = shipper_for (n, a->region);
         if (s == NULL || !n->leader)
           return;
+        if (!a->success && a->leader_addr && *a->leader_addr)
+          g_hash_table_remove (n->catchup_sent, s->region);  /* a catch-up goes to the leader at once */
         if (nc_region_shipper_ack (s, a->success, a->applied_index, a->leader_addr))
           {
             g_autofree char *key = nc_region_position_key (s->region);
@@ -657,6 +878,8 @@ nc_region_node_status_json (NcRegionNode *n)
       json_builder_add_int_value (b, (gint64) lag_entries);
       json_builder_set_member_name (b, "lag_seconds");
       json_builder_add_double_value (b, lag_seconds);
+      json_builder_set_member_name (b, "catchup_snapshots_sent");
+      json_builder_add_int_value (b, (gint64) u64_get (n->catchups, s->region));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);

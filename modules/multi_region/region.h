@@ -231,6 +231,25 @@ NcRegionResolver *nc_region_resolver_load (GBytes *data, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcRegionResolver, nc_region_resolver_free)
 
+/* ---- cross-region catch-up from a snapshot ----------------------------------
+ *
+ * A region whose shipping position is older than the sender's compacted log
+ * receives the sender's newest snapshot instead (RegionSnapshotChunk) and
+ * turns it into one write-set: the difference between what its resolver
+ * knows its store holds and the snapshot (docs/multi-region.md, "Catch-up
+ * from a snapshot"). */
+/* Largest HLC of a cell version written by `region`. */
+guint64 nc_region_resolver_max_hlc (const NcRegionResolver *r, const char *region);
+/* Every effect of a snapshot file (core/snapshot.h format) as one
+ * write-set; *index = the snapshot's index. (transfer full) */
+NcWriteSet *nc_region_snapshot_effects (const guint8 *data, gsize len, guint64 *index, GError **error);
+/* Effects that turn the entities the resolver tracks into the full state
+ * `target` (CREATE_NODE/CREATE_REL effects, as in a snapshot): deletes of
+ * entities it lacks, creates of entities the resolver does not know, and
+ * property/label changes for the others. Schema, id counters and META are
+ * ignored. (transfer full) */
+NcWriteSet *nc_region_resolver_diff (const NcRegionResolver *r, const NcWriteSet *target);
+
 /* ---- a region's log pipeline -----------------------------------------------------------
  *
  * What the Raft glue does with region data, minus the I/O. Every member
@@ -287,6 +306,15 @@ gboolean nc_region_log_committed (NcRegionLog *l, guint64 index, const NcWriteSe
  * (transfer full) */
 NcWriteSet *nc_region_log_for_shipping (const NcRegionLog *l, guint64 index, const NcWriteSet *entry);
 
+/* Leader: the proposal catching this region up to another region's
+ * snapshot (transfer full): `origin` is the sender's stamp (region, index =
+ * the snapshot's index, seen = what the snapshot includes of each region),
+ * `target` its effects (nc_region_snapshot_effects). Refused with
+ * NC_REGION_ERROR_STATE when this region has own writes the snapshot does
+ * not include (they would be overwritten): they reach the sender by
+ * ordinary shipping first, and its next snapshot includes them. */
+NcWriteSet *nc_region_log_prepare_catchup (NcRegionLog *l, const NcRegionOrigin *origin, const NcWriteSet *target,
+                                           gboolean *duplicate, GError **error);
 /* Highest origin index of `region` this region has (leader: including what
  * it proposed). */
 guint64 nc_region_log_have (const NcRegionLog *l, const char *region);
@@ -426,6 +454,10 @@ typedef struct {
   char *(*state_load) (gpointer user_data, const char *key);
   gint64 (*now_us) (gpointer user_data);
   guint64 (*wall_ms) (gpointer user_data);
+  /* The newest snapshot file of this region's store as bytes, and its
+   * index (transfer full); NULL with error when there is none. May be NULL:
+   * then a region behind the compacted log cannot be caught up. */
+  GBytes *(*snapshot_read) (gpointer user_data, guint64 *index, GError **error);
 } NcRegionHost;
 
 typedef struct {

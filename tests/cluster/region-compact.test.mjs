@@ -5,7 +5,9 @@
 // so the entries that produced a conflict are compacted away; the conflict
 // must still be listed after every node restarts, a follower that lost its
 // data gets it with the leader's snapshot, and the operator can still
-// resolve it everywhere.
+// resolve it everywhere. Then a region that was away while the other one
+// wrote past its compacted log is caught up from a snapshot, and shipping
+// resumes after it: all six nodes hold exactly the same nodes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { http, cypher, waitFor } from './raft-lib.mjs';
@@ -18,6 +20,8 @@ for (const c of both) {
     NORNICDB_CLUSTER_RAFT_SNAPSHOT_THRESHOLD: '8',
     NORNICDB_CLUSTER_RAFT_TRAILING_LOGS: '4',
     NORNICDB_SNAPSHOT_KEEP: '1',
+    // Small WAL segments: compaction removes whole segments only.
+    NORNICDB_WAL_SEGMENT_SIZE: '4KiB',
   });
 }
 
@@ -45,6 +49,13 @@ before(async () => {
   await west.startAll();
 });
 after(async () => {
+  // NORNICDB_REGION_LOGS=dir keeps every node's output for debugging.
+  if (process.env.NORNICDB_REGION_LOGS) {
+    const { writeFileSync } = await import('node:fs');
+    for (const c of both) {
+      for (const i of c.ids) writeFileSync(`${process.env.NORNICDB_REGION_LOGS}/${c.id(i)}.log`, c.node(i)?.output() ?? '');
+    }
+  }
   await Promise.all([east.stopAll(), west.stopAll()]);
 });
 
@@ -115,5 +126,49 @@ describe('multi_region: region state across snapshots', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body));
     await waitValue('west');
     for (const c of both) for (const i of c.ids) await conflictOn(c, i, 'resolved');
+  });
+
+  test('a region behind the compacted log is caught up from a snapshot, then the stream resumes', async () => {
+    const eastLeader = await east.waitLeader();
+    await west.waitLeader();
+    await waitPrimary(both, 'us-east').catch(async (e) => {
+      for (const c of both) for (const i of c.ids) console.log(c.id(i), JSON.stringify(await c.regions(i)), JSON.stringify(await c.state(i)));
+      throw e;
+    });
+    const before = (await east.regions(eastLeader)).remote_regions[0];
+    for (const i of west.ids) await west.stop(i);
+    const L = east.node(eastLeader);
+    for (let k = 0; k < 20; k++) await cypher(L, 'CREATE (:Catch {k: $k, v: 0})', { k });
+    await cypher(L, 'MATCH (c:Catch) WHERE c.k < 5 SET c.v = 1');
+    await cypher(L, 'MATCH (c:Catch) WHERE c.k >= 15 DETACH DELETE c');
+    await cypher(L, 'MATCH (f:Filler) WHERE f.k < 10 DETACH DELETE f');
+    await cypher(L, 'MATCH (c:Catch {k: 0}) SET c:Marked REMOVE c.v');
+    const acked = (await east.regions(eastLeader)).remote_regions[0].acknowledged_index;
+    await waitFor('us-east to compact past what eu-west acknowledged', async () =>
+      (await east.state(eastLeader)).first_index > acked + 6, 20000); // the WAL keeps 4 more (TRAILING_LOGS)
+
+    for (const i of west.ids) await west.start(i);
+    await west.waitLeader();
+    const all = both.flatMap((c) => c.ids.map((i) => [c, i]));
+    const dump = async (c, i) => JSON.stringify(await cypher(c.node(i),
+      'MATCH (n) RETURN id(n) AS id, labels(n) AS l, properties(n) AS p ORDER BY id(n)'));
+    const same = async () => {
+      const ds = await Promise.all(all.map(([c, i]) => dump(c, i)));
+      return ds.every((d) => d === ds[0]) ? ds[0] : null;
+    };
+    const d = JSON.parse(await waitFor('all six nodes identical', same, 40000, 300));
+    const catchRows = d.filter((r) => r.l.includes('Catch'));
+    assert.deepEqual(catchRows.map((r) => r.p.k).sort((a, b) => a - b), [...Array(15).keys()]);
+    assert.deepEqual(catchRows.find((r) => r.p.k === 0).l.sort(), ['Catch', 'Marked']);
+    assert.equal(catchRows.find((r) => r.p.k === 0).p.v, undefined);
+    assert.equal(catchRows.filter((r) => r.p.v === 1).length, 4);
+    assert.equal(d.filter((r) => r.l.includes('Filler')).length, 20);
+    const after = (await east.regions(eastLeader)).remote_regions[0];
+    assert.ok(after.catchup_snapshots_sent > before.catchup_snapshots_sent, JSON.stringify(after) + (process.env.NORNICDB_REGION_DEBUG ? (await import('node:fs')).writeFileSync('/tmp/east-leader.log', east.node(eastLeader).output()) : ''));
+
+    // The stream resumes after the snapshot.
+    await cypher(L, 'CREATE (:AfterCatchUp)');
+    await waitEverywhere(both, 'AfterCatchUp', 1);
+    await waitFor('all six nodes identical again', same, 20000, 300);
   });
 });
