@@ -34,7 +34,7 @@ import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { RaftCluster, sleep } from './raft-lib.mjs';
+import { RaftCluster, sleep, waitFor } from './raft-lib.mjs';
 import { ClusterProxy, makeSchedule, proxyCutter, runNemesis } from './lib/nemesis.mjs';
 import { NetnsCluster, NetnsLab } from './lib/netns.mjs';
 import { checkHistory } from './lib/linearizability.mjs';
@@ -360,9 +360,18 @@ test(`nemesis (seed ${SEED}): acknowledged appends exactly once everywhere, regi
   const okReads = history.filter((e) => e.type === 'ok' && e.f === 'read' && e.value !== null).length;
   assert.ok(okWrites >= 20 && okReads >= 20, `too few successful register operations (${okWrites} writes, ${okReads} non-empty reads)`);
 
-  // Healed: one leader, every node applied everything.
+  // Healed: one leader, all three members voters again (a wiped member is
+  // removed and re-added as a learner, then promoted), every node applied
+  // everything.
   await cluster.waitLeader(30000);
+  const wiped = applied.filter((f) => f.kind === 'wipe').length;
+  await waitFor('all three members voters', async () => {
+    const li = await cluster.waitLeader(5000);
+    const st = await cluster.state(li);
+    return JSON.stringify([...st.voters].sort()) === JSON.stringify(['node-1', 'node-2', 'node-3']) && st.learners.length === 0;
+  }, 60000, 250);
   await cluster.waitConverged(30000);
+  if (wiped) console.log(`${wiped} wiped member(s) rejoined as voters`);
 
   const perNode = [];
   for (const i of cluster.ids) {
