@@ -332,25 +332,39 @@ nc_transaction_free (NcTransaction *tx)
 }
 
 /* Shared by the committing thread and the module's completion callback
- * (usually the WAL writer thread), each holding one reference. The callback
- * wakes the committer after releasing the lock: woken while the lock is
- * still held, the committer would at once block on it again, which costs
- * two extra context switches per commit and stalls the WAL writer's
+ * (usually the WAL completer thread), each holding one reference. The
+ * callback wakes the committer after releasing the lock: woken while the
+ * lock is still held, the committer would at once block on it again, which
+ * costs two extra context switches per commit and stalls the WAL's
  * completion loop (seen with strace at 16-64 Bolt clients). Its reference
- * keeps the condition alive for that late broadcast. */
+ * keeps the condition alive for that late broadcast.
+ *
+ * The callback also publishes the index to readers when the committer has
+ * already tagged its versions with it (`tagged`): done there, one thread
+ * publishes a whole batch in index order, instead of every woken committer
+ * contending for the visibility lock (4% of the daemon's context switches
+ * at 64 clients, perf sched_switch). Publishing before `done` keeps
+ * read-your-writes: the client is answered only after its write is
+ * visible. A callback that comes before the tagging (the committer was
+ * preempted between submit and nc_txn_commit) leaves it to the committer,
+ * since readers must not see an index whose versions are not tagged yet. */
 typedef struct {
   gint ref;
   GMutex lock;
   GCond cond;
+  NcDb *db;
+  gboolean tagged;
+  gboolean published;
   gboolean done;
   gboolean ok;
   GError *error;
 } CommitWaiter;
 
 static CommitWaiter *
-commit_waiter_new (void)
+commit_waiter_new (NcDb *db)
 {
   CommitWaiter *w = g_new0 (CommitWaiter, 1);
+  w->db = db;
   w->ref = 2;
   g_mutex_init (&w->lock);
   g_cond_init (&w->cond);
@@ -377,6 +391,11 @@ commit_done_cb (guint64 index, gboolean ok, const GError *error, gpointer user_d
   if (!ok)
     w->error = error ? g_error_copy (error)
                      : g_error_new (NC_ERROR, NC_ERROR_UNKNOWN, _("Commit failed for an unknown reason"));
+  else if (w->tagged)
+    {
+      nc_db_publish (w->db, index);
+      w->published = TRUE;
+    }
   w->done = TRUE;
   g_mutex_unlock (&w->lock);
   g_cond_broadcast (&w->cond);
@@ -421,7 +440,7 @@ nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
     }
 
   gint64 start = g_get_monotonic_time ();
-  CommitWaiter *w = commit_waiter_new ();
+  CommitWaiter *w = commit_waiter_new (db);
   GError *submit_error = NULL;
   guint64 index = db->vt->submit (db->mod, nc_txn_writeset (tx->txn), commit_done_cb, w, &submit_error);
   if (index == 0)
@@ -439,9 +458,11 @@ nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
   finish_store_txn (tx, TRUE);
 
   g_mutex_lock (&w->lock);
+  w->tagged = TRUE;
   while (!w->done)
     g_cond_wait (&w->cond, &w->lock);
   gboolean committed = w->ok;
+  gboolean published = w->published;
   GError *commit_error = g_steal_pointer (&w->error);
   g_mutex_unlock (&w->lock);
   commit_waiter_unref (w);
@@ -451,7 +472,8 @@ nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
       g_propagate_error (error, commit_error);
       return FALSE;
     }
-  nc_db_publish (db, index);
+  if (!published)
+    nc_db_publish (db, index);
   nc_histogram_observe (db->commit_latency, (g_get_monotonic_time () - start) / 1e6);
   if (bookmark)
     *bookmark = nc_bookmark_format (index);
