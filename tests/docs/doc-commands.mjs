@@ -55,6 +55,22 @@ const NEEDS_TAG = /\bcurl\b|\bwget\b|cypher-shell|:(7473|7474|7687|7688)\b|\/adm
 const BLOCK_TIMEOUT_MS = 60000;
 const t0 = Date.now();
 
+// Daemons a `self` block started: killed by pid after the block, and also
+// when this runner is interrupted (meson's timeout sends SIGTERM).
+let currentPidFile = null;
+function killSelfDaemonsNow() {
+  if (!currentPidFile || !existsSync(currentPidFile)) return;
+  for (const pid of readFileSync(currentPidFile, 'utf8').split('\n').filter(Boolean).map(Number)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+}
+let workDir = null;
+process.on('exit', () => {
+  killSelfDaemonsNow();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(1));
+
 // ---------------------------------------------------------------- extraction
 
 function parseTag(line) {
@@ -242,10 +258,12 @@ async function runBlock(block, ctx) {
   }
   const started = Date.now();
   let res;
+  currentPidFile = pidFile ?? null;
   try {
     res = await runBash(text, { env, cwd: selfDir ?? ctx.work });
   } finally {
     if (pidFile && existsSync(pidFile)) await killPids(readFileSync(pidFile, 'utf8').split('\n').filter(Boolean).map(Number));
+    currentPidFile = null;
   }
   const ms = Date.now() - started;
   const problems = [];
@@ -410,6 +428,12 @@ const environments = {
 
 async function main() {
   if (!existsSync(bin)) throw new Error(`no daemon at ${bin} (set NORNICDB_BIN)`);
+  // The documented commands use these tools (Debian: curl, jq, openssl).
+  for (const tool of ['curl', 'jq', 'openssl']) {
+    try { execFileSync('bash', ['-c', `command -v ${tool}`], { stdio: 'pipe' }); } catch {
+      throw new Error(`the documented commands need ${tool}, which is not installed (apt-get install ${tool})`);
+    }
+  }
   const files = [path.join(root, 'README.md'),
     ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(root, 'docs', f))];
   const blocks = files.flatMap(extractBlocks);
@@ -434,6 +458,7 @@ async function main() {
   }
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'nornicdb-doctest-'));
+  workDir = work;
   const shimBin = makeShim(work);
   let passed = 0;
   const ran = Object.fromEntries(MODES.map((m) => [m, { blocks: 0, commands: 0, curls: 0, ms: 0 }]));
