@@ -14,7 +14,7 @@
 // Attributes after the mode (all optional):
 //   status="409"        HTTP status every curl of the block must get (comma list: any of them); default 2xx
 //   fields="a,b.c"      fields every JSON answer of the block must have (dot paths)
-//   contains="x;y"      strings the block's standard output must contain
+//   contains="x;y"      strings the block's output (standard output or error) must contain
 //   exit="2"            expected exit status of the block (default 0)
 //   fresh               restart the mode's servers before this block
 //
@@ -249,7 +249,12 @@ async function runBlock(block, ctx) {
     // reach whatever listens on the documented address.
     if (/127\.0\.0\.[$%]/.test(text)) throw new Error('an address is built as 127.0.0.$x; write the full addresses (or 127.0.0.2$i for 127.0.0.21-23)');
     text = text.replaceAll('/var/lib/nornicdb', path.join(selfDir, 'data'));
-    text = `nornicdb() { echo $BASHPID >> ${JSON.stringify(pidFile)}; exec ${JSON.stringify(bin)} "$@"; }\n${text}`;
+    // In the foreground (`nornicdb --check-config`, a daemon that must fail
+    // to start) it runs as a recorded child and the block waits for it.
+    text = `nornicdb() {
+  if [ "$BASHPID" != "$$" ]; then echo $BASHPID >> ${JSON.stringify(pidFile)}; exec ${JSON.stringify(bin)} "$@"; fi
+  ${JSON.stringify(bin)} "$@" & local p=$!; echo $p >> ${JSON.stringify(pidFile)}; wait $p
+}\n${text}`;
   } else {
     const mapFile = path.join(logDir, '..', `urlmap-${path.basename(logDir)}`);
     writeFileSync(mapFile, Object.entries(ctx.urlMap()).map(([k, v]) => `${k} ${v}\n`).join(''));
@@ -307,7 +312,7 @@ async function runBlock(block, ctx) {
     }
   }
   if (attrs.contains) {
-    for (const s of attrs.contains.split(';')) if (!res.stdout.includes(s)) problems.push(`output lacks "${s}"`);
+    for (const s of attrs.contains.split(';')) if (!res.stdout.includes(s) && !res.stderr.includes(s)) problems.push(`output lacks "${s}"`);
   }
   if (fieldSpecs.length && calls.length === 0) problems.push('fields given but the block made no HTTP call');
   rmSync(logDir, { recursive: true, force: true });
