@@ -161,6 +161,9 @@ nc_region_node_metrics (NcRegionNode *n, GString *out)
           (double) nc_region_log_epoch (l)->epoch);
   metric (out, "nornicdb_region_is_primary", "gauge", "1 when this node's region is the primary write region", NULL,
           nc_region_log_is_primary (l) ? 1 : 0);
+  metric (out, "nornicdb_region_semi_sync_degraded", "gauge",
+          "1 when semi_sync timed out and writes are acknowledged after the local quorum only", NULL,
+          nc_region_node_semi_sync_degraded (n) ? 1 : 0);
   /* Lag toward every remote region, from the status we already compute. */
   g_autoptr (JsonParser) p = json_parser_new ();
   if (json_parser_load_from_data (p, json, -1, NULL))

@@ -33,6 +33,9 @@ struct _NcRegionNode {
   GHashTable *catchup_sent;   /* region -> guint64*: monotonic us of the last snapshot sent there */
   GHashTable *incoming;       /* region -> Incoming*: snapshot transfer being received */
   GHashTable *catchups;       /* region -> guint64*: catch-up snapshots sent there (status) */
+  gboolean semi_sync;
+  gint64 semi_timeout_us;
+  gboolean degraded;          /* semi_sync timed out; async until a remote region caught up */
 };
 
 /* A catch-up snapshot being received from one region. */
@@ -102,13 +105,8 @@ nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, 
       g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID, "NORNICDB_CLUSTER_REGION_ID is required");
       return NULL;
     }
-  if (g_strcmp0 (config->cross_region_mode, "semi_sync") == 0)
-    {
-      g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID,
-                   "NORNICDB_CLUSTER_CROSS_REGION_MODE=semi_sync is not implemented yet; use async");
-      return NULL;
-    }
-  if (config->cross_region_mode && g_strcmp0 (config->cross_region_mode, "async") != 0)
+  if (config->cross_region_mode && g_strcmp0 (config->cross_region_mode, "async") != 0
+      && g_strcmp0 (config->cross_region_mode, "semi_sync") != 0)
     {
       g_set_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID,
                    "unknown NORNICDB_CLUSTER_CROSS_REGION_MODE \"%s\"", config->cross_region_mode);
@@ -128,6 +126,8 @@ nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, 
   n->self = g_strdup (config->region);
   n->log = nc_region_log_new (config->region, strategy);
   n->default_level = level;
+  n->semi_sync = g_strcmp0 (config->cross_region_mode, "semi_sync") == 0;
+  n->semi_timeout_us = config->semi_sync_timeout_us > 0 ? config->semi_sync_timeout_us : NC_REGION_SEMI_SYNC_TIMEOUT_US;
   n->shippers = g_ptr_array_new_with_free_func ((GDestroyNotify) nc_region_shipper_free);
   n->covered = u64_table ();
   n->proposed = u64_table ();
@@ -250,6 +250,8 @@ have_for (NcRegionNode *n, const char *region)
   return MAX (nc_region_log_have (n->log, region), u64_get (n->covered, region));
 }
 
+static void ship_one (NcRegionNode *n, NcRegionShipper *s, gint64 now);
+
 static void
 ack_ready (NcRegionNode *n)
 {
@@ -307,6 +309,11 @@ nc_region_node_committed (NcRegionNode *n, guint64 index, const NcWriteSet *entr
   if (!n->leader)
     return;
   ack_ready (n);
+  /* Ship at once rather than at the next tick: cross-region lag and
+   * semi_sync latency (the window bounds what is in flight). */
+  gint64 now = HOST (n, now_us);
+  for (guint i = 0; i < n->shippers->len; i++)
+    ship_one (n, n->shippers->pdata[i], now);
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init (&it, n->epoch_reply);
@@ -718,6 +725,12 @@ nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg)
           g_hash_table_remove (n->catchup_sent, s->region);  /* a catch-up goes to the leader at once */
         if (nc_region_shipper_ack (s, a->success, a->applied_index, a->leader_addr))
           {
+            if (n->degraded && s->acked >= HOST (n, commit_index))
+              {
+                n->degraded = FALSE;
+                g_message ("semi_sync restored: region %s has caught up (index %" G_GUINT64_FORMAT ")", s->region,
+                           s->acked);
+              }
             g_autofree char *key = nc_region_position_key (s->region);
             g_autofree char *val = g_strdup_printf ("%" G_GUINT64_FORMAT, s->acked);
             g_autoptr (GError) error = NULL;
@@ -784,6 +797,59 @@ nc_region_node_promote (NcRegionNode *n, GError **error)
   return e.epoch;
 }
 
+static guint64
+max_acked (const NcRegionNode *n)
+{
+  guint64 max = 0;
+  for (guint i = 0; i < n->shippers->len; i++)
+    max = MAX (max, ((NcRegionShipper *) n->shippers->pdata[i])->acked);
+  return max;
+}
+
+gboolean
+nc_region_node_semi_sync_ready (NcRegionNode *n, guint64 index, gint64 committed_us)
+{
+  if (!n->semi_sync || n->degraded || n->shippers->len == 0 || max_acked (n) >= index)
+    return TRUE;
+  if (HOST (n, now_us) - committed_us < n->semi_timeout_us)
+    return FALSE;
+  n->degraded = TRUE;
+  g_warning ("semi_sync: no remote region confirmed write %" G_GUINT64_FORMAT " within %.1f s; acknowledging writes "
+             "after the local quorum only (async) until a remote region catches up", index,
+             n->semi_timeout_us / (double) G_USEC_PER_SEC);
+  return TRUE;
+}
+
+gboolean
+nc_region_node_remotes_cover (NcRegionNode *n, guint64 index, const char **lagging, guint64 *lagging_at)
+{
+  for (guint i = 0; i < n->shippers->len; i++)
+    {
+      NcRegionShipper *s = n->shippers->pdata[i];
+      if (s->acked < index)
+        {
+          if (lagging)
+            *lagging = s->region;
+          if (lagging_at)
+            *lagging_at = s->acked;
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+nc_region_node_semi_sync (const NcRegionNode *n)
+{
+  return n->semi_sync;
+}
+
+gboolean
+nc_region_node_semi_sync_degraded (const NcRegionNode *n)
+{
+  return n->degraded;
+}
+
 gboolean
 nc_region_node_accepts_writes (const NcRegionNode *n)
 {
@@ -846,6 +912,10 @@ nc_region_node_status_json (NcRegionNode *n)
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "is_primary");
   json_builder_add_boolean_value (b, nc_region_log_is_primary (n->log));
+  json_builder_set_member_name (b, "cross_region_mode");
+  json_builder_add_string_value (b, n->semi_sync ? "semi_sync" : "async");
+  json_builder_set_member_name (b, "semi_sync_degraded");
+  json_builder_add_boolean_value (b, n->degraded);
   NcRegionResolver *r = nc_region_log_resolver (n->log);
   guint open = 0;
   for (guint i = 0; i < nc_region_resolver_n_conflicts (r); i++)

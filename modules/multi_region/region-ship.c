@@ -134,7 +134,7 @@ nc_read_consistency_action (NcReadConsistency level, gboolean write, gboolean in
     case NC_READ_QUORUM:
       return in_primary_region ? NC_READ_ACTION_LOCAL_READ_INDEX : NC_READ_ACTION_NOT_PRIMARY;
     case NC_READ_ALL:
-      return NC_READ_ACTION_WAIT_PRIMARY_COMMIT;
+      return in_primary_region ? NC_READ_ACTION_ALL_REGIONS : NC_READ_ACTION_NOT_PRIMARY;
     }
   return NC_READ_ACTION_LOCAL;
 }

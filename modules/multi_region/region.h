@@ -426,7 +426,8 @@ typedef enum {
   NC_READ_ACTION_LOCAL,              /* serve from local applied state */
   NC_READ_ACTION_LOCAL_READ_INDEX,   /* ReadIndex in the local region, wait until applied */
   NC_READ_ACTION_NOT_PRIMARY,        /* refuse: NotALeader, naming the primary region's leader */
-  NC_READ_ACTION_WAIT_PRIMARY_COMMIT,/* wait until the primary's commit index is applied here */
+  NC_READ_ACTION_ALL_REGIONS,        /* ALL, in the primary region: on its leader, ReadIndex, then wait
+                                      * until every remote region committed the commit index */
 } NcReadAction;
 NcReadAction nc_read_consistency_action (NcReadConsistency level, gboolean write, gboolean in_primary_region);
 
@@ -466,7 +467,12 @@ typedef struct {
   const char *cross_region_mode;   /* "async" | "semi_sync" */
   const char *conflict_strategy;
   const char *read_consistency;    /* default level */
+  /* semi_sync: how long a committed local write waits for a remote region
+   * before the node degrades to async (0: NC_REGION_SEMI_SYNC_TIMEOUT_US). */
+  gint64 semi_sync_timeout_us;
 } NcRegionNodeConfig;
+
+#define NC_REGION_SEMI_SYNC_TIMEOUT_US (10 * G_USEC_PER_SEC)
 
 #define NC_REGION_SHIP_WINDOW 64
 #define NC_REGION_ACK_TIMEOUT_US (5 * G_USEC_PER_SEC)
@@ -474,8 +480,7 @@ typedef struct {
 
 typedef struct _NcRegionNode NcRegionNode;
 
-/* Validates the configuration (refuses semi_sync: not implemented) and
- * loads persisted positions and epoch. */
+/* Validates the configuration and loads persisted positions and epoch. */
 NcRegionNode *nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, GError **error);
 void nc_region_node_free (NcRegionNode *n);
 NcRegionLog *nc_region_node_log (NcRegionNode *n);
@@ -496,6 +501,20 @@ gboolean nc_region_node_load_state (NcRegionNode *n, GBytes *data, guint64 *comm
 void nc_region_node_tick (NcRegionNode *n);
 /* A RegionShip/RegionShipAck/RegionEpoch/RegionEpochAck from another region. */
 void nc_region_node_receive (NcRegionNode *n, const NcClusterMessage *msg);
+/* semi_sync (docs/multi-region.md, "Writes"): may the client of the local
+ * write at `index`, committed in this region since `committed_us`
+ * (now_us clock), be acknowledged? TRUE at once in async mode, or when a
+ * remote region acknowledged `index` as committed. Otherwise FALSE until
+ * the timeout; then the node degrades: this and later writes are
+ * acknowledged after the local quorum only (a warning, status and metric
+ * say so) until a remote region has caught up with the commit index. */
+gboolean nc_region_node_semi_sync_ready (NcRegionNode *n, guint64 index, gint64 committed_us);
+gboolean nc_region_node_semi_sync (const NcRegionNode *n);
+gboolean nc_region_node_semi_sync_degraded (const NcRegionNode *n);
+/* Leader: has every remote region acknowledged this region's log up to
+ * `index` as committed? If not, *lagging (transfer none) names the first
+ * that has not and *lagging_at its acknowledged index. (Read level ALL.) */
+gboolean nc_region_node_remotes_cover (NcRegionNode *n, guint64 index, const char **lagging, guint64 *lagging_at);
 /* POST /admin/region/promote on the local leader: proposes the next epoch
  * naming this region; returns it, or 0 with error (not the leader). */
 guint64 nc_region_node_promote (NcRegionNode *n, GError **error);

@@ -187,6 +187,7 @@ struct _NornicModule {
   gboolean region_pub_accepts;
   char *region_pub_writer;
   guint64 region_state_wanted;  /* follower: installed snapshot waiting for its region state */
+  GQueue region_semi;           /* SemiWait*: committed here, waiting for a remote region (semi_sync) */
   gint64 region_state_asked_us;
 #endif
 };
@@ -267,6 +268,21 @@ reported_applied (NornicModule *mod)
  * host functions give it this region's Raft log, the transport and durable
  * state. All of them run with `lock` held (main loop or an HTTP thread). */
 
+/* kick() without taking `lock` (held by the caller): e.g. an HTTP
+ * thread's proposal must reach the main loop now, not at the next tick. */
+static void
+region_wake (NornicModule *mod)
+{
+  if (mod->kick_source == 0 && !mod->stopping)
+    {
+      GSource *src = g_idle_source_new ();
+      g_source_set_priority (src, G_PRIORITY_HIGH);
+      g_source_set_callback (src, kick_cb, mod, NULL);
+      mod->kick_source = g_source_attach (src, mod->api->main_context);
+      g_source_unref (src);
+    }
+}
+
 static guint64
 region_host_propose (gpointer user_data, const NcWriteSet *ws, GError **error)
 {
@@ -284,16 +300,7 @@ region_host_propose (gpointer user_data, const NcWriteSet *ws, GError **error)
    * process() applies it from the log once it commits, and submit()
    * refuses local writes until then so store indexes stay in log order. */
   mod->region_own_max = MAX (mod->region_own_max, index);
-  /* kick() without taking `lock` (held here): an HTTP thread's proposal
-   * must reach the main loop now, not at the next tick. */
-  if (mod->kick_source == 0 && !mod->stopping)
-    {
-      GSource *src = g_idle_source_new ();
-      g_source_set_priority (src, G_PRIORITY_HIGH);
-      g_source_set_callback (src, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (src, mod->api->main_context);
-      g_source_unref (src);
-    }
+  region_wake (mod);
   return index;
 }
 
@@ -621,6 +628,49 @@ region_state_message (NornicModule *mod, const NcClusterMessage *msg)
   if (!region_write_state (mod, state, &error))
     LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot save the region state: %s", error->message);
   LOG (mod, G_LOG_LEVEL_INFO, "region: state up to %" G_GUINT64_FORMAT " received from %s", covered, msg->from);
+}
+
+/* ---- semi_sync: a local write's client waits for a remote region ---- */
+
+typedef struct {
+  Pending *p;
+  gint64 since_us;  /* committed in this region */
+} SemiWait;
+
+static GSList *done_add (GSList *done, Pending *p, GError *error);
+
+/* A local write committed in this region: acknowledge it now (async), or
+ * hold it until a remote region confirmed it (semi_sync). */
+static GSList *
+region_semi_hold (NornicModule *mod, GSList *done, Pending *p)
+{
+  if (mod->region == NULL || !nc_region_node_semi_sync (mod->region))
+    return done_add (done, p, NULL);
+  SemiWait *w = g_new0 (SemiWait, 1);
+  w->p = p;
+  w->since_us = g_get_monotonic_time ();
+  g_queue_push_tail (&mod->region_semi, w);
+  return done;
+}
+
+/* Held writes a remote region has confirmed (or that timed out: the node
+ * degrades, nc_region_node_semi_sync_ready). A node that is no longer the
+ * leader, or stops, acknowledges what it holds: those writes are committed
+ * in its region; only their remote copy is unconfirmed. */
+static GSList *
+region_semi_release (NornicModule *mod, GSList *done)
+{
+  SemiWait *w;
+  gboolean hold = mod->raft_role == NC_RAFT_LEADER && !mod->stopping && mod->region;
+  while ((w = g_queue_peek_head (&mod->region_semi)) != NULL)
+    {
+      if (hold && !nc_region_node_semi_sync_ready (mod->region, w->p->index, w->since_us))
+        break;
+      g_queue_pop_head (&mod->region_semi);
+      done = done_add (done, w->p, NULL);
+      g_free (w);
+    }
+  return done;
 }
 
 /* Re-publishes the role when the region half changed what the core must be
@@ -1541,7 +1591,11 @@ process (NornicModule *mod)
             {
               g_queue_pop_head (&mod->pending);
               if (p->index == e->index && p->term == e->term)
+#ifdef NC_MULTI_REGION
+                done = region_semi_hold (mod, done, p);
+#else
                 done = done_add (done, p, NULL);
+#endif
               else
                 done = done_add (done, p, g_error_new_literal (RAFT_NC_ERROR, NC_ERROR_LEADER_SWITCH,
                                                                "The write was overwritten by a new leader; retry"));
@@ -1663,6 +1717,7 @@ process (NornicModule *mod)
   if (commit > mod->saved_commit && g_get_monotonic_time () - mod->saved_commit_us > COMMIT_SAVE_US)
     save_commit (mod, commit);
 #ifdef NC_MULTI_REGION
+  done = region_semi_release (mod, done);
   region_refresh_role (mod);
 #endif
   return done;
@@ -1994,6 +2049,10 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
     {
       if (mod->region)
         nc_region_node_receive (mod->region, msg);
+      /* A RegionShipAck may release semi_sync writes and ALL reads. */
+      if (!g_queue_is_empty (&mod->region_semi))
+        region_wake (mod);
+      g_cond_broadcast (&mod->read_cond);
     }
   else if (g_strcmp0 (msg->cluster, mod->cluster_id) != 0)
     LOG (mod, G_LOG_LEVEL_DEBUG, "ignoring %s from %s of cluster %s", nc_cluster_msg_type_name (msg->type), msg->from,
@@ -2389,6 +2448,9 @@ raft_create (const NornicCoreApi *api, GError **error)
       .cross_region_mode = api->config_get (core, "NORNICDB_CLUSTER_CROSS_REGION_MODE"),
       .conflict_strategy = api->config_get (core, "NORNICDB_CLUSTER_CONFLICT_STRATEGY"),
       .read_consistency = api->config_get (core, "NORNICDB_CLUSTER_READ_CONSISTENCY"),
+      /* No variable names it (docs/multi-region.md, "Writes"): ten election
+       * timeouts, long enough to ride out a remote leader election. */
+      .semi_sync_timeout_us = mod->election_ms * 10 * 1000,
     };
     mod->region = nc_region_node_new (&host, &rc, error);
     if (mod->region == NULL)
@@ -2532,6 +2594,9 @@ raft_stop (NornicModule *mod)
   destroy_source (mod, &mod->tick_source);
   destroy_source (mod, &mod->kick_source);
   GSList *done = fail_pending (mod, NULL, NC_ERROR_UNAVAILABLE, "The database is shutting down");
+#ifdef NC_MULTI_REGION
+  done = region_semi_release (mod, done);
+#endif
   g_cond_broadcast (&mod->read_cond);
   guint64 commit = MIN (nc_raft_commit_index (mod->raft), nc_raft_applied_index (mod->raft));
   GThreadPool *saver = g_steal_pointer (&mod->saver);
@@ -2701,6 +2766,55 @@ raft_can_serve_read (NornicModule *mod, GError **error)
 }
 
 #ifdef NC_MULTI_REGION
+/* Read level ALL (docs/multi-region.md): served by the primary region's
+ * leader only (elsewhere NotALeader, which the Bolt layer turns into
+ * forwarding there). The read sees every write the primary committed before
+ * it began (ReadIndex), and starts only once every other region has
+ * committed the primary's log up to that point; a region that does not
+ * within ten election timeouts fails the read, naming it. */
+static gboolean
+region_read_all (NornicModule *mod, GError **error)
+{
+  g_mutex_lock (&mod->lock);
+  gboolean leader = mod->raft_role == NC_RAFT_LEADER && mod->writes_ready && mod->region
+                    && nc_region_node_is_leader (mod->region);
+  guint64 target = nc_raft_commit_index (mod->raft);
+  g_autofree char *writer = g_strdup (leader_bolt (mod));
+  g_mutex_unlock (&mod->lock);
+  if (!leader)
+    {
+      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_NOT_A_LEADER,
+                   "Read consistency ALL is served by the primary region's leader%s%s",
+                   writer ? "; it is at " : "", writer ? writer : "");
+      return FALSE;
+    }
+  gboolean owner = g_main_context_is_owner (mod->api->main_context);
+  if (!owner && !read_index_wait (mod, error))
+    return FALSE;
+  g_mutex_lock (&mod->lock);
+  gint64 deadline = g_get_monotonic_time () + mod->election_ms * 10 * 1000;
+  const char *lagging = NULL;
+  guint64 at = 0;
+  gboolean ok;
+  while (!(ok = mod->region && nc_region_node_remotes_cover (mod->region, target, &lagging, &at)) && !owner
+         && !mod->stopping)
+    if (!g_cond_wait_until (&mod->read_cond, &mod->lock, deadline))
+      {
+        ok = mod->region && nc_region_node_remotes_cover (mod->region, target, &lagging, &at);
+        break;
+      }
+  g_autofree char *who = g_strdup (lagging);
+  g_mutex_unlock (&mod->lock);
+  if (ok)
+    return TRUE;
+  g_set_error (error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE,
+               "Read consistency ALL: region %s has not confirmed the primary region's writes up to index %"
+               G_GUINT64_FORMAT " (it confirmed %" G_GUINT64_FORMAT ") within %.1f s; it may be unreachable. "
+               "Use QUORUM to read without it",
+               who ? who : "?", target, at, mod->election_ms * 10 / 1000.0);
+  return FALSE;
+}
+
 /* begin_transaction (ABI 1.2): the read consistency level of a transaction
  * (docs/multi-region.md, "Read consistency levels"). */
 static gboolean
@@ -2731,13 +2845,9 @@ region_begin_transaction (NornicModule *mod, gboolean write, const char *consist
                    "Read consistency %s is served only in the primary write region%s%s",
                    nc_read_consistency_name (level), writer ? "; its leader is at " : "", writer ? writer : "");
       return FALSE;
-    case NC_READ_ACTION_WAIT_PRIMARY_COMMIT:
+    case NC_READ_ACTION_ALL_REGIONS:
     default:
-      g_set_error (error, RAFT_NC_ERROR, NC_ERROR_UNAVAILABLE,
-                   "Read consistency %s is not implemented by multi_region.so (waiting for the primary region's "
-                   "commit index); use LOCAL_QUORUM, or QUORUM in the primary region",
-                   nc_read_consistency_name (level));
-      return FALSE;
+      return region_read_all (mod, error);
     }
 }
 #endif

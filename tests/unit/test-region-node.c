@@ -165,8 +165,10 @@ site_start (Site *s)
   };
   Site *other = &s->net->sites[s == &s->net->sites[0] ? 1 : 0];
   g_autofree char *remote = g_strdup_printf ("%s:%s", other->region, other->address);
-  NcRegionNodeConfig cfg = { .region = s->region, .remote_regions = remote, .cross_region_mode = "async",
-                             .read_consistency = NULL };
+  const char *mode = g_hash_table_lookup (s->state, "test.mode");
+  NcRegionNodeConfig cfg = { .region = s->region, .remote_regions = remote,
+                             .cross_region_mode = mode ? mode : "async", .read_consistency = NULL,
+                             .semi_sync_timeout_us = 2 * G_USEC_PER_SEC };
   cfg.conflict_strategy = g_hash_table_lookup (s->state, "test.strategy");
   g_autoptr (GError) error = NULL;
   s->node = nc_region_node_new (&host, &cfg, &error);
@@ -565,7 +567,27 @@ test_read_levels_per_region (void)
   g_assert_true (nc_region_node_read_action (net.sites[1].node, "quorum", FALSE, &level, &action, NULL));
   g_assert_cmpint (action, ==, NC_READ_ACTION_NOT_PRIMARY);
   g_assert_true (nc_region_node_read_action (net.sites[1].node, "ALL", FALSE, &level, &action, NULL));
-  g_assert_cmpint (action, ==, NC_READ_ACTION_WAIT_PRIMARY_COMMIT);
+  g_assert_cmpint (action, ==, NC_READ_ACTION_NOT_PRIMARY);
+  g_assert_true (nc_region_node_read_action (net.sites[0].node, "ALL", FALSE, &level, &action, NULL));
+  g_assert_cmpint (action, ==, NC_READ_ACTION_ALL_REGIONS);
+  /* ALL on the primary's leader: covered once the other region committed
+   * the primary's log up to the index; a cut link leaves it uncovered and
+   * names the region. */
+  Site *east = &net.sites[0];
+  run (&net, 20);
+  const char *lagging = NULL;
+  guint64 at = 0;
+  g_assert_true (nc_region_node_remotes_cover (east->node, east->committed, &lagging, &at));
+  net.cut = TRUE;
+  g_assert_true (write_prop (east, 7, "x", 1, TRUE));
+  run (&net, 2);
+  g_assert_false (nc_region_node_remotes_cover (east->node, east->committed, &lagging, &at));
+  g_assert_cmpstr (lagging, ==, "eu-west");
+  g_assert_cmpuint (at, <, east->committed);
+  net.cut = FALSE;
+  for (guint r = 0; r < 100 && !nc_region_node_remotes_cover (east->node, east->committed, &lagging, &at); r++)
+    run (&net, 1);
+  g_assert_true (nc_region_node_remotes_cover (east->node, east->committed, &lagging, &at));
   g_autoptr (GError) error = NULL;
   g_assert_false (nc_region_node_read_action (net.sites[1].node, "TWO", FALSE, &level, &action, &error));
   g_assert_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID);
@@ -621,14 +643,81 @@ test_resent_batch_is_not_acknowledged_before_commit (void)
 }
 
 static void
-test_semi_sync_is_refused_clearly (void)
+test_unknown_cross_region_mode_is_refused (void)
 {
   NcRegionHost host = { 0 };
-  NcRegionNodeConfig cfg = { .region = "us-east", .remote_regions = "eu-west:h:1", .cross_region_mode = "semi_sync" };
+  NcRegionNodeConfig cfg = { .region = "us-east", .remote_regions = "eu-west:h:1", .cross_region_mode = "sync" };
   g_autoptr (GError) error = NULL;
   g_assert_null (nc_region_node_new (&host, &cfg, &error));
   g_assert_error (error, NC_REGION_ERROR, NC_REGION_ERROR_INVALID);
-  g_assert_nonnull (strstr (error->message, "semi_sync"));
+  g_assert_nonnull (strstr (error->message, "sync"));
+}
+
+/* Writes at eu-west (primary): a committed write's client is released only
+ * once us-east committed it; with us-east cut off the write waits for the
+ * timeout, then the node degrades (later writes are released at once);
+ * after the link heals and us-east caught up, semi_sync holds again. */
+static void
+test_semi_sync_waits_for_a_remote_region_then_degrades (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  for (int i = 0; i < 2; i++)
+    {
+      Site *s = &net.sites[i];
+      g_hash_table_insert (s->state, g_strdup ("test.mode"), g_strdup ("semi_sync"));
+      nc_region_node_free (s->node);
+      site_start (s);
+    }
+  run (&net, 5);
+  Site *west = &net.sites[1];
+  Site *east = &net.sites[0];
+  g_assert_true (nc_region_node_accepts_writes (west->node));
+  g_assert_true (nc_region_node_semi_sync (west->node));
+
+  g_assert_true (write_prop (west, 1, "x", 1, TRUE));
+  guint64 index = west->log->len;
+  gint64 committed_at = net.now_us;
+  /* Committed here, not yet in us-east: held. */
+  g_assert_false (nc_region_node_semi_sync_ready (west->node, index, committed_at));
+  for (guint r = 0; r < 10 && !nc_region_node_semi_sync_ready (west->node, index, committed_at); r++)
+    run (&net, 1);
+  g_assert_true (nc_region_node_semi_sync_ready (west->node, index, committed_at));
+  g_assert_false (nc_region_node_semi_sync_degraded (west->node));
+  /* Released means already committed (and applied) in the other region. */
+  g_assert_cmpstr (g_hash_table_lookup (east->store, "n1.x"), ==, "1");
+
+  /* us-east unreachable: held until the 2 s timeout, then degraded. */
+  net.cut = TRUE;
+  g_assert_true (write_prop (west, 1, "x", 2, FALSE));
+  index = west->log->len;
+  run (&net, 1);
+  committed_at = net.now_us;
+  run (&net, 15);  /* 1.5 s */
+  g_assert_false (nc_region_node_semi_sync_ready (west->node, index, committed_at));
+  run (&net, 6);
+  g_test_expect_message ("nornicdb-region", G_LOG_LEVEL_WARNING, "semi_sync: no remote region confirmed write*");
+  g_assert_true (nc_region_node_semi_sync_ready (west->node, index, committed_at));
+  g_test_assert_expected_messages ();
+  g_assert_true (nc_region_node_semi_sync_degraded (west->node));
+  g_autoptr (GString) metrics = g_string_new (NULL);
+  nc_region_node_metrics (west->node, metrics);
+  g_assert_nonnull (strstr (metrics->str, "nornicdb_region_semi_sync_degraded 1"));
+  /* Degraded: the next write is released after the local commit alone. */
+  g_assert_true (write_prop (west, 1, "x", 3, FALSE));
+  run (&net, 1);
+  g_assert_true (nc_region_node_semi_sync_ready (west->node, west->log->len, net.now_us));
+
+  /* Healed: us-east catches up (after the ack time-out resend), semi_sync
+   * is restored and holds writes again. */
+  net.cut = FALSE;
+  for (guint r = 0; r < 100 && nc_region_node_semi_sync_degraded (west->node); r++)
+    run (&net, 1);
+  g_assert_false (nc_region_node_semi_sync_degraded (west->node));
+  g_assert_cmpstr (g_hash_table_lookup (east->store, "n1.x"), ==, "3");
+  g_assert_true (write_prop (west, 1, "x", 4, FALSE));
+  g_assert_false (nc_region_node_semi_sync_ready (west->node, west->log->len, net.now_us));
+  net_clear (&net);
 }
 
 int
@@ -642,6 +731,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/node/admin-endpoints-and-metrics", test_admin_endpoints_and_metrics);
   g_test_add_func ("/nornic/region/node/read-levels-per-region", test_read_levels_per_region);
   g_test_add_func ("/nornic/region/node/resent-batch-is-not-acknowledged-before-commit", test_resent_batch_is_not_acknowledged_before_commit);
-  g_test_add_func ("/nornic/region/node/semi-sync-is-refused-clearly", test_semi_sync_is_refused_clearly);
+  g_test_add_func ("/nornic/region/node/unknown-cross-region-mode-is-refused", test_unknown_cross_region_mode_is_refused);
+  g_test_add_func ("/nornic/region/node/semi-sync-waits-for-a-remote-region-then-degrades",
+                   test_semi_sync_waits_for_a_remote_region_then_degrades);
   return g_test_run ();
 }

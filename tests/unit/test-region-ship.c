@@ -92,7 +92,8 @@ test_consistency_actions (void)
   g_assert_cmpint (nc_read_consistency_action (NC_READ_LOCAL_QUORUM, FALSE, FALSE), ==, NC_READ_ACTION_LOCAL_READ_INDEX);
   g_assert_cmpint (nc_read_consistency_action (NC_READ_QUORUM, FALSE, TRUE), ==, NC_READ_ACTION_LOCAL_READ_INDEX);
   g_assert_cmpint (nc_read_consistency_action (NC_READ_QUORUM, FALSE, FALSE), ==, NC_READ_ACTION_NOT_PRIMARY);
-  g_assert_cmpint (nc_read_consistency_action (NC_READ_ALL, FALSE, TRUE), ==, NC_READ_ACTION_WAIT_PRIMARY_COMMIT);
+  g_assert_cmpint (nc_read_consistency_action (NC_READ_ALL, FALSE, TRUE), ==, NC_READ_ACTION_ALL_REGIONS);
+  g_assert_cmpint (nc_read_consistency_action (NC_READ_ALL, FALSE, FALSE), ==, NC_READ_ACTION_NOT_PRIMARY);
   g_assert_cmpint (nc_read_consistency_action (NC_READ_QUORUM, TRUE, FALSE), ==, NC_READ_ACTION_LOCAL);
 }
 
