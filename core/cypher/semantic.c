@@ -1211,6 +1211,16 @@ sem_clause (Sem *S, Scope **psc, NcClause *c, gboolean in_foreach)
                            "Parameter maps cannot be used in MERGE patterns (use a literal map instead, e.g. \"{id: $%s.id}\")",
                            n->props->name);
           }
+        /* Relationships too: MERGE must match on known keys, and a whole
+         * parameter map gives the planner nothing to match on. */
+        for (guint i = 0; i < part->rels->len; i++)
+          {
+            NcRelPat *r = part->rels->pdata[i];
+            if (r->props && r->props->kind == NC_EX_PARAM)
+              return fail (S, r->props->offset, NC_ERROR_SYNTAX,
+                           "Parameter maps cannot be used in MERGE patterns (use a literal map instead, e.g. \"{id: $%s.id}\")",
+                           r->props->name);
+          }
         if (!sem_pattern (S, sc, c->pattern, PAT_MERGE))
           return FALSE;
         return sem_set_items (S, sc, c->set_items) && sem_set_items (S, sc, c->on_match);

@@ -1088,6 +1088,29 @@ test_concurrent_execution_of_one_plan (Fx *fx, gconstpointer d)
   g_assert_cmpint (arg.failures, ==, 0);
 }
 
+/* ---- held-out TCK regressions -------------------------------------------- */
+
+/* A MERGE must be able to say which keys it matches on: a whole parameter map
+ * as the properties of a relationship (like of a node) is refused while the
+ * query is compiled, before a missing parameter could even be reported, while
+ * CREATE still takes one. */
+static void
+test_merge_rel_param_map_refused (Fx *fx, gconstpointer d)
+{
+  assert_fails (fx, "MERGE (a) MERGE (b) MERGE (a)-[r:KNOWS $props]->(b) RETURN r", NC_ERROR_SYNTAX,
+                "cannot be used in MERGE patterns");
+  assert_fails (fx, "MERGE (a {k: 1})-[:R]->(b $props)", NC_ERROR_SYNTAX, "cannot be used in MERGE patterns");
+  NcMap *inner = nc_map_new (1);
+  nc_map_append (inner, "w", nc_value_int (7));
+  g_autoptr (NcMap) p = params1 ("props", nc_value_map_take (inner));
+  GError *err = NULL;
+  GPtrArray *rows = run (fx, "CREATE (a)-[r:KNOWS $props]->(b) RETURN r.w", p, &err);
+  g_assert_no_error (err);
+  g_autofree char *got = joined (rows);
+  g_assert_cmpstr (got, ==, "7");
+  g_ptr_array_unref (rows);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 #define ADD(path, fn) g_test_add ("/nornic/cypher/" path, Fx, NULL, fx_setup, fn, fx_teardown)
@@ -1139,5 +1162,6 @@ main (int argc, char **argv)
   ADD ("system/commands-go-to-hooks", test_system_commands);
   ADD ("cache/shared-lru-plans", test_cache_returns_shared_plan);
   ADD ("cache/concurrent-execution-of-one-plan", test_concurrent_execution_of_one_plan);
+  ADD ("semantic/merge-relationship-parameter-map-is-refused", test_merge_rel_param_map_refused);
   return g_test_run ();
 }
