@@ -204,7 +204,9 @@ describe('online backup, standalone', () => {
     const shim = process.env.NORNICDB_FAILING_FSYNC;
     if (!shim || !existsSync(shim)) return t.skip('NORNICDB_FAILING_FSYNC not set');
     const trigger = path.join(tmp, 'fail-fsync');
-    const s = await startServer({ env: { NORNICDB_AUTH: AUTH, LD_PRELOAD: shim, NC_FAIL_FSYNC_TRIGGER: trigger } });
+    // verify_asan_link_order=0: an ASan build accepts the shim preloaded before its runtime.
+    const asan = [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':');
+    const s = await startServer({ env: { NORNICDB_AUTH: AUTH, LD_PRELOAD: shim, NC_FAIL_FSYNC_TRIGGER: trigger, ASAN_OPTIONS: asan } });
     servers.push(s);
     await tx(s, [['CREATE (:X)']]);
     save(trigger, Buffer.from('1'));
