@@ -65,7 +65,21 @@ nc_region_http_promote (NcRegionNode *n, char **json)
 guint
 nc_region_http_conflicts (NcRegionNode *n, const char *query, char **json)
 {
-  gboolean only_open = query && strstr (query, "status=open") != NULL;
+  gboolean only_open = FALSE;
+  if (query != NULL && *query != '\0')
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GHashTable) params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, &error);
+      const char *status = params ? g_hash_table_lookup (params, "status") : NULL;
+      if (params == NULL || (status && strcmp (status, "open") != 0 && strcmp (status, "all") != 0))
+        {
+          g_autofree char *msg = g_strdup_printf ("status must be \"open\" or \"all\"%s%s",
+                                                  error ? ": " : "", error ? error->message : "");
+          *json = error_json ("InvalidRequest", msg, NULL);
+          return 400;
+        }
+      only_open = g_strcmp0 (status, "open") == 0;
+    }
   *json = nc_region_resolver_conflicts_json (nc_region_log_resolver (nc_region_node_log (n)), only_open);
   return 200;
 }

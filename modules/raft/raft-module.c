@@ -188,6 +188,8 @@ struct _NornicModule {
   char *region_pub_writer;
   guint64 region_state_wanted;  /* follower: installed snapshot waiting for its region state */
   GQueue region_semi;           /* SemiWait*: committed here, waiting for a remote region (semi_sync) */
+  guint64 region_admin_next;    /* forwarded admin requests (RegionAdmin) */
+  GHashTable *region_admin_answers; /* gint64 request id -> RegionAdminAnswer* */
   gint64 region_state_asked_us;
 #endif
 };
@@ -629,6 +631,8 @@ region_state_message (NornicModule *mod, const NcClusterMessage *msg)
     LOG (mod, G_LOG_LEVEL_WARNING, "region: cannot save the region state: %s", error->message);
   LOG (mod, G_LOG_LEVEL_INFO, "region: state up to %" G_GUINT64_FORMAT " received from %s", covered, msg->from);
 }
+
+static void region_admin_message (NornicModule *mod, const NcClusterMessage *msg);
 
 /* ---- semi_sync: a local write's client waits for a remote region ---- */
 
@@ -2059,6 +2063,8 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
          msg->cluster);
   else if (msg->type == NC_CLUSTER_MSG_REGION_STATE_REQUEST || msg->type == NC_CLUSTER_MSG_REGION_STATE)
     region_state_message (mod, msg);
+  else if (msg->type == NC_CLUSTER_MSG_REGION_ADMIN || msg->type == NC_CLUSTER_MSG_REGION_ADMIN_REPLY)
+    region_admin_message (mod, msg);
   else
 #endif
   if (msg->type == NC_CLUSTER_MSG_INSTALL_SNAPSHOT)
@@ -2187,6 +2193,7 @@ module_free (NornicModule *mod)
 #ifdef NC_MULTI_REGION
   g_clear_pointer (&mod->region, nc_region_node_free);
   g_clear_pointer (&mod->region_pub_writer, g_free);
+  g_clear_pointer (&mod->region_admin_answers, g_hash_table_unref);
 #endif
   g_clear_pointer (&mod->raft, nc_raft_free);
   recv_reset (mod);
@@ -3453,7 +3460,151 @@ h_snapshot (NornicModule *mod, const char *method, const char *path, const char 
 }
 
 #ifdef NC_MULTI_REGION
-/* /admin/region/promote, /admin/region/conflicts, /admin/region/conflicts/resolve */
+static char *
+region_error_json (const char *code, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+/* POST /admin/region/promote and /admin/region/conflicts/resolve on this
+ * node. Caller holds the lock. */
+static guint
+region_admin_local (NornicModule *mod, const char *path, const char *body, gsize body_len, char **json)
+{
+  if (strcmp (path, "/admin/region/promote") == 0)
+    return nc_region_http_promote (mod->region, json);
+  g_autoptr (NcWriteSet) ws = NULL;
+  guint status = nc_region_http_resolve (mod->region, body, body_len, &ws, json);
+  if (ws == NULL)
+    return status;
+  /* An ordinary local write of the primary region's leader, shipped like
+   * any other. */
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) stamped = nc_region_node_accepts_writes (mod->region)
+                                     ? nc_region_node_stamp (mod->region, ws, &error) : NULL;
+  guint64 index = stamped ? region_host_propose (mod, stamped, &error) : 0;
+  if (index == 0)
+    {
+      g_free (*json);
+      *json = region_error_json ("NotALeader", error ? error->message
+                                                     : "conflicts are resolved on the primary region's leader");
+      return 421;
+    }
+  nc_region_node_proposed (mod->region, index, stamped);
+  return status;
+}
+
+typedef struct {
+  guint status;
+  char *json;
+} RegionAdminAnswer;
+
+static void
+region_admin_answer_free (gpointer p)
+{
+  RegionAdminAnswer *a = p;
+  g_free (a->json);
+  g_free (a);
+}
+
+#define REGION_ADMIN_FORWARD_US (5 * G_USEC_PER_SEC)
+
+/* A follower forwards the two POST endpoints to its region's leader over
+ * the cluster transport (RegionAdmin / RegionAdminReply) and waits for the
+ * answer, running the main loop meanwhile (admin handlers answer before they
+ * return). The guide runs them against any node; both are safe to repeat
+ * (promoting a primary returns its epoch, resolving twice is refused).
+ * Returns 0 when there is no leader to forward to. Caller holds the lock. */
+static guint
+region_admin_forward (NornicModule *mod, const char *path, const char *body, gsize body_len, char **json)
+{
+  if (mod->leader == NULL || g_strcmp0 (mod->leader, mod->node_id) == 0 || mod->node == NULL)
+    return 0;
+  if (mod->region_admin_answers == NULL)
+    mod->region_admin_answers = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, region_admin_answer_free);
+  gint64 id = (gint64) ++mod->region_admin_next;
+  g_autofree char *leader = g_strdup (mod->leader);
+  g_autoptr (NcClusterMessage) m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_ADMIN);
+  m->u.region_admin.region = g_strdup (nc_region_log_region (nc_region_node_log (mod->region)));
+  m->u.region_admin.request_id = (guint64) id;
+  m->u.region_admin.path = g_strdup (path);
+  m->u.region_admin.body = g_bytes_new (body, body ? body_len : 0);
+  if (!nc_cluster_node_send (mod->node, leader, m, NULL))
+    return 0;
+  gint64 deadline = g_get_monotonic_time () + REGION_ADMIN_FORWARD_US;
+  while (!g_hash_table_contains (mod->region_admin_answers, &id) && !mod->stopping
+         && g_get_monotonic_time () < deadline)
+    iterate_unlocked (mod);
+  RegionAdminAnswer *a = g_hash_table_lookup (mod->region_admin_answers, &id);
+  if (a == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("the region's leader %s did not answer the forwarded request in %d s; "
+                                              "retry", leader, (int) (REGION_ADMIN_FORWARD_US / G_USEC_PER_SEC));
+      *json = region_error_json ("Unavailable", msg);
+      return 503;
+    }
+  guint status = a->status;
+  *json = g_steal_pointer (&a->json);
+  g_hash_table_remove (mod->region_admin_answers, &id);
+  return status;
+}
+
+/* RegionAdmin (leader) and RegionAdminReply (the forwarding member). Caller
+ * holds the lock; main loop. */
+static void
+region_admin_message (NornicModule *mod, const NcClusterMessage *msg)
+{
+  if (mod->region == NULL)
+    return;
+  if (msg->type == NC_CLUSTER_MSG_REGION_ADMIN)
+    {
+      const NcClusterMsgRegionAdmin *r = &msg->u.region_admin;
+      char *json = NULL;
+      guint status;
+      if (strcmp (r->path, "/admin/region/promote") != 0 && strcmp (r->path, "/admin/region/conflicts/resolve") != 0)
+        {
+          status = 404;
+          json = region_error_json ("NotFound", "unknown forwarded admin request");
+        }
+      else if (mod->raft_role != NC_RAFT_LEADER || !mod->writes_ready)
+        {
+          /* Not forwarded again: a leader change in between ends here. */
+          status = 421;
+          json = region_error_json ("NotALeader", "the forwarded request reached a node that is no longer the "
+                                                  "region's leader; retry");
+        }
+      else
+        {
+          gsize len = 0;
+          const char *body = r->body ? g_bytes_get_data (r->body, &len) : NULL;
+          status = region_admin_local (mod, r->path, body, len, &json);
+        }
+      g_autoptr (NcClusterMessage) a = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_ADMIN_REPLY);
+      a->u.region_admin_reply.request_id = r->request_id;
+      a->u.region_admin_reply.status = status;
+      a->u.region_admin_reply.json = json;
+      nc_cluster_node_send (mod->node, msg->from, a, NULL);
+      return;
+    }
+  if (mod->region_admin_answers == NULL || g_hash_table_size (mod->region_admin_answers) > 64)
+    return;  /* nobody asked, or answers nobody waited for pile up */
+  RegionAdminAnswer *a = g_new0 (RegionAdminAnswer, 1);
+  a->status = (guint) msg->u.region_admin_reply.status;
+  a->json = g_strdup (msg->u.region_admin_reply.json);
+  gint64 id = (gint64) msg->u.region_admin_reply.request_id;
+  g_hash_table_insert (mod->region_admin_answers, g_memdup2 (&id, sizeof id), a);
+}
+
+/* /admin/region/promote, /admin/region/conflicts[?status=open],
+ * /admin/region/conflicts/resolve */
 static gboolean
 h_region (NornicModule *mod, const char *method, const char *path, const char *body, gsize body_len,
           NornicHttpReply *reply)
@@ -3461,36 +3612,16 @@ h_region (NornicModule *mod, const char *method, const char *path, const char *b
   (void) method;
   g_mutex_lock (&mod->lock);
   char *json = NULL;
-  guint status;
-  if (strcmp (path, "/admin/region/promote") == 0)
-    status = nc_region_http_promote (mod->region, &json);
-  else if (strcmp (path, "/admin/region/conflicts/resolve") == 0)
-    {
-      g_autoptr (NcWriteSet) ws = NULL;
-      status = nc_region_http_resolve (mod->region, body, body_len, &ws, &json);
-      if (ws != NULL)
-        {
-          /* An ordinary local write of the primary region's leader, shipped
-           * like any other. */
-          g_autoptr (GError) error = NULL;
-          g_autoptr (NcWriteSet) stamped = nc_region_node_accepts_writes (mod->region)
-                                             ? nc_region_node_stamp (mod->region, ws, &error) : NULL;
-          guint64 index = stamped ? region_host_propose (mod, stamped, &error) : 0;
-          if (index == 0)
-            {
-              g_free (json);
-              json = NULL;
-              reply_error (mod, reply, 421, "NotALeader",
-                           error ? error->message
-                                 : "conflicts are resolved on the primary region's leader");
-              g_mutex_unlock (&mod->lock);
-              return TRUE;
-            }
-          nc_region_node_proposed (mod->region, index, stamped);
-        }
-    }
+  guint status = 0;
+  if (strcmp (path, "/admin/region/conflicts") == 0)
+    status = nc_region_http_conflicts (mod->region, reply->query, &json);
   else
-    status = nc_region_http_conflicts (mod->region, NULL, &json);
+    {
+      if (mod->raft_role != NC_RAFT_LEADER)
+        status = region_admin_forward (mod, path, body, body_len, &json);
+      if (status == 0)
+        status = region_admin_local (mod, path, body, body_len, &json);
+    }
   g_mutex_unlock (&mod->lock);
   reply->status = status;
   reply->json = json;

@@ -411,6 +411,7 @@ typedef struct {
   NcDb *db;
   char *method;
   char *path;
+  char *query;       /* re-encoded query string, NULL when none */
   char *body;
   gsize body_len;
   NornicHttpReply reply;
@@ -426,10 +427,38 @@ admin_call_unref (gpointer p)
   g_cond_clear (&c->cond);
   g_free (c->method);
   g_free (c->path);
+  g_free (c->query);
   g_free (c->body);
   g_free (c->reply.json);
   g_free (c->allow);
   g_free (c);
+}
+
+static enum MHD_Result
+admin_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+  (void) kind;
+  GString *q = cls;
+  g_autofree char *k = g_uri_escape_string (key, NULL, FALSE);
+  g_autofree char *v = value ? g_uri_escape_string (value, NULL, FALSE) : NULL;
+  g_string_append_printf (q, "%s%s%s%s", q->len ? "&" : "", k, v ? "=" : "", v ? v : "");
+  return MHD_YES;
+}
+
+/* The query string for module admin handlers (NornicHttpReply.query):
+ * libmicrohttpd hands us the path without it and the arguments decoded, so
+ * they are re-encoded. NULL when there are none. */
+static char *
+admin_query_string (NcHttpRequest *req)
+{
+  GString *q = g_string_new (NULL);
+  MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, admin_query_arg, q);
+  if (q->len == 0)
+    {
+      g_string_free (q, TRUE);
+      return NULL;
+    }
+  return g_string_free (q, FALSE);
 }
 
 /* Main loop thread: the module's registry and handlers live here. */
@@ -448,6 +477,7 @@ admin_call_on_main_cb (gpointer data)
   if (!cancelled)
     {
       handler = nc_db_find_admin_handler (c->db, c->method, c->path, &mod);
+      reply.query = c->query;
       if (handler != NULL)
         ok = handler (mod, c->method, c->path, c->body, c->body_len, &reply);
       else
@@ -498,6 +528,7 @@ handle_module_admin (NcHttpRequest *req)
   c->db = server->db;
   c->method = g_strdup (req->method);
   c->path = g_strdup (req->path);
+  c->query = admin_query_string (req);
   c->body = g_strndup (req->body, req->body_len);
   c->body_len = req->body_len;
   g_main_context_invoke_full (server->main_context, G_PRIORITY_DEFAULT, admin_call_on_main_cb, c,

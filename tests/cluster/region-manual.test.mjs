@@ -74,7 +74,13 @@ describe('multi_region: manual conflict strategy', () => {
       { method: 'POST', body: { id: open['us-east'], choice: 'rejected' } });
     assert.notEqual(refused.status, 200);
 
-    const res = await http(east.node(eastLeader), '/admin/region/conflicts/resolve',
+    // ?status=open filters (the query string reaches the module).
+    assert.equal((await http(east.node(eastLeader), '/admin/region/conflicts?status=open')).body.length, 1);
+    assert.equal((await http(east.node(eastLeader), '/admin/region/conflicts?status=bogus')).status, 400);
+
+    // Resolved through a us-east follower: forwarded to the leader.
+    const ef = east.ids.find((i) => i !== eastLeader);
+    const res = await http(east.node(ef), '/admin/region/conflicts/resolve',
       { method: 'POST', body: { id: open['us-east'], choice: 'rejected' } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     await waitValue('west');
@@ -84,6 +90,7 @@ describe('multi_region: manual conflict strategy', () => {
         const cs = r.body.filter((x) => x.key === 'v');
         return cs.length === 1 && cs[0].status === 'resolved';
       }, 20000);
+      assert.deepEqual((await http(c.node(i), '/admin/region/conflicts?status=open')).body, []);
     }
     // The primary's leader takes ordinary writes again afterwards.
     await cypher(east.node(eastLeader), 'CREATE (:AfterResolve)');

@@ -507,6 +507,13 @@ test_admin_endpoints_and_metrics (void)
   JsonArray *arr = json_node_get_array (json_parser_get_root (p));
   g_assert_cmpuint (json_array_get_length (arr), ==, 1);
   g_autofree char *id = g_strdup (json_object_get_string_member (json_array_get_object_element (arr, 0), "id"));
+  /* The query string is parsed, not searched: other filters are refused. */
+  g_autofree char *bad = NULL;
+  g_assert_cmpuint (nc_region_http_conflicts (west->node, "status=resolvedish", &bad), ==, 400);
+  g_assert_nonnull (strstr (bad, "status must be"));
+  g_autofree char *all = NULL;
+  g_assert_cmpuint (nc_region_http_conflicts (west->node, "x=1&status=all", &all), ==, 200);
+  g_assert_nonnull (strstr (all, "\"status\":\"open\""));
   /* Only the primary's leader resolves; others say where to go. */
   NcWriteSet *ws = NULL;
   g_autofree char *body = g_strdup_printf ("{\"id\":\"%s\",\"choice\":\"value\",\"value\":42}", id);

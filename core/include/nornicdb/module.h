@@ -84,6 +84,9 @@ typedef void (*NornicCommitCb) (guint64 index, gboolean ok, const GError *error,
 typedef struct {
   guint status;      /* HTTP status */
   char *json;        /* (transfer full) response body, JSON */
+  /* -- appended (input, set by the core before the handler runs; the core
+   * allocates this struct, so older modules simply ignore it) -- */
+  const char *query; /* the request's query string without '?' ("status=open"), NULL when none */
 } NornicHttpReply;
 
 /* `body` is the request body (may be NULL/empty); return TRUE and fill
