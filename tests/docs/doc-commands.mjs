@@ -8,12 +8,16 @@
 //   <!-- doc-test: ha -->          against a hot standby pair (primary 127.0.0.64, standby 127.0.0.65)
 //   <!-- doc-test: raft -->        against a 3-node Raft cluster (cluster ports 127.0.0.61-63:7688)
 //   <!-- doc-test: region -->      against two regions of three nodes (us-east 127.0.0.66-68, eu-west 127.0.0.69-71)
-//   <!-- doc-test: self -->        the block starts its own daemons (`nornicdb ... &`); they are killed by pid afterwards
+//   <!-- doc-test: self -->        the block starts its own daemons (`nornicdb ... &`) on the documented
+//                                  addresses 127.0.0.11-12 / .21-23 / .31-33 / .41-43, moved to
+//                                  127.0.0.64-65 / .61-63 / .66-68 / .69-71, with /var/lib/nornicdb
+//                                  moved to a temporary directory; the daemons are killed by pid afterwards
 //   <!-- doc-test: skip reason="docker compose" -->   not run; listed with its reason
 //
 // Attributes after the mode (all optional):
 //   status="409"        HTTP status every curl of the block must get (comma list: any of them); default 2xx
-//   fields="a,b.c"      fields every JSON answer of the block must have (dot paths)
+//   fields="a,b.c"      fields every JSON answer of the block must have (dot paths, array
+//                       indexes as numbers); fields="/path:a,b /other:c" per URL path prefix
 //   contains="x;y"      strings the block's output (standard output or error) must contain
 //   exit="2"            expected exit status of the block (default 0)
 //   fresh               restart the mode's servers before this block
