@@ -1780,6 +1780,19 @@ do_set_prop (NcTxn *txn, gboolean rel, gint64 id, const char *key, const NcValue
       nc_map_unref (m);
       m = NULL;
     }
+  else
+    /* a key the map did not have is appended as a fresh string: every
+     * stored map uses the interned key strings, so that a property read
+     * compares pointers only (prop_in_version) */
+    for (guint32 i = 0; i < m->len; i++)
+      {
+        NcString *ks = key_string (s, m->entries[i].key->data);
+        if (m->entries[i].key != ks)
+          {
+            nc_string_unref (m->entries[i].key);
+            m->entries[i].key = nc_string_ref (ks);
+          }
+      }
   v->props = m;
   if (!rel && !remove && s->schema->len > 0)
     index_note (s, id, v, NC_TOKEN_NONE, key);
@@ -2467,6 +2480,20 @@ nc_txn_node_has_label (NcTxn *txn, NcNodeId id, NcToken label)
   return has;
 }
 
+/* Every stored property map uses the store's interned key strings (see
+ * map_storable_copy and do_set_prop), so a key is found by pointer: a
+ * string compare per entry was a cache miss per key per node in scans. */
+static inline NcValue
+prop_in_version (const Version *v, const NcString *ks)
+{
+  const NcMap *m = v->props;
+  if (m != NULL)
+    for (guint32 i = 0; i < m->len; i++)
+      if (m->entries[i].key == ks)
+        return nc_value_copy (&m->entries[i].value);
+  return nc_value_null ();
+}
+
 static NcValue
 entity_prop (NcTxn *txn, gboolean rel, gint64 id, NcToken key)
 {
@@ -2485,17 +2512,8 @@ entity_prop (NcTxn *txn, gboolean rel, gint64 id, NcToken key)
     return out;
   g_rw_lock_reader_lock (&s->lock);
   Version *v = rel ? rel_visible (s, txn, id) : node_visible (s, txn, id);
-  if (v != NULL && v->props != NULL)
-    {
-      /* stored maps use the interned key strings: pointer equality first */
-      const NcMap *m = v->props;
-      for (guint32 i = 0; i < m->len; i++)
-        if (m->entries[i].key == ks || strcmp (m->entries[i].key->data, name) == 0)
-          {
-            out = nc_value_copy (&m->entries[i].value);
-            break;
-          }
-    }
+  if (v != NULL)
+    out = prop_in_version (v, ks);
   g_rw_lock_reader_unlock (&txn->store->lock);
   return out;
 }
@@ -2979,8 +2997,8 @@ fill_expand (NcCursor *c)
   while (c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       AdjList *l = c->phase == 0 ? &n->out : &n->in;
-      gint64 cap = c->phase == 0 ? c->cap : c->cap_in;
-      if (c->pos >= cap || c->pos >= l->len)
+      gint64 cap = MIN (c->phase == 0 ? c->cap : c->cap_in, (gint64) l->len);
+      if (c->pos >= cap)
         {
           if (c->phase == 0 && (c->dir & NC_DIR_IN))
             {
@@ -2991,29 +3009,48 @@ fill_expand (NcCursor *c)
           c->done = TRUE;
           return;
         }
-      /* adjacency is in creation order, so relationship slots and the
-       * other nodes are all over memory: request the slots a few entries
-       * ahead, their versions a little later, and the other node's version
-       * for the entry yielded (the engine checks its labels next) */
-      gint64 lim = MIN (cap, (gint64) l->len);
-      if (c->pos + 6 < lim)
+      /* Adjacency is in creation order, so the relationship slots, their
+       * versions and the other nodes are all over memory. A chunk of
+       * entries (at most what the batch can still take, as each entry
+       * yields at most one id) is walked three times: request every slot,
+       * then every version, then check them. The loads of one pass are
+       * independent and overlap; prefetching a fixed distance ahead could
+       * not start until the fifth entry of the short lists most nodes
+       * have, and each of those waited for its misses one after another. */
+      const AdjEntry *v = l->v;
+      gint64 first = c->pos;
+      gint64 end = MIN (cap, first + (gint64) (c->buf_cap - c->buf_len));
+      for (gint64 i = first; i < end; i++)
         {
-          const AdjEntry *ahead = &l->v[c->pos + 6];
-          __builtin_prefetch (&s->rels[ahead->rel]);
-          __builtin_prefetch (&s->nodes[ahead->other]);
+          __builtin_prefetch (&s->rels[v[i].rel]);
+          __builtin_prefetch (&s->nodes[v[i].other]);
         }
-      if (c->pos + 3 < lim)
+      for (gint64 i = first; i < end; i++)
         {
-          const AdjEntry *near = &l->v[c->pos + 3];
-          __builtin_prefetch (s->rels[near->rel].head);
-          __builtin_prefetch (s->nodes[near->other].head);
+          __builtin_prefetch (s->rels[v[i].rel].head);
+          __builtin_prefetch (s->nodes[v[i].other].head);
         }
-      AdjEntry *a = &l->v[c->pos++];
-      examined++;
-      if (c->phase == 1 && c->dir == NC_DIR_BOTH && a->other == c->node)
-        continue; /* self-loop: yielded from the outgoing list */
-      if (type_wanted (s->rels[a->rel].type, c->types, c->n_types) && rel_visible (s, c->txn, a->rel))
-        push (c, a->rel, a->other);
+      for (gint64 i = first; i < end; i++)
+        {
+          const AdjEntry *a = &v[i];
+          if (c->phase == 1 && c->dir == NC_DIR_BOTH && a->other == c->node)
+            continue; /* self-loop: yielded from the outgoing list */
+          if (!type_wanted (s->rels[a->rel].type, c->types, c->n_types) || !rel_visible (s, c->txn, a->rel))
+            continue;
+          if (c->token != NC_TOKEN_NONE)
+            {
+              /* nc_txn_expand_to_label; the far node's property map is
+               * what the engine reads next (a WHERE on the far node) */
+              Version *ov = node_visible (s, c->txn, a->other);
+              if (ov == NULL || !version_has_label (ov, c->token))
+                continue;
+              if (ov->props != NULL)
+                __builtin_prefetch (ov->props);
+            }
+          push (c, a->rel, a->other);
+        }
+      examined += (guint) (end - first);
+      c->pos = end;
     }
 }
 
@@ -3327,4 +3364,41 @@ nc_store_debug_chain_length (NcStore *store, gboolean rel, gint64 id)
     n++;
   g_rw_lock_reader_unlock (&store->lock);
   return n;
+}
+
+/* ---- additions: reads for the engine's hot paths ----------------------- */
+
+const NcString *
+nc_store_key_string (NcStore *store, NcToken key)
+{
+  const NcString *out = NULL;
+  g_rw_lock_reader_lock (&store->tokens_lock);
+  if (key < store->key_strings->len)
+    out = g_ptr_array_index (store->key_strings, key);
+  g_rw_lock_reader_unlock (&store->tokens_lock);
+  return out;
+}
+
+NcValue
+nc_txn_prop_interned (NcTxn *txn, gboolean rel, gint64 id, const NcString *key, gboolean *visible)
+{
+  NcStore *s = txn->store;
+  NcValue out = nc_value_null ();
+  g_rw_lock_reader_lock (&s->lock);
+  Version *v = rel ? rel_visible (s, txn, id) : node_visible (s, txn, id);
+  if (v != NULL)
+    out = prop_in_version (v, key);
+  g_rw_lock_reader_unlock (&s->lock);
+  if (visible)
+    *visible = v != NULL;
+  return out;
+}
+
+NcCursor *
+nc_txn_expand_to_label (NcTxn *txn, NcNodeId id, NcDirection dir, const NcToken *types, guint n_types,
+                        NcToken label)
+{
+  NcCursor *c = nc_txn_expand (txn, id, dir, types, n_types);
+  c->token = label;
+  return c;
 }

@@ -285,6 +285,23 @@ gboolean nc_txn_deleted_in_txn (NcTxn *txn, gboolean rel, gint64 id);
  * Cypher). FALSE when it was not deleted by this transaction. */
 gboolean nc_txn_deleted_rel_info (NcTxn *txn, NcRelId id, NcToken *type, NcNodeId *start, NcNodeId *end);
 
+/* The interned key string of a property-key token (transfer none, lives as
+ * long as the store), NULL when there is no such token. Every stored
+ * property map uses these strings as its keys. */
+const NcString *nc_store_key_string (NcStore *store, NcToken key);
+/* Property of a node (rel == FALSE) or relationship by its interned key
+ * string (from nc_store_key_string): nc_txn_node_prop / nc_txn_rel_prop
+ * without the token-table lookup. (transfer full); NULL value when absent.
+ * *visible (may be NULL) tells whether the entity is visible at all. */
+NcValue nc_txn_prop_interned (NcTxn *txn, gboolean rel, gint64 id, const NcString *key,
+                              gboolean *visible);
+
+/* nc_txn_expand restricted to relationships whose other node is visible
+ * and has `label` (checked while the cursor fills its batch, where the
+ * node's version has already been requested from memory). */
+NcCursor *nc_txn_expand_to_label (NcTxn *txn, NcNodeId id, NcDirection dir, const NcToken *types,
+                                  guint n_types, NcToken label);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -18,6 +18,17 @@ G_BEGIN_DECLS
 typedef struct _NcOp NcOp;
 typedef struct _NcExecCtx NcExecCtx;
 
+/* Tokens of names written in the statement, by the address of the name in
+ * the AST (stable for the execution): a row that reads `p.age` or checks
+ * `(b:Person)` otherwise paid a locked hash lookup of the name per row.
+ * Only tokens that exist are cached (they are never removed). */
+#define NC_TOKEN_CACHE_SIZE 16
+typedef struct {
+  const char *name;
+  NcToken tok;
+  const NcString *key;      /* property keys: the store's interned string */
+} NcTokenCacheEntry;
+
 struct _NcExecCtx {
   const NcCypherContext *ctx;
   NcTxn *txn;
@@ -33,6 +44,8 @@ struct _NcExecCtx {
   gboolean profile;
   GHashTable *regex_cache;  /* pattern -> GRegex */
   GHashTable *subplans;     /* NcExpr* -> NcOp* (pattern expressions, subqueries) */
+  NcTokenCacheEntry key_cache[NC_TOKEN_CACHE_SIZE];
+  NcTokenCacheEntry label_cache[NC_TOKEN_CACHE_SIZE];
 };
 
 typedef struct {
@@ -63,6 +76,12 @@ gboolean nc_exec_account (NcExecCtx *x, gssize bytes, GError **error);
 gsize nc_value_estimate (const NcValue *v);
 void nc_set_timeout_error (GError **error);
 
+/* Token of a label / property-key name that lives in the statement's AST
+ * (never a temporary string: the cache is keyed by its address);
+ * NC_TOKEN_NONE when the store has no such token yet. */
+NcToken nc_exec_label_token (NcExecCtx *x, const char *ast_name);
+const NcString *nc_exec_key_string (NcExecCtx *x, const char *ast_name);
+
 /* ---- rows and operators ---------------------------------------------- */
 
 gpointer nc_op_alloc (gsize size, const NcOpClass *klass, NcExecCtx *x, NcOp *child);
@@ -72,6 +91,10 @@ void nc_op_free (NcOp *op);
 void nc_row_copy (NcValue *dst, const NcValue *src, int width);
 void nc_row_clear (NcValue *row, int width);
 NcValue *nc_row_dup (const NcValue *src, int width);
+/* Binds a node (rel == FALSE) or relationship reference into a row slot,
+ * reusing the slot's id-only entity when the row is its only holder (no
+ * allocation per row in scans and expands whose rows are not kept). */
+void nc_row_set_entity (NcValue *slot, gboolean rel, gint64 id, gint64 start_id, gint64 end_id);
 void nc_row_free (NcValue *row, int width);
 void nc_op_add_ident (NcOp *op, int slot);
 

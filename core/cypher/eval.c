@@ -115,6 +115,64 @@ deleted_error (GError **error, gboolean is_rel, gint64 id)
   return FALSE;
 }
 
+static NcTokenCacheEntry *
+token_cache_find (NcTokenCacheEntry *cache, const char *ast_name)
+{
+  return &cache[((guintptr) ast_name >> 3) % NC_TOKEN_CACHE_SIZE];
+}
+
+NcToken
+nc_exec_label_token (NcExecCtx *x, const char *ast_name)
+{
+  NcTokenCacheEntry *c = token_cache_find (x->label_cache, ast_name);
+  if (c->name == ast_name)
+    return c->tok;
+  NcToken t = nc_store_token (x->store, NC_TOKEN_LABEL, ast_name, FALSE);
+  if (t != NC_TOKEN_NONE)
+    {
+      c->name = ast_name;
+      c->tok = t;
+    }
+  return t;
+}
+
+const NcString *
+nc_exec_key_string (NcExecCtx *x, const char *ast_name)
+{
+  NcTokenCacheEntry *c = token_cache_find (x->key_cache, ast_name);
+  if (c->name == ast_name)
+    return c->key;
+  NcToken t = nc_store_token (x->store, NC_TOKEN_PROP_KEY, ast_name, FALSE);
+  if (t == NC_TOKEN_NONE)
+    return NULL;
+  const NcString *ks = nc_store_key_string (x->store, t);
+  if (ks != NULL)
+    {
+      c->name = ast_name;
+      c->tok = t;
+      c->key = ks;
+    }
+  return ks;
+}
+
+/* `var.key` with `key` from the AST: the property read of every scan row,
+ * without the token lookup (nc_exec_key_string) or a copy of the entity. */
+static gboolean
+eval_prop_of_var (NcExecCtx *x, const NcExpr *e, const NcValue *base, NcValue *out, GError **error)
+{
+  const NcEntity *en = base->u.entity;
+  const NcString *ks = nc_exec_key_string (x, e->name);
+  gboolean visible = TRUE;
+  *out = nc_value_null ();
+  if (ks != NULL)
+    *out = nc_txn_prop_interned (x->txn, en->is_rel, en->id, ks, &visible);
+  else
+    visible = en->is_rel ? nc_txn_rel_exists (x->txn, en->id) : nc_txn_node_exists (x->txn, en->id);
+  if (!visible && nc_txn_deleted_in_txn (x->txn, en->is_rel, en->id))
+    return deleted_error (error, en->is_rel, en->id);
+  return TRUE;
+}
+
 gboolean
 nc_eval_property (NcExecCtx *x, const NcValue *v, const char *key, NcValue *out, GError **error)
 {
@@ -726,6 +784,8 @@ nc_eval (NcExecCtx *x, const NcExpr *e, NcValue *row, NcValue *out, GError **err
       *out = nc_value_copy (&row[e->slot]);
       return TRUE;
     case NC_EX_PROP:
+      if (e->a->kind == NC_EX_VAR && (row[e->a->slot].type == NC_VALUE_NODE || row[e->a->slot].type == NC_VALUE_REL))
+        return eval_prop_of_var (x, e, &row[e->a->slot], out, error);
       {
         g_auto (NcValue) base = nc_value_null ();
         if (!nc_eval (x, e->a, row, &base, error))

@@ -68,6 +68,26 @@ nc_row_clear (NcValue *row, int width)
 }
 
 void
+nc_row_set_entity (NcValue *slot, gboolean rel, gint64 id, gint64 start_id, gint64 end_id)
+{
+  NcValueType t = rel ? NC_VALUE_REL : NC_VALUE_NODE;
+  if (slot->type == t)
+    {
+      NcEntity *e = slot->u.entity;
+      /* ref 1: nobody else can observe the change */
+      if (!e->materialised && g_atomic_int_get (&e->ref) == 1)
+        {
+          e->id = id;
+          e->start_id = start_id;
+          e->end_id = end_id;
+          return;
+        }
+    }
+  nc_value_clear (slot);
+  *slot = rel ? nc_value_rel_ref (id, start_id, end_id) : nc_value_node_ref (id);
+}
+
+void
 nc_row_copy (NcValue *dst, const NcValue *src, int width)
 {
   if (dst == src)

@@ -25,23 +25,35 @@ typedef struct {
   gboolean have_input;
   gint64 from_id;
   NcCursor *cur;        /* fixed length */
+  gboolean cur_checks_end; /* cur yields only ends that match `to` */
   GArray *stack;        /* Frame, variable length */
   GArray *path;         /* NcValue rel refs */
   gboolean zero_pending;
 } ExpandOp;
 
+/* The endpoints of a relationship reached from `from`. */
+static void
+rel_ends (ExpandOp *e, gint64 rid, gint64 from, gint64 other, NcDirection d, gint64 *start, gint64 *end)
+{
+  NcToken t;
+  if (d == NC_DIR_IN)
+    {
+      *start = other;
+      *end = from;
+    }
+  else if (d == NC_DIR_OUT || !nc_txn_rel_info (e->op.x->txn, rid, &t, start, end))
+    {
+      *start = from;
+      *end = other;
+    }
+}
+
 static NcValue
 rel_value (ExpandOp *e, gint64 rid, gint64 from, gint64 other, NcDirection d)
 {
-  if (d == NC_DIR_OUT)
-    return nc_value_rel_ref (rid, from, other);
-  if (d == NC_DIR_IN)
-    return nc_value_rel_ref (rid, other, from);
-  NcToken t;
-  NcNodeId s, en;
-  if (nc_txn_rel_info (e->op.x->txn, rid, &t, &s, &en))
-    return nc_value_rel_ref (rid, s, en);
-  return nc_value_rel_ref (rid, from, other);
+  gint64 st, en;
+  rel_ends (e, rid, from, other, d, &st, &en);
+  return nc_value_rel_ref (rid, st, en);
 }
 
 static NcCursor *
@@ -233,20 +245,18 @@ expand_next (NcOp *op, GError **error)
                     return FALSE;
                   if (!ok)
                     continue;
-                  if (!end_ok (e, other, &ok, error))
+                  if (!e->cur_checks_end && !end_ok (e, other, &ok, error))
                     return FALSE;
                   if (!ok)
                     continue;
                   if (!e->rel_bound)
                     {
-                      nc_value_clear (&op->row[e->rel->slot]);
-                      op->row[e->rel->slot] = rel_value (e, rid, e->from_id, other, e->dir);
+                      gint64 st, en;
+                      rel_ends (e, rid, e->from_id, other, e->dir, &st, &en);
+                      nc_row_set_entity (&op->row[e->rel->slot], TRUE, rid, st, en);
                     }
                   if (!e->to_bound)
-                    {
-                      nc_value_clear (&op->row[e->to->slot]);
-                      op->row[e->to->slot] = nc_value_node_ref (other);
-                    }
+                    nc_row_set_entity (&op->row[e->to->slot], FALSE, other, -1, -1);
                   return TRUE;
                 }
               g_clear_pointer (&e->cur, nc_cursor_free);
@@ -300,7 +310,22 @@ expand_next (NcOp *op, GError **error)
           e->zero_pending = e->rel->min == 0;
         }
       else
-        e->cur = open_expand (e, e->from_id);
+        {
+          /* (a)-[..]->(b:L) into a new b with nothing else to check: the
+           * store checks the label while it fills the cursor's batch */
+          NcToken end_label = NC_TOKEN_NONE;
+          if (!e->to_bound && e->to->props == NULL && e->to->labels && e->to->labels->len == 1)
+            end_label = nc_exec_label_token (x, e->to->labels->pdata[0]);
+          e->cur_checks_end = end_label != NC_TOKEN_NONE;
+          if (e->cur_checks_end)
+            {
+              op->db_hits++;
+              e->cur = nc_txn_expand_to_label (x->txn, e->from_id, e->dir, (const NcToken *) e->types->data,
+                                               e->types->len, end_label);
+            }
+          else
+            e->cur = open_expand (e, e->from_id);
+        }
     }
 }
 

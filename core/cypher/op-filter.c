@@ -17,12 +17,19 @@ filter_next (NcOp *op, GError **error)
     {
       if (!nc_exec_tick (op->x, error))
         return FALSE;
-      nc_row_copy (op->row, op->child->row, op->x->width);
+      /* the predicate is evaluated on the child's row (evaluation only
+       * writes comprehension slots, and restores them): copying every row
+       * first cost a reference count round trip per slot for rows that are
+       * dropped, and kept the child's entities shared so that the scan
+       * below could not reuse them */
       gboolean keep;
-      if (!nc_eval_pred (op->x, f->pred, op->row, &keep, error))
+      if (!nc_eval_pred (op->x, f->pred, op->child->row, &keep, error))
         return FALSE;
       if (keep)
-        return TRUE;
+        {
+          nc_row_copy (op->row, op->child->row, op->x->width);
+          return TRUE;
+        }
     }
   return FALSE;
 }

@@ -39,7 +39,7 @@ nc_node_matches (NcExecCtx *x, NcNodePat *node, gint64 id, NcValue *row, gboolea
   *ok = TRUE;
   for (guint i = 0; node->labels && i < node->labels->len; i++)
     {
-      NcToken t = nc_store_token (x->store, NC_TOKEN_LABEL, node->labels->pdata[i], FALSE);
+      NcToken t = nc_exec_label_token (x, node->labels->pdata[i]);
       if (t == NC_TOKEN_NONE || !nc_txn_node_has_label (x->txn, id, t))
         {
           *ok = FALSE;
@@ -170,8 +170,7 @@ scan_next (NcOp *op, GError **error)
                 return FALSE;
               if (!ok)
                 continue;
-              nc_value_clear (&op->row[s->node->slot]);
-              op->row[s->node->slot] = nc_value_node_ref (id);
+              nc_row_set_entity (&op->row[s->node->slot], FALSE, id, -1, -1);
               return TRUE;
             }
           if (s->cur)

@@ -1111,6 +1111,114 @@ test_merge_rel_param_map_refused (Fx *fx, gconstpointer d)
   g_ptr_array_unref (rows);
 }
 
+/* ---- engine fast paths (docs/performance.md, Graph queries) ----------- */
+
+/* Grouping on one key uses an integer-only table until a key of another
+ * type arrives; 1.0 must still fall into the group of 1 after the switch. */
+static void
+test_group_by_int_keys_then_equivalent_float (Fx *fx, gconstpointer data)
+{
+  assert_rows (fx, "UNWIND [1, 2, 1, 1.0, 2.0, 'x', 1, 3] AS k RETURN k, count(*)", NULL,
+               "1 | 4\n2 | 2\n'x' | 1\n3 | 1");
+  assert_rows (fx, "UNWIND [2.0, 2, 1] AS k RETURN k, count(*)", NULL, "2.0 | 2\n1 | 1");
+  assert_rows (fx, "UNWIND range(1, 300) AS i RETURN i % 7 AS k, count(*) AS n ORDER BY k", NULL,
+               "0 | 42\n1 | 43\n2 | 43\n3 | 43\n4 | 43\n5 | 43\n6 | 43");
+}
+
+/* Scans and expands reuse the entity in their row when nothing else holds
+ * it; entities kept by later operators (collect, WITH) must stay distinct. */
+static void
+test_scanned_entities_are_not_shared_between_rows (Fx *fx, gconstpointer data)
+{
+  exec_ok (fx, "UNWIND range(1, 40) AS i CREATE (a:P {i: i})-[:R {w: i * 10}]->(b:Q {i: i + 100})");
+  assert_rows (fx, "MATCH (n:P) WITH collect(n) AS ns RETURN size(ns), reduce(s = 0, x IN ns | s + x.i)", NULL,
+               "40 | 820");
+  assert_rows (fx, "MATCH (n:P) WHERE n.i > 38 WITH collect(n) AS ns RETURN [x IN ns | x.i]", NULL, "[39, 40]");
+  assert_rows (fx, "MATCH (a:P)-[r:R]->(b:Q) WHERE b.i < 103 WITH collect(r) AS rs, collect(b) AS bs "
+               "RETURN [x IN rs | x.w], [x IN bs | x.i]", NULL, "[10, 20] | [101, 102]");
+  assert_rows (fx, "MATCH (a:P)-[r:R]->(b) WITH a, r, b ORDER BY b.i DESC LIMIT 2 RETURN a.i, r.w, b.i", NULL,
+               "40 | 400 | 140\n39 | 390 | 139");
+  /* the far end's label is checked by the store cursor */
+  assert_rows (fx, "MATCH (a:P)-[:R]->(b:P) RETURN count(*)", NULL, "0");
+  assert_rows (fx, "MATCH (b:Q)<-[:R]-(a:P) WHERE a.i <= 3 RETURN b.i ORDER BY b.i", NULL, "101\n102\n103");
+  assert_rows (fx, "MATCH (a:P {i: 1}) CREATE (a)-[:R]->(:Q:Extra {i: 0}) WITH a "
+               "MATCH (a)-[:R]->(b:Extra) RETURN b.i", NULL, "0");
+}
+
+/* Property reads by cached key tokens: a key created later in the same
+ * statement is found, and a deleted entity's properties still fail. */
+static void
+test_property_reads_after_key_creation_and_delete (Fx *fx, gconstpointer data)
+{
+  exec_ok (fx, "CREATE (:K {a: 1})");
+  assert_rows (fx, "MATCH (n:K) RETURN n.fresh", NULL, "null");
+  assert_rows (fx, "MATCH (n:K) WITH n, n.fresh AS before SET n.fresh = 5 RETURN before, n.fresh", NULL, "null | 5");
+  assert_rows (fx, "MATCH (n:K) SET n.other = 'x' RETURN n.other, n.fresh, n.a", NULL, "'x' | 5 | 1");
+  assert_fails (fx, "MATCH (n:K) DELETE n RETURN n.a", NC_ERROR_ENTITY_NOT_FOUND, "has been deleted");
+}
+
+/* The TCK's fixture procedures exist only when the server opts in: nobody
+ * can define procedures on an ordinary server. (A subprocess, because the
+ * opt-in is read once per process.) */
+static void
+test_tck_procedures_need_opt_in (Fx *fx, gconstpointer d)
+{
+  if (g_test_subprocess ())
+    {
+      g_unsetenv ("NORNICDB_TCK_PROCEDURES");
+      assert_fails (fx, "CALL nornicdb.tck.defineProcedure('t.p', [], [], ['v'], ['STRING?'], [['x']])",
+                    NC_ERROR_UNKNOWN_PROCEDURE, "nornicdb.tck.defineProcedure");
+      assert_fails (fx, "CALL nornicdb.tck.clearProcedures()", NC_ERROR_UNKNOWN_PROCEDURE, NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
+/* With the opt-in, a defined fixture behaves like a procedure of that
+ * signature: rows are looked up by their inputs, arguments are checked when
+ * compiling, implicit arguments come from parameters (standalone only), an
+ * in-query call binds only what it yields, a procedure without outputs keeps
+ * the rows flowing, and clearing removes it even from cached plans. */
+static void
+test_tck_procedure_fixtures (Fx *fx, gconstpointer d)
+{
+  if (!g_test_subprocess ())
+    {
+      g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+      g_test_trap_assert_passed ();
+      return;
+    }
+  g_setenv ("NORNICDB_TCK_PROCEDURES", "1", TRUE);
+  exec_ok (fx, "CALL nornicdb.tck.defineProcedure('demo.lookup', ['k'], ['INTEGER?'], ['v', 'w'], ['STRING?', 'INTEGER?'], "
+               "[[1, 'one', 10], [null, 'none', 0], [2.0, 'two', 20], [1, 'uno', 11]])");
+  assert_rows (fx, "CALL demo.lookup(1)", NULL, "'one' | 10\n'uno' | 11");
+  assert_rows (fx, "CALL demo.lookup(null) YIELD v RETURN v", NULL, "'none'");
+  assert_rows (fx, "CALL demo.lookup(2) YIELD w AS x, v AS y RETURN y, x", NULL, "'two' | 20");
+  assert_rows (fx, "CALL demo.lookup(7)", NULL, "");
+  /* arguments */
+  assert_fails (fx, "CALL demo.lookup(1, 2)", NC_ERROR_SYNTAX, "number of arguments");
+  assert_fails (fx, "CALL demo.lookup('1') YIELD v RETURN v", NC_ERROR_SYNTAX, "Type mismatch");
+  assert_fails (fx, "UNWIND [1] AS i CALL demo.lookup(count(i)) YIELD v RETURN v", NC_ERROR_SYNTAX, "aggregat");
+  g_autoptr (NcMap) p = params1 ("k", nc_value_int (1));
+  assert_rows (fx, "CALL demo.lookup", p, "'one' | 10\n'uno' | 11");
+  assert_fails (fx, "CALL demo.lookup", NC_ERROR_PARAMETER_MISSING, "k");
+  assert_fails (fx, "CALL demo.lookup YIELD v RETURN v", NC_ERROR_SYNTAX, "implicitly");
+  /* in-query calls */
+  assert_fails (fx, "CALL demo.lookup(1) RETURN v", NC_ERROR_SYNTAX, "not defined");
+  assert_fails (fx, "CALL demo.lookup(1) YIELD * RETURN v", NC_ERROR_SYNTAX, "YIELD *");
+  assert_fails (fx, "WITH 1 AS v CALL demo.lookup(1) YIELD v RETURN v", NC_ERROR_SYNTAX, "already declared");
+  assert_rows (fx, "CALL demo.lookup(1) YIELD *", NULL, "'one' | 10\n'uno' | 11");
+  /* a procedure without outputs */
+  exec_ok (fx, "CALL nornicdb.tck.defineProcedure('demo.noop', [], [], [], [], [])");
+  assert_rows (fx, "UNWIND [1, 2, 3] AS i CALL demo.noop() RETURN i", NULL, "1\n2\n3");
+  assert_rows (fx, "CALL demo.noop()", NULL, "");
+  /* clearing: the cached text must not run the old definition */
+  exec_ok (fx, "CALL nornicdb.tck.clearProcedures()");
+  assert_fails (fx, "CALL demo.lookup(1)", NC_ERROR_UNKNOWN_PROCEDURE, "demo.lookup");
+  assert_fails (fx, "UNWIND [1] AS i CALL demo.noop() RETURN i", NC_ERROR_UNKNOWN_PROCEDURE, NULL);
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 #define ADD(path, fn) g_test_add ("/nornic/cypher/" path, Fx, NULL, fx_setup, fn, fx_teardown)
@@ -1163,5 +1271,10 @@ main (int argc, char **argv)
   ADD ("cache/shared-lru-plans", test_cache_returns_shared_plan);
   ADD ("cache/concurrent-execution-of-one-plan", test_concurrent_execution_of_one_plan);
   ADD ("semantic/merge-relationship-parameter-map-is-refused", test_merge_rel_param_map_refused);
+  ADD ("exec/group-by-int-keys-then-equivalent-float", test_group_by_int_keys_then_equivalent_float);
+  ADD ("exec/scanned-entities-are-not-shared-between-rows", test_scanned_entities_are_not_shared_between_rows);
+  ADD ("exec/property-reads-after-key-creation-and-delete", test_property_reads_after_key_creation_and_delete);
+  ADD ("procedures/tck-fixtures-need-opt-in", test_tck_procedures_need_opt_in);
+  ADD ("procedures/tck-fixture-procedures", test_tck_procedure_fixtures);
   return g_test_run ();
 }

@@ -1902,12 +1902,122 @@ test_model_based_mvcc (Fixture *f, gconstpointer data)
   g_rand_free (rand);
 }
 
+/* ---- engine read paths ---------------------------------------------------- */
+
+/* Every stored map uses the interned key strings, whichever way the
+ * property got there (create, SET of a new key, SET +=), so the pointer-only
+ * lookup finds it; readers keep their snapshot. */
+static void
+test_prop_by_interned_key_on_every_write_path (Fixture *f, gconstpointer data)
+{
+  NcToken L = label (f, "L"), T = rtype (f, "T");
+  NcToken ka = key (f, "a"), kb = key (f, "b"), kc = key (f, "c");
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  g_autoptr (NcMap) pa = map1 ("a", nc_value_int (1));
+  NcNodeId n = nc_txn_create_node (w, &L, 1, pa, &error);
+  NcNodeId m = nc_txn_create_node (w, &L, 1, NULL, &error);
+  NcRelId r = nc_txn_create_rel (w, T, n, m, pa, &error);
+  g_assert_no_error (error);
+  commit (f, w);
+  NcTxn *old = nc_store_begin_read (f->store);
+
+  w = nc_store_begin_write (f->store);
+  NcValue two = nc_value_int (2);
+  g_assert_true (nc_txn_set_node_prop (w, n, kb, &two, &error));
+  g_assert_true (nc_txn_set_rel_prop (w, r, kb, &two, &error));
+  g_autoptr (NcMap) pc = map1 ("c", nc_value_string ("three"));
+  g_assert_true (nc_txn_set_node_props (w, n, pc, FALSE, &error));
+  g_assert_no_error (error);
+  commit (f, w);
+
+  NcTxn *rd = nc_store_begin_read (f->store);
+  gboolean vis = FALSE;
+  g_auto (NcValue) a = nc_txn_prop_interned (rd, FALSE, n, nc_store_key_string (f->store, ka), &vis);
+  g_assert_true (vis);
+  g_assert_cmpint (a.u.i, ==, 1);
+  g_auto (NcValue) b = nc_txn_prop_interned (rd, FALSE, n, nc_store_key_string (f->store, kb), NULL);
+  g_assert_cmpint (b.type, ==, NC_VALUE_INT);
+  g_assert_cmpint (b.u.i, ==, 2);
+  g_auto (NcValue) c = nc_txn_prop_interned (rd, FALSE, n, nc_store_key_string (f->store, kc), NULL);
+  g_assert_cmpint (c.type, ==, NC_VALUE_STRING);
+  g_assert_cmpstr (nc_value_str (&c), ==, "three");
+  g_auto (NcValue) rb = nc_txn_prop_interned (rd, TRUE, r, nc_store_key_string (f->store, kb), NULL);
+  g_assert_cmpint (rb.u.i, ==, 2);
+  g_assert_cmpint (prop_int (rd, n, kb), ==, 2);
+  /* the older snapshot has no `b` yet, but sees the node */
+  vis = FALSE;
+  g_auto (NcValue) ob = nc_txn_prop_interned (old, FALSE, n, nc_store_key_string (f->store, kb), &vis);
+  g_assert_true (vis);
+  g_assert_cmpint (ob.type, ==, NC_VALUE_NULL);
+  /* an id that does not exist is not visible */
+  g_auto (NcValue) none = nc_txn_prop_interned (rd, FALSE, 999, nc_store_key_string (f->store, ka), &vis);
+  g_assert_false (vis);
+  g_assert_null (nc_store_key_string (f->store, 12345));
+  nc_txn_rollback (old);
+  nc_txn_rollback (rd);
+}
+
+/* nc_txn_expand_to_label yields a relationship only when the other node is
+ * visible at the cursor's snapshot and has the label then; lists longer
+ * than a cursor batch are walked completely. */
+static void
+test_expand_to_label_checks_far_node_at_snapshot (Fixture *f, gconstpointer data)
+{
+  NcToken L = label (f, "L"), T = rtype (f, "T");
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  NcNodeId a = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcNodeId b = create_node (w, L, NC_TOKEN_NONE, 0);
+  NcNodeId c = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcNodeId d = create_node (w, L, NC_TOKEN_NONE, 0);
+  NcNodeId e = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcRelId rb = nc_txn_create_rel (w, T, a, b, NULL, &error);
+  nc_txn_create_rel (w, T, a, c, NULL, &error);
+  NcRelId rd = nc_txn_create_rel (w, T, a, d, NULL, &error);
+  NcRelId re = nc_txn_create_rel (w, T, a, e, NULL, &error);
+  g_assert_no_error (error);
+  /* 300 more to labelled nodes: more than one batch (256) */
+  NcNodeId many = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  for (int i = 0; i < 300; i++)
+    nc_txn_create_rel (w, T, many, create_node (w, (i % 3) ? L : NC_TOKEN_NONE, NC_TOKEN_NONE, 0), NULL, &error);
+  g_assert_no_error (error);
+  commit (f, w);
+  NcTxn *before = nc_store_begin_read (f->store);
+
+  /* d loses its relationship and is deleted; e gains the label */
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_delete_node (w, d, TRUE, &error));
+  g_assert_true (nc_txn_add_label (w, e, L, &error));
+  g_assert_no_error (error);
+  g_autoptr (GArray) pending = drain (nc_txn_expand_to_label (w, a, NC_DIR_OUT, NULL, 0, L));
+  assert_ids (pending, 2, rb, re);
+  commit (f, w);
+  NcTxn *after = nc_store_begin_read (f->store);
+
+  g_autoptr (GArray) old = drain (nc_txn_expand_to_label (before, a, NC_DIR_OUT, NULL, 0, L));
+  assert_ids (old, 2, rb, rd);
+  g_autoptr (GArray) now = drain (nc_txn_expand_to_label (after, a, NC_DIR_OUT, NULL, 0, L));
+  assert_ids (now, 2, rb, re);
+  NcToken ts[] = { T };
+  g_autoptr (GArray) in_b = drain (nc_txn_expand_to_label (after, b, NC_DIR_BOTH, ts, 1, L));
+  assert_ids (in_b, 0); /* a has no label */
+  g_autoptr (GArray) lots = drain (nc_txn_expand_to_label (after, many, NC_DIR_BOTH, ts, 1, L));
+  g_assert_cmpuint (lots->len, ==, 200);
+  g_autoptr (GArray) all = drain (nc_txn_expand (after, many, NC_DIR_OUT, NULL, 0));
+  g_assert_cmpuint (all->len, ==, 300);
+  nc_txn_rollback (before);
+  nc_txn_rollback (after);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 #define ADD(path, fn) g_test_add ("/nornic/store/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("reader-does-not-see-later-commits", test_reader_does_not_see_later_commits);
+  ADD ("prop-by-interned-key-on-every-write-path", test_prop_by_interned_key_on_every_write_path);
+  ADD ("expand-to-label-checks-far-node-at-snapshot", test_expand_to_label_checks_far_node_at_snapshot);
   ADD ("reader-does-not-see-uncommitted", test_reader_does_not_see_uncommitted);
   ADD ("writer-sees-its-pending-writes", test_writer_sees_its_pending_writes);
   ADD ("rollback-restores-previous-versions", test_rollback_restores_previous_versions);
