@@ -134,6 +134,7 @@ struct _NcClause {
   GPtrArray *aggs;      /* NcExpr* (borrowed) aggregate calls in items */
   GArray *keep_slots;   /* int: slots visible after a WITH (for ORDER BY scoping) */
   GArray *import_slots; /* CALL { }: outer slots imported */
+  gboolean standalone;  /* CALL proc: the whole query (its yields are the result) */
 };
 
 struct _NcSingleQuery {
@@ -172,6 +173,7 @@ struct _NcStatement {
   GPtrArray *slot_names; /* char* per slot, for plans */
   gboolean has_updates, has_reads;
   GPtrArray *params;     /* char* parameter names used */
+  gboolean no_cache;     /* compiled against state that may change (TCK test procedures) */
 };
 
 NcExpr *nc_expr_new (NcExprKind kind, guint offset);

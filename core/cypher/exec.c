@@ -121,6 +121,8 @@ nc_cypher_prepare (NcCypherCache *cache, const char *text, GError **error)
   NcCypherQuery *q = query_build (text, error);
   if (q == NULL)
     return NULL;
+  if (q->stmt->no_cache)
+    return q;
   g_mutex_lock (&cache->lock);
   if (!g_hash_table_contains (cache->map, q->text))
     {

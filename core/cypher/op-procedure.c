@@ -75,6 +75,14 @@ proc_next (NcOp *op, GError **error)
         nc_value_clear (&args[i]);
       if (!ok)
         return FALSE;
+      if (p->n_fields == 0 && !p->call->standalone)
+        {
+          /* A procedure without outputs called inside a query passes each
+           * input row on once; standalone it returns nothing. */
+          free_rows (p);
+          p->rows = g_ptr_array_new ();
+          g_ptr_array_add (p->rows, g_new0 (NcValue, 1));
+        }
       p->idx = 0;
       p->have_input = TRUE;
     }

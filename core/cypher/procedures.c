@@ -7,6 +7,8 @@
 #include "semantic.h"
 #include "nc-build-config.h"
 
+#include <string.h>
+
 void
 nc_cypher_propagate_store_error (GError **dst, GError *src)
 {
@@ -97,6 +99,231 @@ nc_schema_constraint_rows (NcExecCtx *x)
   return rows;
 }
 
+/* ---- test-only procedures (openCypher TCK) ----------------------------------
+ *
+ * The TCK declares fixture procedures ("there exists a procedure
+ * test.my.proc(in :: INTEGER?) :: (out :: STRING?)" plus a table of
+ * input/output rows). A server started with NORNICDB_TCK_PROCEDURES=1 lets a
+ * client declare them with nornicdb.tck.defineProcedure(...) and drop them
+ * with nornicdb.tck.clearProcedures(); without that variable neither exists,
+ * so production servers never grow procedures at a client's request.
+ * Definitions are immutable once published and never freed (a replaced or
+ * cleared one is kept on a retired list) because compiled plans hold
+ * pointers to their field names; a TCK run defines a few dozen. */
+
+typedef struct {
+  char *name;
+  GStrv in_names, in_types, out_names, out_types;
+  guint n_in, n_out;
+  GPtrArray *rows; /* NcValue[n_in + n_out] */
+} TestProc;
+
+static GMutex tp_lock;
+static GHashTable *tp_table;   /* name -> TestProc* (live) */
+static GPtrArray *tp_retired;  /* TestProc* no longer reachable by name */
+
+gboolean
+nc_test_procedures_enabled (void)
+{
+  static gsize once = 0;
+  static gboolean enabled = FALSE;
+  if (g_once_init_enter (&once))
+    {
+      const char *v = g_getenv ("NORNICDB_TCK_PROCEDURES");
+      enabled = v != NULL && g_str_equal (v, "1");
+      g_once_init_leave (&once, 1);
+    }
+  return enabled;
+}
+
+const char *const *
+nc_test_procedure_lookup (const char *name, guint *n_in, const char *const **in_names,
+                          const char *const **in_types)
+{
+  if (!nc_test_procedures_enabled ())
+    return NULL;
+  g_mutex_lock (&tp_lock);
+  TestProc *tp = tp_table ? g_hash_table_lookup (tp_table, name) : NULL;
+  g_mutex_unlock (&tp_lock);
+  if (tp == NULL)
+    return NULL;
+  *n_in = tp->n_in;
+  if (in_names)
+    *in_names = (const char *const *) tp->in_names;
+  if (in_types)
+    *in_types = (const char *const *) tp->in_types;
+  return (const char *const *) tp->out_names;
+}
+
+/* TRUE when `v` may be passed where the TCK type `type` ("INTEGER?" etc.;
+ * the trailing ? of nullable types is accepted) is declared. */
+gboolean
+nc_test_procedure_accepts (const char *type, NcValueType t)
+{
+  if (t == NC_VALUE_NULL || type == NULL)
+    return TRUE;
+  gsize n = strlen (type);
+  if (n > 0 && type[n - 1] == '?')
+    n--;
+  if (n == 3 && g_ascii_strncasecmp (type, "ANY", 3) == 0)
+    return TRUE;
+  if (n == 6 && g_ascii_strncasecmp (type, "STRING", 6) == 0)
+    return t == NC_VALUE_STRING;
+  if (n == 7 && g_ascii_strncasecmp (type, "INTEGER", 7) == 0)
+    return t == NC_VALUE_INT;
+  if (n == 5 && g_ascii_strncasecmp (type, "FLOAT", 5) == 0)
+    return t == NC_VALUE_FLOAT || t == NC_VALUE_INT;
+  if (n == 6 && g_ascii_strncasecmp (type, "NUMBER", 6) == 0)
+    return t == NC_VALUE_FLOAT || t == NC_VALUE_INT;
+  if (n == 7 && g_ascii_strncasecmp (type, "BOOLEAN", 7) == 0)
+    return t == NC_VALUE_BOOL;
+  return TRUE; /* other declared types are not checked */
+}
+
+static GStrv
+strv_arg (const NcValue *v, const char *what, GError **error)
+{
+  if (v->type != NC_VALUE_LIST)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, "nornicdb.tck.defineProcedure: %s must be a list of strings", what);
+      return NULL;
+    }
+  GStrv out = g_new0 (char *, v->u.list->len + 1);
+  for (guint i = 0; i < v->u.list->len; i++)
+    {
+      const NcValue *e = &v->u.list->items[i];
+      if (e->type != NC_VALUE_STRING)
+        {
+          g_strfreev (out);
+          g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, "nornicdb.tck.defineProcedure: %s must be a list of strings", what);
+          return NULL;
+        }
+      out[i] = g_strdup (nc_value_str (e));
+    }
+  return out;
+}
+
+static void
+tp_retire_all_locked (void)
+{
+  if (tp_table == NULL)
+    return;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, tp_table);
+  while (g_hash_table_iter_next (&it, NULL, &v))
+    g_ptr_array_add (tp_retired, v);
+  g_hash_table_remove_all (tp_table);
+}
+
+/* nornicdb.tck.defineProcedure(name, inNames, inTypes, outNames, outTypes, rows) */
+static gboolean
+tp_define (const NcValue *args, guint n_args, GError **error)
+{
+  if (n_args != 6 || args[0].type != NC_VALUE_STRING || args[5].type != NC_VALUE_LIST)
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                           "nornicdb.tck.defineProcedure(name, inNames, inTypes, outNames, outTypes, rows)");
+      return FALSE;
+    }
+  g_auto (GStrv) in_names = strv_arg (&args[1], "inNames", error);
+  g_auto (GStrv) in_types = in_names ? strv_arg (&args[2], "inTypes", error) : NULL;
+  g_auto (GStrv) out_names = in_types ? strv_arg (&args[3], "outNames", error) : NULL;
+  g_auto (GStrv) out_types = out_names ? strv_arg (&args[4], "outTypes", error) : NULL;
+  if (out_types == NULL)
+    return FALSE;
+  guint n_in = g_strv_length (in_names), n_out = g_strv_length (out_names);
+  if (g_strv_length (in_types) != n_in || g_strv_length (out_types) != n_out)
+    {
+      g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                           "nornicdb.tck.defineProcedure: every input and output needs a name and a type");
+      return FALSE;
+    }
+  const NcList *rows = args[5].u.list;
+  for (guint r = 0; r < rows->len; r++)
+    if (rows->items[r].type != NC_VALUE_LIST || rows->items[r].u.list->len != n_in + n_out)
+      {
+        g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                     "nornicdb.tck.defineProcedure: row %u must be a list of %u values", r, n_in + n_out);
+        return FALSE;
+      }
+  TestProc *tp = g_new0 (TestProc, 1);
+  tp->name = g_strdup (nc_value_str (&args[0]));
+  tp->n_in = n_in;
+  tp->n_out = n_out;
+  tp->in_names = g_steal_pointer (&in_names);
+  tp->in_types = g_steal_pointer (&in_types);
+  tp->out_names = g_steal_pointer (&out_names);
+  tp->out_types = g_steal_pointer (&out_types);
+  tp->rows = g_ptr_array_new ();
+  for (guint r = 0; r < rows->len; r++)
+    {
+      const NcList *row = rows->items[r].u.list;
+      NcValue *copy = row_new (n_in + n_out);
+      for (guint k = 0; k < n_in + n_out; k++)
+        copy[k] = nc_value_copy (&row->items[k]);
+      g_ptr_array_add (tp->rows, copy);
+    }
+  g_mutex_lock (&tp_lock);
+  if (tp_table == NULL)
+    {
+      tp_table = g_hash_table_new (g_str_hash, g_str_equal);
+      tp_retired = g_ptr_array_new ();
+    }
+  TestProc *old = g_hash_table_lookup (tp_table, tp->name);
+  if (old)
+    g_ptr_array_add (tp_retired, old);
+  g_hash_table_insert (tp_table, tp->name, tp);
+  g_mutex_unlock (&tp_lock);
+  return TRUE;
+}
+
+/* Rows of a test procedure: the fixture rows whose inputs equal the
+ * arguments (null matches null, 42 matches 42.0). */
+static GPtrArray *
+tp_run (const char *name, const NcValue *args, guint n_args, GError **error)
+{
+  g_mutex_lock (&tp_lock);
+  TestProc *tp = tp_table ? g_hash_table_lookup (tp_table, name) : NULL;
+  g_mutex_unlock (&tp_lock);
+  if (tp == NULL)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_UNKNOWN_PROCEDURE,
+                   "There is no procedure with the name `%s` registered for this database instance.", name);
+      return NULL;
+    }
+  if (n_args != tp->n_in)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_SYNTAX,
+                   "Procedure call does not provide the required number of arguments: got %u expected %u.", n_args,
+                   tp->n_in);
+      return NULL;
+    }
+  for (guint i = 0; i < n_args; i++)
+    if (!nc_test_procedure_accepts (tp->in_types[i], args[i].type))
+      {
+        g_set_error (error, NC_ERROR, NC_ERROR_TYPE, "Type mismatch for argument `%s` of %s: expected %s but was %s",
+                     tp->in_names[i], name, tp->in_types[i], nc_value_type_name (args[i].type));
+        return NULL;
+      }
+  GPtrArray *out = g_ptr_array_new ();
+  for (guint r = 0; r < tp->rows->len; r++)
+    {
+      const NcValue *row = tp->rows->pdata[r];
+      gboolean match = TRUE;
+      for (guint i = 0; match && i < n_args; i++)
+        match = (args[i].type == NC_VALUE_NULL && row[i].type == NC_VALUE_NULL)
+                || nc_value_equals (&args[i], &row[i]) == NC_TRI_TRUE;
+      if (!match)
+        continue;
+      NcValue *o = row_new (MAX (tp->n_out, 1));
+      for (guint k = 0; k < tp->n_out; k++)
+        o[k] = nc_value_copy (&row[tp->n_in + k]);
+      g_ptr_array_add (out, o);
+    }
+  return out;
+}
+
 gboolean
 nc_procedure_run (NcExecCtx *x, const char *name, const NcValue *args, guint n_args,
                   GPtrArray **rows_out, guint *n_fields, GError **error)
@@ -111,7 +338,20 @@ nc_procedure_run (NcExecCtx *x, const char *name, const NcValue *args, guint n_a
     }
   *n_fields = g_strv_length ((char **) fields);
   GPtrArray *rows = NULL;
-  if (g_ascii_strcasecmp (name, "db.labels") == 0)
+  if (nc_test_procedures_enabled () && g_str_equal (name, "nornicdb.tck.defineProcedure"))
+    {
+      if (!tp_define (args, n_args, error))
+        return FALSE;
+      rows = g_ptr_array_new ();
+    }
+  else if (nc_test_procedures_enabled () && g_str_equal (name, "nornicdb.tck.clearProcedures"))
+    {
+      g_mutex_lock (&tp_lock);
+      tp_retire_all_locked ();
+      g_mutex_unlock (&tp_lock);
+      rows = g_ptr_array_new ();
+    }
+  else if (g_ascii_strcasecmp (name, "db.labels") == 0)
     {
       rows = g_ptr_array_new ();
       guint n = nc_store_token_count (x->store, NC_TOKEN_LABEL);
@@ -180,6 +420,13 @@ nc_procedure_run (NcExecCtx *x, const char *name, const NcValue *args, guint n_a
       r[1] = nc_value_string ("neo4j");
       r[2] = nc_value_null ();
       g_ptr_array_add (rows, r);
+    }
+  else
+    {
+      /* not built in: a TCK fixture procedure (fields came from its definition) */
+      rows = tp_run (name, args, n_args, error);
+      if (rows == NULL)
+        return FALSE;
     }
   *rows_out = rows;
   return TRUE;

@@ -25,4 +25,15 @@ gboolean nc_cypher_analyze (NcStatement *s, const char *text, GError **error);
 /* Output fields of the built-in procedures (NULL if unknown). */
 const char *const *nc_cypher_procedure_fields (const char *name, int *n_args);
 
+/* Test-only fixture procedures for the openCypher TCK (procedures.c): they
+ * exist only when the server runs with NORNICDB_TCK_PROCEDURES=1. */
+gboolean nc_test_procedures_enabled (void);
+/* Output field names of a defined test procedure (NULL if none), its input
+ * count, names and declared types ("INTEGER?" ...); the arrays stay valid
+ * for the life of the process. */
+const char *const *nc_test_procedure_lookup (const char *name, guint *n_in, const char *const **in_names,
+                                             const char *const **in_types);
+/* Whether a value of type `t` may be passed for the declared test type. */
+gboolean nc_test_procedure_accepts (const char *type, NcValueType t);
+
 G_END_DECLS

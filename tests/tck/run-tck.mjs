@@ -50,12 +50,16 @@ function loadPickles(file) {
 
 let server = null;
 let driver = null;
+let proceduresDefined = false;
 
 async function ensureServer() {
   if (server && !server.exited()) return;
   if (driver) await driver.close().catch(() => {});
   if (server) await server.stop().catch(() => {});
-  server = await startServer();
+  // Test-only fixture procedures ("there exists a procedure ...") are
+  // defined through nornicdb.tck.defineProcedure, which exists only with this.
+  server = await startServer({ env: { NORNICDB_TCK_PROCEDURES: '1' } });
+  proceduresDefined = false;
   driver = neo4j.driver(server.boltUrl, neo4j.auth.basic(server.auth.user, server.auth.password),
     { maxTransactionRetryTime: 0, disableLosslessIntegers: false });
 }
@@ -135,8 +139,40 @@ const ERROR_ALIASES = {
   ParameterMissing: ['ParameterMissing'],
 };
 
+// "there exists a procedure test.my.proc(in :: INTEGER?) :: (out :: STRING?):"
+// with a table of input and output columns: the rows the procedure yields
+// for those inputs.
+async function defineProcedure(text, rows) {
+  const m = /^there exists a procedure ([\w.]+)\((.*?)\) :: \((.*?)\)\s*:?$/.exec(text);
+  if (!m) throw new Error(`cannot read procedure signature: ${text}`);
+  const decl = (list) => list.split(',').map((x) => x.trim()).filter(Boolean).map((x) => {
+    const d = /^(\w+)\s*::\s*(\w+\??)$/.exec(x);
+    if (!d) throw new Error(`cannot read procedure field: ${x}`);
+    return { name: d[1], type: d[2] };
+  });
+  const ins = decl(m[2]), outs = decl(m[3]);
+  const header = rows[0] ?? [];
+  const cols = [...ins, ...outs].map((f) => header.indexOf(f.name));
+  if (rows.length > 1 && cols.some((c) => c < 0)) throw new Error(`procedure table lacks a declared column: ${text}`);
+  const values = rows.slice(1).map((r) => cols.map((c) => toDriverValue(parseTckValue(r[c]))));
+  try {
+    await run('CALL nornicdb.tck.defineProcedure($name, $inNames, $inTypes, $outNames, $outTypes, $rows)', {
+      name: m[1], inNames: ins.map((f) => f.name), inTypes: ins.map((f) => f.type),
+      outNames: outs.map((f) => f.name), outTypes: outs.map((f) => f.type), rows: values,
+    });
+  } catch (e) {
+    if (/ProcedureNotFound/.test(e.code ?? '')) throw new Skip('server has no test-only procedures');
+    throw e;
+  }
+  proceduresDefined = true;
+}
+
 async function runScenario(pickle) {
   const ctx = { params: {}, result: null, error: null, before: null, after: null };
+  if (proceduresDefined) {
+    await run('CALL nornicdb.tck.clearProcedures()');
+    proceduresDefined = false;
+  }
   for (const step of pickle.steps) {
     const text = step.text;
     if (text === 'an empty graph' || text === 'any graph') {
@@ -147,7 +183,7 @@ async function runScenario(pickle) {
       const cypher = fs.readFileSync(path.join(graphsDir, name, `${name}.cypher`), 'utf8');
       await run(cypher);
     } else if (text.startsWith('there exists a procedure')) {
-      throw new Skip('needs a test-only procedure');
+      await defineProcedure(text, table(step));
     } else if (text === 'having executed:') {
       await run(docString(step));
     } else if (text === 'parameters are:') {
