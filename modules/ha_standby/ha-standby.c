@@ -998,6 +998,37 @@ step_down (NornicModule *mod, guint64 epoch, const char *why)
   send_standby_status (mod, TRUE, 0, TRUE, NULL);
 }
 
+/* Caller holds the lock. Two primaries in one epoch cannot come from our
+ * own transitions (a promotion always takes a new epoch), only from state
+ * edited by hand or restored from a copy. Resolve it the same way on both
+ * sides: the smaller node id keeps the role and takes a new epoch, which
+ * fences the other; the other stops taking writes at once. */
+static void
+dual_primary (NornicModule *mod, const char *peer_id)
+{
+  if (g_strcmp0 (mod->node_id, peer_id) < 0)
+    {
+      guint64 ne = mod->epoch + 1;
+      LOG (mod, G_LOG_LEVEL_CRITICAL,
+           "%s is also primary in epoch %" G_GUINT64_FORMAT ": this node (smaller id) stays primary in epoch %" G_GUINT64_FORMAT,
+           peer_id, mod->epoch, ne);
+      if (save_epoch_and_role (mod, ne, "primary"))
+        {
+          mod->epoch = ne;
+          mod->leader_changes++;
+          publish_role (mod);
+          send_heartbeat (mod);
+        }
+    }
+  else
+    {
+      g_autofree char *why = g_strdup_printf ("%s is also primary in epoch %" G_GUINT64_FORMAT " and has the smaller id",
+                                              peer_id, mod->epoch);
+      LOG (mod, G_LOG_LEVEL_CRITICAL, "two primaries: %s", why);
+      step_down (mod, mod->epoch, why);
+    }
+}
+
 /* Caller holds the lock. Returns TRUE to go on handling the message. */
 static gboolean
 check_epoch (NornicModule *mod, guint64 epoch, const char *what)
@@ -1048,6 +1079,11 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
       {
         const NcClusterMsgHeartbeat *h = &msg->u.heartbeat;
         check_epoch (mod, h->epoch, "Heartbeat");
+        if (mod->role == NORNIC_ROLE_PRIMARY && h->epoch == mod->epoch && g_strcmp0 (h->role, "primary") == 0)
+          {
+            dual_primary (mod, msg->from);
+            break;
+          }
         if (h->epoch < mod->epoch && mod->role == NORNIC_ROLE_PRIMARY)
           {
             send_heartbeat (mod); /* the stale primary learns our epoch */
@@ -1203,6 +1239,8 @@ on_peer (NcClusterNode *node, const char *peer_id, gboolean up, const NcClusterM
       LOG (mod, G_LOG_LEVEL_INFO, "peer %s up (%s, epoch %" G_GUINT64_FORMAT ", bolt %s)", peer_id, h->role,
            h->epoch, h->bolt_addr ? h->bolt_addr : "?");
       check_epoch (mod, h->epoch, "Hello");
+      if (mod->role == NORNIC_ROLE_PRIMARY && h->epoch == mod->epoch && g_strcmp0 (h->role, "primary") == 0)
+        dual_primary (mod, peer_id);
       if (g_strcmp0 (h->role, "primary") == 0 && h->epoch >= mod->epoch && mod->role != NORNIC_ROLE_PRIMARY)
         mod->primary_heard_us = now_us ();
       publish_role (mod);
@@ -1421,22 +1459,34 @@ ha_create (const NornicCoreApi *api, GError **error)
     api->log (core, G_LOG_LEVEL_WARNING,
               "NORNICDB_CLUSTER_HA_ROLE=%s, but this node became %s in epoch %" G_GUINT64_FORMAT
               " (%s/role.state): starting as %s", role, r, mod->epoch, api->module_data_dir (core), r);
-  if (strcmp (eff_role, "primary") == 0)
+  mod->role = strcmp (eff_role, "primary") == 0 ? NORNIC_ROLE_PRIMARY : NORNIC_ROLE_STANDBY;
+  if (r == NULL)
     {
-      mod->role = NORNIC_ROLE_PRIMARY;
-      if (mod->epoch == 0)
+      /* No role.state: the role comes from NORNICDB_CLUSTER_HA_ROLE, and is
+       * persisted now, so that role.state is missing only on a fresh node or
+       * when an operator deleted it to force a role. A fresh primary starts
+       * epoch 1. A node that already knows an epoch and is forced to primary
+       * takes a new epoch: the old primary, if it comes back, is then fenced
+       * by it instead of being a second primary in the same epoch. */
+      if (mod->role == NORNIC_ROLE_PRIMARY)
         {
-          mod->epoch = 1;
-          g_autoptr (GError) local = NULL;
-          if (!api->state_save (core, "epoch", "1", &local))
-            {
-              g_propagate_error (error, g_steal_pointer (&local));
-              goto fail;
-            }
+          guint64 ne = mod->epoch + 1;
+          if (mod->epoch > 0)
+            api->log (core, G_LOG_LEVEL_WARNING,
+                      "starting as primary without %s/role.state: taking epoch %" G_GUINT64_FORMAT
+                      " (was %" G_GUINT64_FORMAT "), which fences any other primary", api->module_data_dir (core), ne,
+                      mod->epoch);
+          mod->epoch = ne;
+        }
+      g_autofree char *es = g_strdup_printf ("%" G_GUINT64_FORMAT, mod->epoch);
+      g_autoptr (GError) local = NULL;
+      if (!api->state_save (core, "epoch", es, &local)
+          || !api->state_save (core, "role", mod->role == NORNIC_ROLE_PRIMARY ? "primary" : "standby", &local))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          goto fail;
         }
     }
-  else
-    mod->role = NORNIC_ROLE_STANDBY;
 
   NcClusterNodeSettings s = {
     .node_id = mod->node_id,

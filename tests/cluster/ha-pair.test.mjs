@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
 import {
   AUTH, cypher, getJson, health, metric, metrics, startPair, waitConverged, waitFor,
 } from './ha-lib.mjs';
@@ -157,6 +159,59 @@ describe('manual promotion and rejoin', () => {
     assert.equal(st.body.leader.id, 'standby-1');
     assert.equal(st.body.term, 2);
     assert.ok(/nornicdb_cluster_leader_changes_total [1-9]/.test(await metrics(pair.b)));
+  });
+});
+
+describe('forcing a role by hand', () => {
+  let pair;
+  before(async () => {
+    pair = await startPair({ syncMode: 'async', autoFailover: false });
+  });
+  after(async () => { if (pair) await pair.stop(); });
+
+  test('a standby forced to primary (role.state deleted) takes a new epoch and fences the returning old primary', async () => {
+    for (let i = 0; i < 5; i++) await cypher(pair.a, 'CREATE (:Before {i: $i})', { parameters: { i } });
+    await waitConverged(pair.a, pair.b);
+    await pair.a.kill('SIGKILL');
+    await pair.b.stop();
+    // docs/hot-standby.md: stop the node, delete role.state, set the role
+    rmSync(path.join(pair.root, 'b', 'replication', 'role.state'));
+    await pair.start('b', { NORNICDB_CLUSTER_HA_ROLE: 'primary' });
+    const hb = await health(pair.b);
+    assert.equal(hb.role, 'primary');
+    assert.equal(hb.epoch, 2, 'the forced primary raised the epoch');
+    await cypher(pair.b, 'CREATE (:AfterForce)');
+    await pair.start('a'); // still NORNICDB_CLUSTER_HA_ROLE=primary, role.state says primary in epoch 1
+    await waitFor('the old primary to step down', async () => {
+      const h = await health(pair.a);
+      return h.role === 'standby' && h.epoch === 2 ? h : null;
+    });
+    await waitConverged(pair.b, pair.a);
+    await assert.rejects(cypher(pair.a, 'CREATE (:Nope)'), /NotALeader/);
+    const c = await cypher(pair.a, 'MATCH (n) RETURN count(n)');
+    assert.equal(c.rows[0][0], 6);
+    assert.equal((await health(pair.b)).role, 'primary');
+  });
+});
+
+describe('two nodes configured as primary', () => {
+  let pair;
+  after(async () => { if (pair) await pair.stop(); });
+
+  test('meeting in the same epoch, the smaller node id stays primary in a new epoch and the other follows it', async () => {
+    // startPair waits until b reports standby: that is the resolution
+    pair = await startPair({ syncMode: 'async', autoFailover: false, envB: { NORNICDB_CLUSTER_HA_ROLE: 'primary' } });
+    const [ha, hb] = [await health(pair.a), await health(pair.b)];
+    assert.equal(ha.role, 'primary');
+    assert.equal(hb.role, 'standby');
+    await waitFor('both in the winner\'s new epoch', async () => {
+      const [x, y] = [await health(pair.a), await health(pair.b)];
+      return x.epoch === 2 && y.epoch === 2 ? x : null;
+    });
+    await assert.rejects(cypher(pair.b, 'CREATE (:Nope)'), /NotALeader/);
+    await cypher(pair.a, 'CREATE (:One)');
+    await waitConverged(pair.a, pair.b);
+    assert.equal((await cypher(pair.b, 'MATCH (n:One) RETURN count(n)')).rows[0][0], 1);
   });
 });
 
