@@ -347,6 +347,10 @@ const SELF_ADDRESSES = {
 // ------------------------------------------------------------------ the modes
 
 const hostPort = (url) => url.replace(/^https?:\/\//, '');
+// Blocks address `leader:7474` / `follower:7474` as found just before them;
+// timeouts longer than the harness's 600 ms keep a loaded machine (CI runs
+// suites in parallel) from electing a new leader in between.
+const STABLE_RAFT = { NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '1500ms', NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '100ms' };
 
 const environments = {
   local: async () => ({ urlMap: () => ({}), stop: async () => {} }),
@@ -376,7 +380,7 @@ const environments = {
   },
 
   raft: async () => {
-    const c = new RaftCluster({ prefix: '127.0.0.6', n: 3, clusterId: 'my-cluster' });
+    const c = new RaftCluster({ prefix: '127.0.0.6', n: 3, clusterId: 'my-cluster', env: STABLE_RAFT });
     try {
       await c.startAll();
       await c.waitLeader(20000);
@@ -410,6 +414,7 @@ const environments = {
     const us = new RegionCluster({ region: 'us-east', prefix: '127.0.0.', hostOffset: 65, remote: 'eu-west:127.0.0.69:7688' });
     const eu = new RegionCluster({ region: 'eu-west', prefix: '127.0.0.', hostOffset: 68, remote: 'us-east:127.0.0.66:7688' });
     const regions = [us, eu];
+    for (const r of regions) r.env = { ...r.env, ...STABLE_RAFT };
     try {
       await Promise.all([us.startAll(), eu.startAll()]);
       await Promise.all([us.waitLeader(), eu.waitLeader()]);
