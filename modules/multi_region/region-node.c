@@ -367,6 +367,8 @@ ship_snapshot (NcRegionNode *n, NcRegionShipper *s, guint64 from, gint64 now)
   g_autoptr (GBytes) file = HOST (n, snapshot_read, &index, &error);
   if (file == NULL || index < from)
     {
+      /* Logged (and tried) once per ack time-out, not at every tick. */
+      u64_set (n->catchup_sent, s->region, (guint64) now);
       g_warning ("cannot catch region %s up from entry %" G_GUINT64_FORMAT ": %s", s->region, from,
                  file == NULL ? error->message : "the newest snapshot is older than the missing entries");
       return FALSE;

@@ -3517,6 +3517,13 @@ region_admin_answer_free (gpointer p)
 
 #define REGION_ADMIN_FORWARD_US (5 * G_USEC_PER_SEC)
 
+static gboolean
+region_wake_noop (gpointer data)
+{
+  (void) data;
+  return G_SOURCE_CONTINUE;
+}
+
 /* A follower forwards the two POST endpoints to its region's leader over
  * the cluster transport (RegionAdmin / RegionAdminReply) and waits for the
  * answer, running the main loop meanwhile (admin handlers answer before they
@@ -3542,7 +3549,16 @@ region_admin_forward (NornicModule *mod, const char *path, const char *body, gsi
   gint64 deadline = g_get_monotonic_time () + REGION_ADMIN_FORWARD_US;
   while (!g_hash_table_contains (mod->region_admin_answers, &id) && !mod->stopping
          && g_get_monotonic_time () < deadline)
-    iterate_unlocked (mod);
+    {
+      /* A wake-up of our own: the loop may have no other source left
+       * (e.g. the module stopped inside this iteration). */
+      GSource *wake = g_timeout_source_new (50);
+      g_source_set_callback (wake, region_wake_noop, NULL, NULL);
+      g_source_attach (wake, mod->api->main_context);
+      iterate_unlocked (mod);
+      g_source_destroy (wake);
+      g_source_unref (wake);
+    }
   RegionAdminAnswer *a = g_hash_table_lookup (mod->region_admin_answers, &id);
   if (a == NULL)
     {
