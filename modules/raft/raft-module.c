@@ -566,8 +566,16 @@ region_load_state (NornicModule *mod, guint64 snap_index)
 static void
 region_ask_state (NornicModule *mod)
 {
-  if (mod->region_state_wanted == 0 || mod->leader == NULL || mod->node == NULL
-      || g_strcmp0 (mod->leader, mod->node_id) == 0)
+  if (mod->region_state_wanted != 0 && g_strcmp0 (mod->leader, mod->node_id) == 0)
+    {
+      /* Became the leader before the old one answered: nobody else has the
+       * state for that snapshot. */
+      LOG (mod, G_LOG_LEVEL_WARNING, "region: the region state for snapshot %" G_GUINT64_FORMAT " never arrived; "
+           "conflict records and versions older than it are missing on this leader", mod->region_state_wanted);
+      mod->region_state_wanted = 0;
+      return;
+    }
+  if (mod->region_state_wanted == 0 || mod->leader == NULL || mod->node == NULL)
     return;
   g_autoptr (NcClusterMessage) m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_STATE_REQUEST);
   m->u.region_state_request.region = g_strdup (nc_region_log_region (nc_region_node_log (mod->region)));
