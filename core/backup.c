@@ -592,13 +592,32 @@ nc_backup_prepare_restore (const char *data_dir, const char *module_data_dir, GE
     g_autofree char *scratch_snaps = g_build_filename (scratch, "snapshots", NULL);
     g_autofree char *link_path = g_build_filename (scratch_snaps, snap_base, NULL);
     rm_rf (scratch);
-    if (g_mkdir_with_parents (scratch_snaps, 0700) != 0 || link (expected, link_path) != 0)
+    if (g_mkdir_with_parents (scratch_snaps, 0700) != 0)
       {
         int e = errno;
-        rm_rf (scratch);
         g_set_error (error, NC_BACKUP_ERROR, NC_BACKUP_ERROR_RESTORE, _("cannot check %s: %s"), expected,
                      g_strerror (e));
         return FALSE;
+      }
+    if (link (expected, link_path) != 0)
+      {
+        int e = errno;
+        if (e == ENOENT)
+          {
+            rm_rf (scratch);
+            return restore_error (error, manifest_path, _("%s is missing"), expected);
+          }
+        /* A file system without hard links: check a copy. */
+        g_autoptr (GFile) from = g_file_new_for_path (expected);
+        g_autoptr (GFile) to = g_file_new_for_path (link_path);
+        g_autoptr (GError) cerr = NULL;
+        if (!g_file_copy (from, to, G_FILE_COPY_NONE, NULL, NULL, NULL, &cerr))
+          {
+            rm_rf (scratch);
+            g_set_error (error, NC_BACKUP_ERROR, NC_BACKUP_ERROR_RESTORE, _("cannot check %s: %s"), expected,
+                         cerr->message);
+            return FALSE;
+          }
       }
     guint64 found_index = 0;
     g_autofree char *found = nc_snapshot_find_latest (scratch, &found_index, NULL);
