@@ -103,10 +103,11 @@ nc_schema_constraint_rows (NcExecCtx *x)
  *
  * The TCK declares fixture procedures ("there exists a procedure
  * test.my.proc(in :: INTEGER?) :: (out :: STRING?)" plus a table of
- * input/output rows). A server started with NORNICDB_TCK_PROCEDURES=1 lets a
+ * input/output rows). A server started with NC_TEST_TCK_PROCEDURES=1 lets a
  * client declare them with nornicdb.tck.defineProcedure(...) and drop them
  * with nornicdb.tck.clearProcedures(); without that variable neither exists,
- * so production servers never grow procedures at a client's request.
+ * so production servers never grow procedures at a client's request. (It is
+ * a test hook, not configuration, hence outside the NORNICDB_ namespace.)
  * Definitions are immutable once published and never freed (a replaced or
  * cleared one is kept on a retired list) because compiled plans hold
  * pointers to their field names; a TCK run defines a few dozen. */
@@ -129,7 +130,7 @@ nc_test_procedures_enabled (void)
   static gboolean enabled = FALSE;
   if (g_once_init_enter (&once))
     {
-      const char *v = g_getenv ("NORNICDB_TCK_PROCEDURES");
+      const char *v = g_getenv ("NC_TEST_TCK_PROCEDURES");
       enabled = v != NULL && g_str_equal (v, "1");
       g_once_init_leave (&once, 1);
     }

@@ -26,7 +26,7 @@ gboolean nc_cypher_analyze (NcStatement *s, const char *text, GError **error);
 const char *const *nc_cypher_procedure_fields (const char *name, int *n_args);
 
 /* Test-only fixture procedures for the openCypher TCK (procedures.c): they
- * exist only when the server runs with NORNICDB_TCK_PROCEDURES=1. */
+ * exist only when the server runs with NC_TEST_TCK_PROCEDURES=1. */
 gboolean nc_test_procedures_enabled (void);
 /* Output field names of a defined test procedure (NULL if none), its input
  * count, names and declared types ("INTEGER?" ...); the arrays stay valid

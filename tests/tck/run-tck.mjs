@@ -58,7 +58,7 @@ async function ensureServer() {
   if (server) await server.stop().catch(() => {});
   // Test-only fixture procedures ("there exists a procedure ...") are
   // defined through nornicdb.tck.defineProcedure, which exists only with this.
-  server = await startServer({ env: { NORNICDB_TCK_PROCEDURES: '1' } });
+  server = await startServer({ env: { NC_TEST_TCK_PROCEDURES: '1' } });
   proceduresDefined = false;
   driver = neo4j.driver(server.boltUrl, neo4j.auth.basic(server.auth.user, server.auth.password),
     { maxTransactionRetryTime: 0, disableLosslessIntegers: false });

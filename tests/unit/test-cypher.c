@@ -1165,7 +1165,7 @@ test_tck_procedures_need_opt_in (Fx *fx, gconstpointer d)
 {
   if (g_test_subprocess ())
     {
-      g_unsetenv ("NORNICDB_TCK_PROCEDURES");
+      g_unsetenv ("NC_TEST_TCK_PROCEDURES");
       assert_fails (fx, "CALL nornicdb.tck.defineProcedure('t.p', [], [], ['v'], ['STRING?'], [['x']])",
                     NC_ERROR_UNKNOWN_PROCEDURE, "nornicdb.tck.defineProcedure");
       assert_fails (fx, "CALL nornicdb.tck.clearProcedures()", NC_ERROR_UNKNOWN_PROCEDURE, NULL);
@@ -1189,7 +1189,7 @@ test_tck_procedure_fixtures (Fx *fx, gconstpointer d)
       g_test_trap_assert_passed ();
       return;
     }
-  g_setenv ("NORNICDB_TCK_PROCEDURES", "1", TRUE);
+  g_setenv ("NC_TEST_TCK_PROCEDURES", "1", TRUE);
   exec_ok (fx, "CALL nornicdb.tck.defineProcedure('demo.lookup', ['k'], ['INTEGER?'], ['v', 'w'], ['STRING?', 'INTEGER?'], "
                "[[1, 'one', 10], [null, 'none', 0], [2.0, 'two', 20], [1, 'uno', 11]])");
   assert_rows (fx, "CALL demo.lookup(1)", NULL, "'one' | 10\n'uno' | 11");
