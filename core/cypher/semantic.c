@@ -1334,7 +1334,10 @@ sem_clause (Sem *S, Scope **psc, NcClause *c, gboolean in_foreach)
               return fail (S, a->offset, NC_ERROR_SYNTAX, "Type mismatch: expected %s but was %s", in_types[i],
                            nc_value_type_name (a->lit.type));
           }
-        if (c->yield_star && !c->standalone)
+        /* SHOW INDEXES/CONSTRAINTS [YIELD *|WHERE ...] RETURN ... is parsed
+         * as a call of these two, and there YIELD * may go on. */
+        gboolean show_call = g_str_equal (c->proc, "db.indexes") || g_str_equal (c->proc, "db.constraints");
+        if (c->yield_star && !c->standalone && !show_call)
           return fail (S, c->offset, NC_ERROR_SYNTAX, "Invalid input '*': YIELD * can only be used in a standalone procedure call");
         if (c->items == NULL && !c->standalone)
           {

@@ -1209,6 +1209,9 @@ test_tck_procedure_fixtures (Fx *fx, gconstpointer d)
   assert_fails (fx, "CALL demo.lookup(1) YIELD * RETURN v", NC_ERROR_SYNTAX, "YIELD *");
   assert_fails (fx, "WITH 1 AS v CALL demo.lookup(1) YIELD v RETURN v", NC_ERROR_SYNTAX, "already declared");
   assert_rows (fx, "CALL demo.lookup(1) YIELD *", NULL, "'one' | 10\n'uno' | 11");
+  /* SHOW ... is a call in disguise, and there YIELD * may be followed by more */
+  assert_rows (fx, "SHOW INDEXES YIELD * RETURN count(*)", NULL, "0");
+  assert_rows (fx, "SHOW CONSTRAINTS WHERE name = 'x' RETURN name", NULL, "");
   /* a procedure without outputs */
   exec_ok (fx, "CALL nornicdb.tck.defineProcedure('demo.noop', [], [], [], [], [])");
   assert_rows (fx, "UNWIND [1, 2, 3] AS i CALL demo.noop() RETURN i", NULL, "1\n2\n3");
