@@ -302,6 +302,12 @@ NcValue nc_txn_prop_interned (NcTxn *txn, gboolean rel, gint64 id, const NcStrin
 NcCursor *nc_txn_expand_to_label (NcTxn *txn, NcNodeId id, NcDirection dir, const NcToken *types,
                                   guint n_types, NcToken label);
 
+/* Points an expand cursor (nc_txn_expand, nc_txn_expand_to_label) at node
+ * `id`, keeping its direction, types and label, as if it had just been
+ * created for `id` (an expand from every node of a scan allocated and freed
+ * a cursor per node). FALSE, and nothing changed, for other cursors. */
+gboolean nc_cursor_expand_restart (NcCursor *cur, NcNodeId id);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -26,6 +26,8 @@ typedef struct {
   gint64 from_id;
   NcCursor *cur;        /* fixed length */
   gboolean cur_checks_end; /* cur yields only ends that match `to` */
+  gboolean cur_live;    /* cur belongs to the current input row */
+  NcToken cur_label;    /* the end label cur was opened with */
   GArray *stack;        /* Frame, variable length */
   GArray *path;         /* NcValue rel refs */
   gboolean zero_pending;
@@ -228,7 +230,7 @@ expand_next (NcOp *op, GError **error)
           else
             {
               gint64 rid;
-              while (e->cur && nc_cursor_next (e->cur, &rid))
+              while (e->cur_live && nc_cursor_next (e->cur, &rid))
                 {
                   if (!nc_exec_tick (x, error))
                     return FALSE;
@@ -259,7 +261,8 @@ expand_next (NcOp *op, GError **error)
                     nc_row_set_entity (&op->row[e->to->slot], FALSE, other, -1, -1);
                   return TRUE;
                 }
-              g_clear_pointer (&e->cur, nc_cursor_free);
+              /* kept for the next input row (nc_cursor_expand_restart) */
+              e->cur_live = FALSE;
             }
           e->have_input = FALSE;
         }
@@ -317,14 +320,29 @@ expand_next (NcOp *op, GError **error)
           if (!e->to_bound && e->to->props == NULL && e->to->labels && e->to->labels->len == 1)
             end_label = nc_exec_label_token (x, e->to->labels->pdata[0]);
           e->cur_checks_end = end_label != NC_TOKEN_NONE;
-          if (e->cur_checks_end)
+          /* the types resolved at planning never change; re-resolved
+           * ones may, so such a cursor is not reused */
+          gboolean reuse = e->cur != NULL && e->cur_label == end_label
+                           && (e->rel->types == NULL || e->types->len == e->rel->types->len);
+          if (reuse)
             {
               op->db_hits++;
-              e->cur = nc_txn_expand_to_label (x->txn, e->from_id, e->dir, (const NcToken *) e->types->data,
-                                               e->types->len, end_label);
+              nc_cursor_expand_restart (e->cur, e->from_id);
             }
           else
-            e->cur = open_expand (e, e->from_id);
+            {
+              g_clear_pointer (&e->cur, nc_cursor_free);
+              e->cur_label = end_label;
+              if (e->cur_checks_end)
+                {
+                  op->db_hits++;
+                  e->cur = nc_txn_expand_to_label (x->txn, e->from_id, e->dir, (const NcToken *) e->types->data,
+                                                   e->types->len, end_label);
+                }
+              else
+                e->cur = open_expand (e, e->from_id);
+            }
+          e->cur_live = TRUE;
         }
     }
 }
@@ -334,6 +352,7 @@ expand_reset (NcOp *op)
 {
   ExpandOp *e = (ExpandOp *) op;
   g_clear_pointer (&e->cur, nc_cursor_free);
+  e->cur_live = FALSE;
   clear_var_state (e);
   e->have_input = FALSE;
 }
