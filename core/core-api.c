@@ -16,7 +16,12 @@
 static const char *
 api_config_get (NornicCore *core, const char *name)
 {
-  return nc_config_get (DB (core)->config, name);
+  const char *v = nc_config_get (DB (core)->config, name);
+  /* NORNICDB_CLUSTER_NODE_ID defaults to an id generated once and kept in
+   * the data directory (db.c), so every module sees the same stable id. */
+  if (v == NULL && strcmp (name, "NORNICDB_CLUSTER_NODE_ID") == 0)
+    return DB (core)->node_id;
+  return v;
 }
 
 static gint64

@@ -419,6 +419,9 @@ load_or_make_node_id (NcDb *db)
   id = g_strdup_printf ("node-%08x", g_random_int ());
   g_file_set_contents_full (path, id, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
                             0600, NULL);
+  if (g_strcmp0 (nc_config_get (db->config, "NORNICDB_CLUSTER_MODE"), "standalone") != 0)
+    g_message (_("NORNICDB_CLUSTER_NODE_ID is not set: this node is %s from now on (kept in %s); peers must name it so"),
+               id, path);
   return id;
 }
 

@@ -2318,7 +2318,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   if (id == NULL || *id == '\0')
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "NORNICDB_CLUSTER_NODE_ID is required when NORNICDB_CLUSTER_MODE=raft");
+                   "NORNICDB_CLUSTER_NODE_ID is required when NORNICDB_CLUSTER_MODE=" MODE_NAME);
       module_free (mod);
       return NULL;
     }
