@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS="gcc meson ninja-build pkg-config gettext libglib2.0-dev libjson-glib-dev libgnutls28-dev libmicrohttpd-dev nettle-dev"
-TEST_PKGS="python3-yaml clang libclang-rt-14-dev prometheus curl iproute2 gnutls-bin procps debhelper dpkg-dev build-essential groff-base systemd"
+TEST_PKGS="python3-yaml jq openssl clang libclang-rt-14-dev prometheus curl iproute2 gnutls-bin procps debhelper dpkg-dev build-essential groff-base systemd"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
