@@ -79,6 +79,10 @@ char *nc_backup_write_archive (GOutputStream *out, const char *work_dir, NcTxn *
  * file. `module_data_dir` may lie outside `data_dir`. */
 gboolean nc_backup_prepare_restore (const char *data_dir, const char *module_data_dir, GError **error);
 
+/* `nornicdb backup ...` (argv[0] is "backup"): downloads a backup from a
+ * running server; returns the process exit status (0, 1 failure, 2 usage). */
+int nc_backup_cli (int argc, char **argv);
+
 /* Declares the backup metrics (nornicdb_backups_total{result}, last
  * success time, size and duration) so that they show from the start. */
 void nc_backup_declare_metrics (NcMetrics *m);

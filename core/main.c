@@ -9,6 +9,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "nc-build-config.h"
 #include "config.h"
@@ -105,6 +106,8 @@ main (int argc, char **argv)
   bindtextdomain (GETTEXT_PACKAGE, localedir);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
+  if (argc > 1 && strcmp (argv[1], "backup") == 0)
+    return nc_backup_cli (argc - 1, argv + 1);
 
   GOptionEntry entries[] = {
     /* TRANSLATORS: --config option */

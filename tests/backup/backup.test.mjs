@@ -174,6 +174,29 @@ describe('online backup, standalone', () => {
     assert.match(r4.output, /is missing/);
   });
 
+  test('nornicdb backup (the CLI) downloads an archive; a wrong password is exit 1 and writes nothing', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { BIN } = await import('./backup-lib.mjs');
+    const out = path.join(tmp, 'cli.tar.gz');
+    const [user, password] = AUTH.split(':');
+    const ok = spawnSync(BIN, ['backup', '--server', source.httpUrl, '--user', user, '--password', password, '--output', out],
+      { encoding: 'utf8', timeout: 60000 });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /backup at index \d+ \(\d+ bytes\) written to/);
+    const dir = mkdtempSync(path.join(tmp, 'cli-'));
+    assert.equal(untar(out, dir).status, 0);
+    assert.ok(existsSync(path.join(dir, 'BACKUP.json')));
+    const bad = path.join(tmp, 'cli-bad.tar.gz');
+    const no = spawnSync(BIN, ['backup', '--server', source.httpUrl, '--output', bad],
+      { encoding: 'utf8', timeout: 60000, env: { ...process.env, NORNICDB_BACKUP_PASSWORD: 'wrong' } });
+    assert.equal(no.status, 1);
+    assert.match(no.stderr, /the server answered 401/);
+    assert.equal(existsSync(bad), false);
+    const usage = spawnSync(BIN, ['backup', '--password', 'x'], { encoding: 'utf8' });
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /--output is required/);
+  });
+
   test('POST /admin/backup: GET is 405, no credentials 401, a reader 403, a bad bookmark 400', async () => {
     const get = await request(source, '/admin/backup');
     assert.equal(get.status, 405);
