@@ -133,18 +133,19 @@ static gboolean
 standalone_cluster_status (NornicModule *mod, const char *method, const char *path, const char *body,
                            gsize body_len, NornicHttpReply *reply)
 {
+  /* No cluster listener in standalone: the member has no cluster address
+   * (null) and no cluster id; its Bolt address is what clients use. */
   const NornicCoreApi *api = mod->api;
-  const char *adv = api->config_get (api->core, "NORNICDB_CLUSTER_ADVERTISE_ADDR");
-  if (adv == NULL)
-    adv = api->config_get (api->core, "NORNICDB_CLUSTER_BIND_ADDR");
   g_autofree char *id = g_strescape (mod->node_id, NULL);
-  g_autofree char *addr = g_strescape (adv ? adv : "", NULL);
+  g_autofree char *bolt = g_strescape (mod->bolt_address ? mod->bolt_address : "", NULL);
   reply->status = 200;
   reply->json = g_strdup_printf (
-    "{\"cluster_id\": null, \"mode\": \"standalone\", \"leader\": {\"id\": \"%s\", \"address\": \"%s\"}, "
-    "\"members\": [{\"id\": \"%s\", \"address\": \"%s\", \"state\": \"standalone\", \"healthy\": true}], "
-    "\"commit_index\": %" G_GUINT64_FORMAT ", \"term\": 1}",
-    id, addr, id, addr, api->wal_last_index (api->core));
+    "{\"cluster_id\": null, \"mode\": \"standalone\", \"node_id\": \"%s\", "
+    "\"leader\": {\"id\": \"%s\", \"address\": null, \"bolt_address\": \"%s\"}, "
+    "\"members\": [{\"id\": \"%s\", \"address\": null, \"bolt_address\": \"%s\", \"state\": \"standalone\", "
+    "\"voter\": true, \"healthy\": true}], "
+    "\"commit_index\": %" G_GUINT64_FORMAT ", \"applied_index\": %" G_GUINT64_FORMAT ", \"term\": 1}",
+    id, id, bolt, id, bolt, api->wal_last_index (api->core), api->applied_index (api->core));
   return TRUE;
 }
 

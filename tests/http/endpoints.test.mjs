@@ -79,6 +79,12 @@ test('GET /admin/cluster/status in standalone is served by the standalone module
   const r = await request(server, 'GET', '/admin/cluster/status', { auth: adminAuth(server) });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.body.mode, 'standalone');
+  // one member, no cluster listener: no cluster address, its Bolt address instead
+  assert.equal(r.body.members.length, 1);
+  assert.equal(r.body.members[0].address, null);
+  assert.equal(r.body.leader.address, null);
+  assert.match(r.body.leader.bolt_address, /:\d+$/);
+  assert.equal(r.body.leader.id, r.body.members[0].id);
 });
 
 test("the clustering guide's curl commands work against a standalone node", { skip: !hasProgram('curl') && 'curl is not installed' }, async () => {
