@@ -80,10 +80,10 @@ describe('backup and restore of a raft cluster', () => {
     leader = await cluster.waitLeader(20000);
     const commit = await cluster.waitConverged(20000);
     assert.ok(commit > index, 'a new membership entry follows the restored snapshot');
-    const status = (await request(cluster.node(leader), '/admin/cluster/status')).text();
-    const st = JSON.parse(status);
-    assert.equal(st.members.length, 3);
-    assert.ok(st.members.every((m) => m.healthy !== false), status);
+    await waitFor('three healthy members', async () => {
+      const st = JSON.parse((await request(cluster.node(leader), '/admin/cluster/status')).text());
+      return st.members.length === 3 && st.members.every((m) => m.healthy === true);
+    }, 15000);
 
     for (const i of cluster.ids) {
       await workload.check(cluster.node(i), index);
