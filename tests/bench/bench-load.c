@@ -77,6 +77,7 @@ typedef struct {
   guint64 errors;
   char *first_error;
   gboolean dead; /* could not (re)connect */
+  char *warmup_error; /* a warm-up request that failed (not counted) */
   guint reconnects;
   /* buffered reader for RESP and HTTP */
   guint8 buf[8192];
@@ -396,8 +397,15 @@ conn_run (gpointer data)
       note_error (c, why);
       c->dead = TRUE;
     }
-  else if (!one_request (c, &lat) || lat < 0) /* warm-up, not measured */
+  else if (!one_request (c, &lat)) /* warm-up, not measured */
     c->dead = TRUE;
+  else if (lat < 0)
+    {
+      /* The request failed but the connection is usable again (RESET):
+       * keep it; only requests inside the measured window count. */
+      c->warmup_error = g_steal_pointer (&c->first_error);
+      c->errors = 0;
+    }
 
   g_mutex_lock (&c->start->lock);
   c->start->ready++;
@@ -616,10 +624,12 @@ main (int argc, char **argv)
   g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (gint64));
   guint64 errors = 0;
   guint dead = 0;
-  const char *first_error = NULL;
+  const char *first_error = NULL, *warmup_error = NULL;
   for (gint i = 0; i < conns; i++)
     {
       g_thread_join (ts[i]);
+      if (warmup_error == NULL)
+        warmup_error = cs[i].warmup_error;
       g_array_append_vals (all, cs[i].lat_us->data, cs[i].lat_us->len);
       errors += cs[i].errors;
       dead += cs[i].dead;
@@ -631,16 +641,17 @@ main (int argc, char **argv)
   long ncpu = sysconf (_SC_NPROCESSORS_ONLN);
   g_array_sort (all, cmp_i64);
   g_autofree char *fe = json_string (first_error);
+  g_autofree char *we = json_string (warmup_error);
   g_autofree char *jh = json_string (tried->len ? tried->str : NULL);
   g_autofree char *jaddr = g_strdup_printf ("%s:%u", cfg.host, cfg.port);
   g_autofree char *ja = json_string (jaddr);
   printf ("{\"proto\":\"%s\",\"addr\":%s,\"leaderSearch\":%s,\"clients\":%d,\"ops\":%u,\"seconds\":%.3f,"
           "\"opsPerSec\":%.1f,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"errors\":%" G_GUINT64_FORMAT
-          ",\"firstError\":%s,\"deadConnections\":%u,\"cpuSeconds\":%.3f,\"cpuShare\":%.4f,\"cpus\":%ld,"
+          ",\"firstError\":%s,\"warmupError\":%s,\"deadConnections\":%u,\"cpuSeconds\":%.3f,\"cpuShare\":%.4f,\"cpus\":%ld,"
           "\"lib\":\"bench-load (C, %s)\"}\n",
           proto, ja, jh, conns, all->len, wall, all->len / wall, percentile_ms (all, 0.5),
-          percentile_ms (all, 0.99), percentile_ms (all, 1.0), errors, fe, dead, cpu,
-          cpu / (wall * (double) MAX (ncpu, 1)), ncpu,
+          percentile_ms (all, 0.99), percentile_ms (all, 1.0), errors, fe, we, dead, cpu,
+          wall > 0.001 ? cpu / (wall * (double) MAX (ncpu, 1)) : 0.0, ncpu,
           cfg.proto == PROTO_BOLT ? "Bolt 5.4" : cfg.proto == PROTO_REDIS ? "RESP" : "HTTP/1.1 JSON gateway");
   for (gint i = 0; i < conns; i++)
     {
@@ -649,6 +660,7 @@ main (int argc, char **argv)
       g_byte_array_unref (cs[i].msg);
       g_byte_array_unref (cs[i].wire);
       g_free (cs[i].first_error);
+      g_free (cs[i].warmup_error);
     }
   g_free (cs);
   g_free (ts);
