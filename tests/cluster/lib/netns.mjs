@@ -114,7 +114,8 @@ export class NetnsLab {
     try {
       await ip(['netns', 'add', this.hub]);
     } catch (e) {
-      throw new Error(`network namespaces are unavailable; this test needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and iproute2 ('ip netns'): ${e.message}`);
+      throw new Error(`network namespaces are unavailable; this test needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and iproute2 ('ip netns') ` +
+        `(raft-nemesis without them: NORNICDB_NEMESIS_CUT=proxy): ${e.message}`);
     }
     // From here on, whatever fails is undone by teardown().
     const hub = ['-n', this.hub];
