@@ -121,7 +121,7 @@ main (int argc, char **argv)
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_option_context_set_summary (ctx, _("NornicDB: a Neo4j-compatible graph database server."));
-  g_option_context_set_description (ctx, _("Configuration comes from built-in defaults, the configuration file, NORNICDB_* environment variables and the command line, in that order. See nornicdb(8) and docs/configuration.md."));
+  g_option_context_set_description (ctx, _("Configuration comes from built-in defaults, the configuration file, NORNICDB_* environment variables and the command line, in that order. See nornicdb(8) and docs/configuration.md.\n\n\"nornicdb backup --help\" describes the online backup command."));
   g_option_context_add_main_entries (ctx, entries, GETTEXT_PACKAGE);
   g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
