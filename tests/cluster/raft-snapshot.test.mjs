@@ -103,7 +103,9 @@ test('a large snapshot requested on the leader does not stop heartbeats, writes 
       `${stateMs.length} state requests (max ${maxState} ms), ${writeMs.length} writes (max ${Math.max(0, ...writeMs)} ms)`);
 
     // The main loop kept running: admin requests and writes were answered.
-    assert.ok(maxState < 2 * ELECTION_MS, `a state request took ${maxState} ms during the snapshot`);
+    // (A main loop writing the snapshot itself answers only when it is done.)
+    assert.ok(maxState < 2 * ELECTION_MS && (snapMs < 600 || maxState < snapMs / 3),
+      `a state request took ${maxState} ms during a ${snapMs} ms snapshot`);
     if (snapMs >= 2 * ELECTION_MS) assert.ok(writeMs.length >= 2, `only ${writeMs.length} writes committed during a ${snapMs} ms snapshot`);
 
     // No election: the same leader in the same term everywhere.
