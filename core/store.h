@@ -308,6 +308,17 @@ NcCursor *nc_txn_expand_to_label (NcTxn *txn, NcNodeId id, NcDirection dir, cons
  * a cursor per node). FALSE, and nothing changed, for other cursors. */
 gboolean nc_cursor_expand_restart (NcCursor *cur, NcNodeId id);
 
+/* Restricts a label scan (nc_txn_scan_nodes with a label) or an expand
+ * cursor, before its first nc_cursor_next (or right after
+ * nc_cursor_expand_restart), to nodes (for an expand: other nodes) whose
+ * property `key` lies in the range, with nc_txn_range_nodes' semantics
+ * (only values comparable with the bounds). Checked while the cursor fills
+ * its batch, where the node's version and property map are at hand: the
+ * engine pushes `WHERE b.age > 60` here and keeps its own filter. FALSE,
+ * and nothing changed, for other cursors. */
+gboolean nc_cursor_filter_range (NcCursor *cur, NcToken key, const NcValue *lower, gboolean lower_inclusive,
+                                 const NcValue *upper, gboolean upper_inclusive);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -144,6 +144,17 @@ NcOp *nc_op_node_check_new (NcExecCtx *x, NcOp *child, NcNodePat *node);
  * pattern is walked right to left. `to_bound` makes it an expand-into. */
 NcOp *nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat *to,
                         gboolean reversed, gboolean to_bound, gboolean rel_bound);
+/* `WHERE n.key OP val` (OP one of < <= > >=, val independent of the
+ * pattern) checked by the store cursor of a label scan binding n, or of a
+ * fixed-length expand into a new n (nc_cursor_filter_range); the planner
+ * keeps its Filter, so this only drops rows early. FALSE when the operator
+ * cannot take it. */
+gboolean nc_op_scan_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op);
+gboolean nc_op_expand_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op);
+/* Applies a pushed range to a fresh cursor; FALSE (cursor unchanged) when
+ * `val` fails to evaluate: the caller drops the pushdown and the Filter
+ * reports the error for the rows it sees. */
+gboolean nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row);
 NcOp *nc_op_shortest_new (NcExecCtx *x, NcOp *child, NcPatternPart *part, gboolean all);
 NcOp *nc_op_named_path_new (NcExecCtx *x, NcOp *child, NcPatternPart *part);
 NcOp *nc_op_rel_unique_new (NcExecCtx *x, NcOp *child, GArray *rel_slots);

@@ -28,6 +28,9 @@ typedef struct {
   gboolean cur_checks_end; /* cur yields only ends that match `to` */
   gboolean cur_live;    /* cur belongs to the current input row */
   NcToken cur_label;    /* the end label cur was opened with */
+  NcToken range_key;    /* nc_op_expand_push_range, or NC_TOKEN_NONE */
+  NcExpr *range_val;
+  int range_op;
   GArray *stack;        /* Frame, variable length */
   GArray *path;         /* NcValue rel refs */
   gboolean zero_pending;
@@ -342,6 +345,17 @@ expand_next (NcOp *op, GError **error)
               else
                 e->cur = open_expand (e, e->from_id);
             }
+          if (e->range_key != NC_TOKEN_NONE
+              && !nc_cursor_push_range (x, e->cur, e->range_key, e->range_val, e->range_op, op->row))
+            {
+              /* a reused cursor would keep an earlier row's range */
+              e->range_key = NC_TOKEN_NONE;
+              g_clear_pointer (&e->cur, nc_cursor_free);
+              e->cur = end_label != NC_TOKEN_NONE
+                         ? nc_txn_expand_to_label (x->txn, e->from_id, e->dir, (const NcToken *) e->types->data,
+                                                   e->types->len, end_label)
+                         : open_expand (e, e->from_id);
+            }
           e->cur_live = TRUE;
         }
     }
@@ -380,6 +394,7 @@ nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat 
                                    : (to_bound ? &expand_into_class : &expand_class);
   ExpandOp *e = nc_op_alloc (sizeof (ExpandOp), k, x, child);
   e->from = from;
+  e->range_key = NC_TOKEN_NONE;
   e->rel = rel;
   e->to = to;
   e->reversed = reversed;
@@ -415,4 +430,16 @@ nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat 
   g_string_append_printf (d, "]%s(%s)", e->dir == NC_DIR_OUT ? "->" : "-", (char *) x->stmt->slot_names->pdata[to->slot]);
   e->op.details = g_string_free (d, FALSE);
   return &e->op;
+}
+
+gboolean
+nc_op_expand_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  if (op->klass != &expand_class || e->to_bound || e->rel->varlen || e->range_key != NC_TOKEN_NONE)
+    return FALSE;
+  e->range_key = key;
+  e->range_val = val;
+  e->range_op = cmp_op;
+  return TRUE;
 }

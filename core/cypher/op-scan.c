@@ -71,7 +71,27 @@ typedef struct {
   NcValue seek_values;  /* list of values still to seek (IN) */
   guint seek_idx;
   gboolean cursor_checks; /* (n:L) by a label scan of L: the cursor has checked everything */
+  NcToken range_key;      /* nc_op_scan_push_range, or NC_TOKEN_NONE */
+  NcExpr *range_val;
+  int range_op;
 } ScanOp;
+
+gboolean
+nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row)
+{
+  NcValue v = nc_value_null ();
+  GError *local = NULL;
+  if (!nc_eval (x, val, row, &v, &local))
+    {
+      g_clear_error (&local);
+      return FALSE;
+    }
+  gboolean lower = cmp_op == NC_CMP_GT || cmp_op == NC_CMP_GE;
+  gboolean incl = cmp_op == NC_CMP_GE || cmp_op == NC_CMP_LE;
+  nc_cursor_filter_range (cur, key, lower ? &v : NULL, incl, lower ? NULL : &v, incl);
+  nc_value_clear (&v);
+  return TRUE;
+}
 
 static NcCursor *
 open_seek (ScanOp *s, const NcValue *v)
@@ -145,6 +165,8 @@ open_cursor (ScanOp *s, GError **error)
       return TRUE;
     }
   s->cur = nc_txn_scan_nodes (x->txn, sp->label);
+  if (s->range_key != NC_TOKEN_NONE && !nc_cursor_push_range (x, s->cur, s->range_key, s->range_val, s->range_op, s->op.row))
+    s->range_key = NC_TOKEN_NONE;
   return TRUE;
 }
 
@@ -216,6 +238,7 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
 {
   ScanOp *s = nc_op_alloc (sizeof (ScanOp), &all_class, x, child);
   s->node = node;
+  s->range_key = NC_TOKEN_NONE;
   s->spec = *spec;
   nc_op_add_ident (&s->op, node->slot);
   const char *var = x->stmt->slot_names->pdata[node->slot];
@@ -250,6 +273,19 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
       s->op.details = g_strdup (var);
     }
   return &s->op;
+}
+
+gboolean
+nc_op_scan_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op)
+{
+  ScanOp *s = (ScanOp *) op;
+  if (op->klass != &label_class || s->spec.key != NC_TOKEN_NONE || s->spec.label == NC_TOKEN_NONE
+      || s->spec.label == NC_TOKEN_NONE - 1 || s->range_key != NC_TOKEN_NONE)
+    return FALSE;
+  s->range_key = key;
+  s->range_val = val;
+  s->range_op = cmp_op;
+  return TRUE;
 }
 
 /* ---- NodeCheck: a node bound before this pattern ------------------------ */

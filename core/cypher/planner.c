@@ -315,6 +315,44 @@ push_filters (MatchCtx *m, NcOp *op)
   return op;
 }
 
+/* Hands the first `n.key < val` style conjunct on the node `slot` just
+ * bound by `op` (a label scan or an expand) to the operator's store cursor,
+ * which then drops non-matching nodes while it has their property maps at
+ * hand (the filtered edge scan `WHERE a.age < 30 AND b.age > 60`). The
+ * conjunct still becomes a Filter. */
+static void
+push_range (MatchCtx *m, NcOp *op, int slot, gboolean scan)
+{
+  for (guint c = 0; m->conjuncts && c < m->conjuncts->len; c++)
+    {
+      NcExpr *e = m->conjuncts->pdata[c];
+      if (g_hash_table_contains (m->applied, e) || e->kind != NC_EX_CMP || e->args->len != 2)
+        continue;
+      int op_ = g_array_index (e->ops, int, 0);
+      if (op_ != NC_CMP_LT && op_ != NC_CMP_LE && op_ != NC_CMP_GT && op_ != NC_CMP_GE)
+        continue;
+      NcExpr *l = e->args->pdata[0], *r = e->args->pdata[1], *val = NULL;
+      const char *kname = NULL;
+      if (is_prop_of (l, slot, &kname) && independent (m, r))
+        val = r;
+      else if (is_prop_of (r, slot, &kname) && independent (m, l))
+        {
+          val = l;
+          op_ = op_ == NC_CMP_LT ? NC_CMP_GT : op_ == NC_CMP_GT ? NC_CMP_LT : op_ == NC_CMP_LE ? NC_CMP_GE : NC_CMP_LE;
+        }
+      if (val == NULL)
+        continue;
+      NcToken key = nc_store_token (m->x->store, NC_TOKEN_PROP_KEY, kname, FALSE);
+      if (key == NC_TOKEN_NONE)
+        continue;
+      if (scan)
+        nc_op_scan_push_range (op, key, val, op_);
+      else
+        nc_op_expand_push_range (op, key, val, op_);
+      return;
+    }
+}
+
 static NcOp *
 plan_node_start (MatchCtx *m, NcOp *op, NcNodePat *n, const NcScanSpec *spec)
 {
@@ -322,6 +360,7 @@ plan_node_start (MatchCtx *m, NcOp *op, NcNodePat *n, const NcScanSpec *spec)
     return nc_op_node_check_new (m->x, op, n);
   NcOp *s = nc_op_scan_new (m->x, op, n, spec);
   bind_slot (m, n->slot);
+  push_range (m, s, n->slot, TRUE);
   return push_filters (m, s);
 }
 
@@ -369,6 +408,8 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, FALSE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
+      if (!to_bound)
+        push_range (m, op, to->slot, FALSE);
       op = push_filters (m, op);
     }
   for (int i = start.idx - 1; i >= 0; i--)
@@ -379,6 +420,8 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, TRUE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
+      if (!to_bound)
+        push_range (m, op, to->slot, FALSE);
       op = push_filters (m, op);
     }
   if (part->path_slot >= 0)

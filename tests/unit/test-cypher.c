@@ -1222,6 +1222,36 @@ test_tck_procedure_fixtures (Fx *fx, gconstpointer d)
   assert_fails (fx, "UNWIND [1] AS i CALL demo.noop() RETURN i", NC_ERROR_UNKNOWN_PROCEDURE, NULL);
 }
 
+/* `WHERE n.key < val` handed to the store cursor of a label scan or an
+ * expand must give what the Filter alone gives: only comparable values,
+ * flipped comparisons, bounds from outer rows and parameters, null bounds,
+ * and errors in the bound still reported. */
+static void
+test_range_pushed_into_scan_and_expand (Fx *fx, gconstpointer data)
+{
+  exec_ok (fx, "CREATE (a:P {id: 1, age: 10}), (b:P {id: 2, age: 25.5}), (c:P {id: 3, age: 'thirty'}), "
+           "(d:P {id: 4}), (e:P {id: 5, age: 45}), (f:P {id: 6, age: 60}), "
+           "(a)-[:R]->(b), (a)-[:R]->(c), (a)-[:R]->(d), (a)-[:R]->(e), (a)-[:R]->(f), (b)-[:R]->(f)");
+  assert_rows (fx, "MATCH (n:P) WHERE n.age < 30 RETURN n.id ORDER BY n.id", NULL, "1\n2");
+  assert_rows (fx, "MATCH (n:P) WHERE 30 > n.age RETURN count(*)", NULL, "2");
+  assert_rows (fx, "MATCH (n:P) WHERE n.age >= 45 RETURN n.id ORDER BY n.id", NULL, "5\n6");
+  assert_rows (fx, "MATCH (a:P {id: 1})-[:R]->(b) WHERE b.age > 20 RETURN b.id ORDER BY b.id", NULL, "2\n5\n6");
+  assert_rows (fx, "MATCH (a:P)-[:R]->(b:P) WHERE a.age < 30 AND b.age > 50 RETURN a.id, b.id ORDER BY a.id", NULL,
+               "1 | 6\n2 | 6");
+  assert_rows (fx, "MATCH (b:P)<-[:R]-(a:P) WHERE a.age <= 25.5 AND b.age <= 45 RETURN a.id, b.id ORDER BY b.id", NULL,
+               "1 | 2\n1 | 5");
+  assert_rows (fx, "UNWIND [30, 50] AS lim MATCH (a:P {id: 1})-[:R]->(b) WHERE b.age < lim RETURN lim, count(b)", NULL,
+               "30 | 1\n50 | 2");
+  assert_rows (fx, "UNWIND [20, 50] AS lim MATCH (n:P) WHERE n.age < lim RETURN lim, count(*)", NULL,
+               "20 | 1\n50 | 3");
+  g_autoptr (NcMap) pnull = params1 ("p", nc_value_null ());
+  assert_rows (fx, "MATCH (n:P) WHERE n.age < $p RETURN count(*)", pnull, "0");
+  g_autoptr (NcMap) p40 = params1 ("p", nc_value_int (40));
+  assert_rows (fx, "MATCH (a:P)-[:R]->(b:P) WHERE b.age > $p RETURN count(*)", p40, "3");
+  assert_fails (fx, "MATCH (n:P) WHERE n.age < 1 / 0 RETURN n", NC_ERROR_ARITHMETIC, "/ by zero");
+  assert_fails (fx, "MATCH (a:P)-[:R]->(b) WHERE b.age < 1 / 0 RETURN b", NC_ERROR_ARITHMETIC, "/ by zero");
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 #define ADD(path, fn) g_test_add ("/nornic/cypher/" path, Fx, NULL, fx_setup, fn, fx_teardown)
@@ -1277,6 +1307,7 @@ main (int argc, char **argv)
   ADD ("exec/group-by-int-keys-then-equivalent-float", test_group_by_int_keys_then_equivalent_float);
   ADD ("exec/scanned-entities-are-not-shared-between-rows", test_scanned_entities_are_not_shared_between_rows);
   ADD ("exec/property-reads-after-key-creation-and-delete", test_property_reads_after_key_creation_and_delete);
+  ADD ("exec/range-pushed-into-scan-and-expand", test_range_pushed_into_scan_and_expand);
   ADD ("procedures/tck-fixtures-need-opt-in", test_tck_procedures_need_opt_in);
   ADD ("procedures/tck-fixture-procedures", test_tck_procedure_fixtures);
   return g_test_run ();

@@ -2010,6 +2010,55 @@ test_expand_to_label_checks_far_node_at_snapshot (Fixture *f, gconstpointer data
   nc_txn_rollback (after);
 }
 
+/* The writer's relationship visibility reads a mirror of the head's
+ * tombstone flag in the slot: it must follow deletes, rollbacks and
+ * truncation. */
+static void
+test_writer_rel_visibility_follows_delete_rollback_truncate (Fixture *f, gconstpointer data)
+{
+  NcToken T = rtype (f, "T");
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  NcNodeId a = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcNodeId b = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcRelId r = nc_txn_create_rel (w, T, a, b, NULL, &error);
+  g_assert_no_error (error);
+  NcLsn created = commit (f, w);
+
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_delete_rel (w, r, &error));
+  g_assert_false (nc_txn_rel_exists (w, r));
+  g_autoptr (GArray) gone = drain (nc_txn_expand (w, a, NC_DIR_OUT, NULL, 0));
+  assert_ids (gone, 0);
+  g_assert_cmpint (nc_txn_node_degree (w, a, NC_DIR_BOTH, NC_TOKEN_NONE), ==, 0);
+  /* created and deleted inside one transaction */
+  NcRelId r2 = nc_txn_create_rel (w, T, a, b, NULL, &error);
+  g_assert_true (nc_txn_rel_exists (w, r2));
+  g_assert_true (nc_txn_delete_rel (w, r2, &error));
+  g_assert_false (nc_txn_rel_exists (w, r2));
+  g_assert_no_error (error);
+  nc_txn_rollback (w);
+
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_rel_exists (w, r));
+  g_assert_false (nc_txn_rel_exists (w, r2));
+  g_autoptr (GArray) back = drain (nc_txn_expand (w, a, NC_DIR_OUT, NULL, 0));
+  assert_ids (back, 1, r);
+  g_assert_true (nc_txn_delete_rel (w, r, &error));
+  commit (f, w);
+
+  w = nc_store_begin_write (f->store);
+  g_assert_false (nc_txn_rel_exists (w, r));
+  nc_txn_rollback (w);
+  /* a leader losing its tail: the delete is undone */
+  nc_store_truncate_after (f->store, created);
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_rel_exists (w, r));
+  g_autoptr (GArray) again = drain (nc_txn_expand_to_label (w, a, NC_DIR_OUT, NULL, 0, NC_TOKEN_NONE));
+  assert_ids (again, 1, r);
+  nc_txn_rollback (w);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2018,6 +2067,7 @@ main (int argc, char **argv)
   ADD ("reader-does-not-see-later-commits", test_reader_does_not_see_later_commits);
   ADD ("prop-by-interned-key-on-every-write-path", test_prop_by_interned_key_on_every_write_path);
   ADD ("expand-to-label-checks-far-node-at-snapshot", test_expand_to_label_checks_far_node_at_snapshot);
+  ADD ("writer-rel-visibility-follows-delete-rollback-truncate", test_writer_rel_visibility_follows_delete_rollback_truncate);
   ADD ("reader-does-not-see-uncommitted", test_reader_does_not_see_uncommitted);
   ADD ("writer-sees-its-pending-writes", test_writer_sees_its_pending_writes);
   ADD ("rollback-restores-previous-versions", test_rollback_restores_previous_versions);
