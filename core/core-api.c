@@ -245,14 +245,22 @@ api_snapshot_install (NornicCore *core, const char *path, GError **error)
 {
   NcDb *db = DB (core);
   guint64 index = 0, term = 0;
-  NcTxn *w = nc_store_begin_write (db->store);
-  nc_txn_rollback (w);
   g_atomic_int_inc (&db->store_generation);
-  nc_store_clear (db->store);
+  /* Waits for an open writer. Client reads running on this node now read
+   * nothing and end with a transient error (drivers retry them); reads that
+   * begin until nc_store_end_install fail the same way, as the store is
+   * empty or half loaded meanwhile. */
+  nc_store_begin_install (db->store);
   gboolean loaded = nc_snapshot_load (path, db->store, &index, &term, error);
   g_atomic_int_inc (&db->store_generation);
   if (!loaded)
-    return FALSE;
+    {
+      /* The store holds part of a snapshot: keep reads failing (with a
+       * transient error) rather than serve it, until an install succeeds. */
+      g_message ("snapshot %s could not be installed; reads fail until the next install", path);
+      return FALSE;
+    }
+  nc_store_end_install (db->store);
   if (!nc_wal_reset (db->wal, index + 1, error))
     return FALSE;
   nc_db_publish (db, index);

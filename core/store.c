@@ -26,6 +26,23 @@
  *   reader snapshots used to decide which versions can be pruned.
  * - `tokens_lock` guards the token tables. Lock order: lock, then
  *   readers_mutex or tokens_lock; never the reverse.
+ *
+ * Replacing the store (a follower installing its leader's snapshot)
+ * - nc_store_clear frees every slot, chain, adjacency list and schema entry
+ *   while read transactions may still be open. A transaction's snapshot
+ *   index and a cursor's positions and caps mean nothing in the next store,
+ *   so the store carries a generation, bumped by every clear (under `lock`
+ *   exclusively and readers_mutex), and every transaction records the
+ *   generation it began in. Reads of a transaction whose generation is not
+ *   the store's see nothing (node_visible / rel_visible, checked under the
+ *   same lock a clear takes exclusively), cursors end at their next batch,
+ *   and nc_txn_check_store tells the engine to fail with a transient error.
+ * - Index objects are reference counted, so a cursor's Index outlives the
+ *   clear that dropped its schema entry; everything else a cursor keeps is
+ *   an id or a position, only used after the generation check.
+ * - Between nc_store_begin_install and nc_store_end_install the store is
+ *   empty or half loaded: readers that begin then get a generation that
+ *   never matches (they fail too), writers (the load itself) read normally.
  */
 #define G_LOG_DOMAIN "nornicdb-store"
 #include "store.h"
@@ -190,6 +207,11 @@ struct _NcStore {
    * property lookup compares pointers to hot strings (no cache miss per
    * key). Guarded by tokens_lock; they live as long as the store. */
   GPtrArray *key_strings;
+
+  /* Bumped by each clear; written with `lock` held exclusively and
+   * readers_mutex held, so either lock is enough to read it. */
+  guint64 generation;
+  gboolean installing;       /* between begin_install and end_install (readers_mutex) */
 };
 
 struct _NcTxn {
@@ -205,7 +227,11 @@ struct _NcTxn {
   GArray *d_labels;          /* gint64 by label token */
   GPtrArray *schema_undo;    /* SchemaUndo* */
   GArray *deferred_deletes;  /* gint64: deleted nodes that had relationships */
+  guint64 generation;        /* the store's generation at begin (GENERATION_RETIRED: never valid) */
 };
+
+/* A transaction that began while a snapshot was being installed. */
+#define GENERATION_RETIRED G_MAXUINT64
 
 typedef enum {
   CUR_NODES,
@@ -426,10 +452,19 @@ visible (Version *v, const NcTxn *txn)
   return NULL;
 }
 
+/* FALSE once the store was cleared since the transaction began: its ids,
+ * snapshot index and cursor positions refer to a store that is gone.
+ * Caller holds `lock` (or is the writer, which a clear waits for). */
+static inline gboolean
+txn_current (const NcTxn *txn)
+{
+  return txn->generation == txn->store->generation;
+}
+
 static Version *
 node_visible (NcStore *s, const NcTxn *txn, gint64 id)
 {
-  if (id < 0 || id >= s->nodes_len)
+  if (id < 0 || id >= s->nodes_len || G_UNLIKELY (!txn_current (txn)))
     return NULL;
   return visible (s->nodes[id].head, txn);
 }
@@ -437,7 +472,7 @@ node_visible (NcStore *s, const NcTxn *txn, gint64 id)
 static Version *
 rel_visible (NcStore *s, const NcTxn *txn, gint64 id)
 {
-  if (id < 0 || id >= s->rels_len)
+  if (id < 0 || id >= s->rels_len || G_UNLIKELY (!txn_current (txn)))
     return NULL;
   if (txn->write)
     return s->rels[id].dead ? NULL : s->rels[id].head;
@@ -976,15 +1011,12 @@ nc_store_free (NcStore *store)
   g_free (store);
 }
 
+static void store_replace (NcStore *s, gboolean installing);
+
 void
 nc_store_clear (NcStore *store)
 {
-  g_rw_lock_writer_lock (&store->lock);
-  store_clear_data (store);
-  g_rw_lock_writer_unlock (&store->lock);
-  g_mutex_lock (&store->readers_mutex);
-  store->visible = 0;
-  g_mutex_unlock (&store->readers_mutex);
+  store_replace (store, FALSE);
 }
 
 void
@@ -1062,6 +1094,11 @@ txn_new (NcStore *s, gboolean write)
   NcTxn *t = g_new0 (NcTxn, 1);
   t->store = s;
   t->write = write;
+  /* a clear waits for the writer, so a writer's generation stays valid;
+   * readers set theirs with their snapshot (nc_store_begin_read) */
+  g_mutex_lock (&s->readers_mutex);
+  t->generation = s->generation;
+  g_mutex_unlock (&s->readers_mutex);
   if (write)
     {
       t->ws = nc_writeset_new ();
@@ -1106,6 +1143,7 @@ nc_store_begin_read (NcStore *store)
   NcTxn *t = txn_new (store, FALSE);
   g_mutex_lock (&store->readers_mutex);
   t->snapshot = store->visible;
+  t->generation = store->installing ? GENERATION_RETIRED : store->generation;
   guint i = 0;
   while (i < store->reader_snaps->len && g_array_index (store->reader_snaps, guint64, i) < t->snapshot)
     i++;
@@ -2777,7 +2815,9 @@ nc_txn_count_nodes (NcTxn *txn, NcToken label)
   gint64 n = -1;
   gboolean ok = TRUE;
   g_rw_lock_reader_lock (&s->lock);
-  if (txn->write)
+  if (G_UNLIKELY (!txn_current (txn)))
+    n = 0; /* a replaced store: nothing is visible (nc_txn_check_store) */
+  else if (txn->write)
     n = label == NC_TOKEN_NONE ? s->head_nodes : counts_get (s->head_labels, label);
   else
     ok = count_at_snapshot (s, txn->snapshot, label == NC_TOKEN_NONE ? 0 : 2, label, &n);
@@ -2792,7 +2832,9 @@ nc_txn_count_rels (NcTxn *txn)
   gint64 n = -1;
   gboolean ok = TRUE;
   g_rw_lock_reader_lock (&s->lock);
-  if (txn->write)
+  if (G_UNLIKELY (!txn_current (txn)))
+    n = 0;
+  else if (txn->write)
     n = s->head_rels;
   else
     ok = count_at_snapshot (s, txn->snapshot, 1, NC_TOKEN_NONE, &n);
@@ -3225,6 +3267,14 @@ nc_cursor_next (NcCursor *cur, gint64 *id)
         }
       cur->buf_len = cur->buf_pos = 0;
       txn_read_lock (cur->txn);
+      if (G_UNLIKELY (!txn_current (cur->txn)))
+        {
+          /* the store was replaced: positions, caps and the expanded node
+           * refer to the old one (nc_txn_check_store reports it) */
+          cur->done = TRUE;
+          txn_read_unlock (cur->txn);
+          return FALSE;
+        }
       switch (cur->kind)
         {
         case CUR_NODES: fill_nodes (cur); break;
@@ -3296,6 +3346,11 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
 
   g_autoptr (NcWriteSet) schema = nc_writeset_new ();
   g_rw_lock_reader_lock (&s->lock);
+  if (!txn_current (read_txn))
+    {
+      g_rw_lock_reader_unlock (&s->lock);
+      return nc_txn_check_store (read_txn, error);
+    }
   for (guint i = 0; i < s->schema->len; i++)
     {
       Schema *sc = g_ptr_array_index (s->schema, i);
@@ -3317,6 +3372,11 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   for (gint64 pos = 0; pos < nodes_end;)
     {
       g_rw_lock_reader_lock (&s->lock);
+      if (!txn_current (read_txn))
+        {
+          g_rw_lock_reader_unlock (&s->lock);
+          return nc_txn_check_store (read_txn, error);
+        }
       for (gint64 stop = MIN (nodes_end, pos + CURSOR_BATCH); pos < stop && nc_writeset_len (batch) < d.max; pos++)
         {
           Version *v = node_visible (s, read_txn, pos);
@@ -3335,6 +3395,11 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   for (gint64 pos = 0; pos < rels_end;)
     {
       g_rw_lock_reader_lock (&s->lock);
+      if (!txn_current (read_txn))
+        {
+          g_rw_lock_reader_unlock (&s->lock);
+          return nc_txn_check_store (read_txn, error);
+        }
       for (gint64 stop = MIN (rels_end, pos + CURSOR_BATCH); pos < stop && nc_writeset_len (batch) < d.max; pos++)
         {
           Version *v = rel_visible (s, read_txn, pos);
@@ -3354,7 +3419,9 @@ nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit, gpoin
   /* ids in use after the snapshot's index are reserved too: ids are never reused */
   NcEffect next = { .kind = NC_EFFECT_NEXT_IDS };
   nc_store_get_next_ids (s, &next.id, &next.start);
-  if (!dump_flush (&d, FALSE, error))
+  /* the next ids just read belong to the dumped store only if no clear came
+   * in between */
+  if (!nc_txn_check_store (read_txn, error) || !dump_flush (&d, FALSE, error))
     return FALSE;
   nc_writeset_append (batch, &next);
   return dump_flush (&d, TRUE, error);
@@ -3523,4 +3590,76 @@ nc_cursor_filter_range (NcCursor *cur, NcToken key, const NcValue *lower, gboole
   if (cur->key_str == NULL || (lower && lower->type == NC_VALUE_NULL) || (upper && upper->type == NC_VALUE_NULL))
     cur->done = TRUE;
   return TRUE;
+}
+
+/* ---- additions: replacing the store under running readers ----------------- */
+
+/* Empties the store and starts a new generation. Waits for the writer (a
+ * writer reads without the lock, trusting that nothing else changes the
+ * store), then takes the lock exclusively, which waits for every cursor
+ * batch and read call in progress; after it, no read of an older
+ * transaction touches a slot (node_visible, rel_visible, nc_cursor_next
+ * check the generation under the lock first). */
+static void
+store_replace (NcStore *s, gboolean installing)
+{
+  g_mutex_lock (&s->writer_mutex);
+  while (s->writer_active)
+    g_cond_wait (&s->writer_cond, &s->writer_mutex);
+  s->writer_active = TRUE;
+  g_mutex_unlock (&s->writer_mutex);
+
+  g_rw_lock_writer_lock (&s->lock);
+  store_clear_data (s);
+  g_mutex_lock (&s->readers_mutex);
+  s->generation++;
+  s->installing = installing;
+  s->visible = 0;
+  g_mutex_unlock (&s->readers_mutex);
+  g_rw_lock_writer_unlock (&s->lock);
+
+  release_writer (s);
+}
+
+guint64
+nc_store_generation (NcStore *store)
+{
+  g_mutex_lock (&store->readers_mutex);
+  guint64 g = store->generation;
+  g_mutex_unlock (&store->readers_mutex);
+  return g;
+}
+
+void
+nc_store_begin_install (NcStore *store)
+{
+  store_replace (store, TRUE);
+}
+
+void
+nc_store_end_install (NcStore *store)
+{
+  g_mutex_lock (&store->readers_mutex);
+  store->installing = FALSE;
+  g_mutex_unlock (&store->readers_mutex);
+}
+
+gboolean
+nc_txn_check_store (NcTxn *txn, GError **error)
+{
+  NcStore *s = txn->store;
+  g_mutex_lock (&s->readers_mutex);
+  gboolean current = txn->generation == s->generation;
+  g_mutex_unlock (&s->readers_mutex);
+  if (current)
+    return TRUE;
+  if (txn->generation == GENERATION_RETIRED)
+    g_set_error_literal (error, NC_ERROR, NC_ERROR_UNAVAILABLE,
+                         "the store was being replaced by a snapshot from the leader when this "
+                         "transaction began; retry");
+  else
+    g_set_error_literal (error, NC_ERROR, NC_ERROR_UNAVAILABLE,
+                         "the store was replaced by a snapshot from the leader while this transaction "
+                         "ran; retry");
+  return FALSE;
 }

@@ -319,6 +319,27 @@ gboolean nc_cursor_expand_restart (NcCursor *cur, NcNodeId id);
 gboolean nc_cursor_filter_range (NcCursor *cur, NcToken key, const NcValue *lower, gboolean lower_inclusive,
                                  const NcValue *upper, gboolean upper_inclusive);
 
+/* ---- replacing the store under running readers (appended) ------------ */
+
+/* The store's generation: nc_store_clear and nc_store_begin_install start a
+ * new one. A transaction belongs to the generation it began in; once the
+ * store has moved on, its reads see nothing, its cursors end, and
+ * nc_txn_check_store fails. */
+guint64 nc_store_generation (NcStore *store);
+/* nc_store_clear for a snapshot install: until nc_store_end_install, read
+ * transactions that begin see nothing and fail nc_txn_check_store (the
+ * store is empty or half loaded); write transactions (the load) work. Waits
+ * for an open write transaction to end. */
+void nc_store_begin_install (NcStore *store);
+void nc_store_end_install (NcStore *store);
+/* TRUE while the transaction's store is the one it began on. Otherwise
+ * FALSE with NC_ERROR_UNAVAILABLE (Neo.TransientError.General.
+ * DatabaseUnavailable: drivers retry it) saying the store was replaced by a
+ * snapshot from the leader. The engine calls it when a result ends (and on
+ * errors), so a client never gets a complete result that mixes two stores
+ * or reads an empty one; nc_store_dump calls it too. */
+gboolean nc_txn_check_store (NcTxn *txn, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

@@ -521,7 +521,10 @@ finish_exec (NcResult *res)
   g_clear_pointer (&res->exec, nc_cypher_exec_free);
 }
 
-/* Pulls one row from the engine (not the buffer). */
+/* Pulls one row from the engine (not the buffer). At the end of the rows,
+ * and on an error, a store replaced by a snapshot install while the query
+ * ran (reads of the old transaction then see nothing) turns the result into
+ * a transient failure: the rows so far may mix two stores. */
 static gboolean
 pull_exec (NcResult *res, const NcValue **row, GError **error)
 {
@@ -530,6 +533,12 @@ pull_exec (NcResult *res, const NcValue **row, GError **error)
     return FALSE;
   if (nc_cypher_exec_next (res->exec, row, &local))
     return TRUE;
+  GError *replaced = NULL;
+  if (res->ctx.txn != NULL && !nc_txn_check_store (res->ctx.txn, &replaced))
+    {
+      g_clear_error (&local);
+      local = replaced;
+    }
   if (local != NULL)
     {
       record_error_metric (res->db, local);
