@@ -418,7 +418,7 @@ nc_region_log_load_state (NcRegionLog *l, GBytes *data, guint64 *committed_index
 
 NcWriteSet *
 nc_region_log_prepare_catchup (NcRegionLog *l, const NcRegionOrigin *origin, const NcWriteSet *target,
-                               gboolean *duplicate, GError **error)
+                               const NcWriteSet *marks, gboolean *duplicate, GError **error)
 {
   *duplicate = FALSE;
   if (l->speculative == NULL)
@@ -437,6 +437,12 @@ nc_region_log_prepare_catchup (NcRegionLog *l, const NcRegionOrigin *origin, con
       return NULL;
     }
   g_autoptr (NcWriteSet) diff = nc_region_resolver_diff (l->speculative, target);
+  for (guint i = 0; marks && i < nc_writeset_len (marks); i++)
+    {
+      const NcEffect *e = nc_writeset_get (marks, i);
+      if (e->kind == NC_EFFECT_META && g_strcmp0 (e->name, NC_REGION_META_RESOLVED) == 0)
+        nc_writeset_append (diff, e);
+    }
   g_autoptr (NcWriteSet) stamped = nc_region_stamp (diff, origin);
   return nc_region_log_prepare_remote (l, stamped, duplicate, error);
 }

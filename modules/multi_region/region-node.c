@@ -33,6 +33,7 @@ struct _NcRegionNode {
   GHashTable *catchup_sent;   /* region -> guint64*: monotonic us of the last snapshot sent there */
   GHashTable *incoming;       /* region -> Incoming*: snapshot transfer being received */
   GHashTable *catchups;       /* region -> guint64*: catch-up snapshots sent there (status) */
+  GHashTable *probed;         /* region -> guint64*: first missing entry we probed the receiver about */
   gboolean semi_sync;
   gint64 semi_timeout_us;
   gboolean degraded;          /* semi_sync timed out; async until a remote region caught up */
@@ -137,6 +138,7 @@ nc_region_node_new (const NcRegionHost *host, const NcRegionNodeConfig *config, 
   n->epoch_reply = u64_table ();
   n->catchup_sent = u64_table ();
   n->catchups = u64_table ();
+  n->probed = u64_table ();
   n->incoming = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) incoming_free);
   for (guint i = 0; i < peers->len; i++)
     {
@@ -176,6 +178,7 @@ nc_region_node_free (NcRegionNode *n)
   g_hash_table_unref (n->epoch_reply);
   g_hash_table_unref (n->catchup_sent);
   g_hash_table_unref (n->catchups);
+  g_hash_table_unref (n->probed);
   g_hash_table_unref (n->incoming);
   g_free (n);
 }
@@ -357,6 +360,29 @@ snapshot_seen (NcRegionNode *n, guint64 index, NcRegionOrigin *o)
 static gboolean
 ship_snapshot (NcRegionNode *n, NcRegionShipper *s, guint64 from, gint64 now)
 {
+  /* Our position may just be old (only a leader persists it, so a new
+   * leader starts from its own last one): first ask the receiver where it
+   * is with an empty RegionShip; its ack moves the position, and only if
+   * the entry after that is compacted too does a snapshot go out. */
+  if (u64_get (n->probed, s->region) != s->acked + 1)
+    {
+      u64_set (n->probed, s->region, s->acked + 1);
+      const NcRegionEpoch *e = nc_region_log_epoch (n->log);
+      NcClusterMessage *m = nc_cluster_message_new (NC_CLUSTER_MSG_REGION_SHIP);
+      m->u.region_ship.region = g_strdup (n->self);
+      m->u.region_ship.epoch = e->epoch;
+      m->u.region_ship.primary = g_strdup (e->primary ? e->primary : "");
+      m->u.region_ship.prev_index = s->acked;
+      m->u.region_ship.entries = nc_cluster_entries_new ();
+      m->u.region_ship.last_index = s->acked;
+      m->u.region_ship.leader_commit = HOST (n, commit_index);
+      m->u.region_ship.bolt_addr = g_strdup (local_leader_bolt (n));
+      nc_region_shipper_mark_sent (s, s->acked, now);
+      HOST (n, send, s->target, m);
+      return TRUE;
+    }
+  if (s->sent_us != 0 && s->sent == s->acked)
+    return TRUE;  /* the probe is in flight: its ack (or time-out) first */
   if (n->host.snapshot_read == NULL)
     return FALSE;
   guint64 last = u64_get (n->catchup_sent, s->region);
@@ -377,8 +403,9 @@ ship_snapshot (NcRegionNode *n, NcRegionShipper *s, guint64 from, gint64 now)
   NcRegionOrigin o = { .region = n->self, .index = index, .epoch = e->epoch };
   o.hlc = nc_region_resolver_max_hlc (nc_region_log_resolver (n->log), n->self);
   snapshot_seen (n, index, &o);
-  g_autoptr (NcWriteSet) empty = nc_writeset_new ();
-  g_autoptr (NcWriteSet) stamp = nc_region_stamp (empty, &o);
+  g_autoptr (NcWriteSet) marks = nc_writeset_new ();
+  nc_region_resolver_append_resolutions (nc_region_log_resolver (n->log), marks);
+  g_autoptr (NcWriteSet) stamp = nc_region_stamp (marks, &o);
   g_clear_pointer (&o.seen, g_hash_table_unref);  /* o.region is borrowed */
   g_autoptr (GBytes) stamp_bytes = nc_writeset_encode (stamp);
   GByteArray *blob = g_byte_array_new ();
@@ -678,7 +705,7 @@ receive_snapshot_chunk (NcRegionNode *n, const NcClusterMessage *msg)
       return;
     }
   gboolean dup = FALSE;
-  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (n->log, &o, target, &dup, &error);
+  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (n->log, &o, target, stamp, &dup, &error);
   nc_region_origin_clear (&o);
   if (prop == NULL)
     {

@@ -785,6 +785,23 @@ nc_region_resolution_writeset (const NcRegionResolver *r, const char *id, const 
   return g_steal_pointer (&ws);
 }
 
+void
+nc_region_resolver_append_resolutions (const NcRegionResolver *r, NcWriteSet *ws)
+{
+  for (guint i = 0; i < r->conflicts->len; i++)
+    {
+      const NcRegionConflict *c = r->conflicts->pdata[i];
+      if (c->status != NC_CONFLICT_RESOLVED || c->resolution == NULL)
+        continue;
+      NcMap *m = nc_map_new (2);
+      nc_map_append (m, "id", nc_value_string (c->id));
+      nc_map_append (m, "choice", nc_value_string (c->resolution));
+      NcEffect meta = { .kind = NC_EFFECT_META, .name = (char *) NC_REGION_META_RESOLVED, .value = nc_value_map_take (m) };
+      nc_writeset_append (ws, &meta);
+      nc_value_clear (&meta.value);
+    }
+}
+
 /* ---- JSON ------------------------------------------------------------------------------ */
 
 static void

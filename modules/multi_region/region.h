@@ -249,6 +249,10 @@ NcWriteSet *nc_region_snapshot_effects (const guint8 *data, gsize len, guint64 *
  * property/label changes for the others. Schema, id counters and META are
  * ignored. (transfer full) */
 NcWriteSet *nc_region_resolver_diff (const NcRegionResolver *r, const NcWriteSet *target);
+/* Appends a META NC_REGION_META_RESOLVED effect for every conflict an
+ * operator resolved, so that a catch-up marks them resolved on the
+ * receiver too (the resolving writes themselves are compacted away). */
+void nc_region_resolver_append_resolutions (const NcRegionResolver *r, NcWriteSet *ws);
 
 /* ---- a region's log pipeline -----------------------------------------------------------
  *
@@ -314,7 +318,9 @@ NcWriteSet *nc_region_log_for_shipping (const NcRegionLog *l, guint64 index, con
  * not include (they would be overwritten): they reach the sender by
  * ordinary shipping first, and its next snapshot includes them. */
 NcWriteSet *nc_region_log_prepare_catchup (NcRegionLog *l, const NcRegionOrigin *origin, const NcWriteSet *target,
-                                           gboolean *duplicate, GError **error);
+                                           const NcWriteSet *marks, gboolean *duplicate, GError **error);
+/* (`marks`, may be NULL: the META NC_REGION_META_RESOLVED effects the
+ * sender's stamp carries, applied after the difference.) */
 /* Highest origin index of `region` this region has (leader: including what
  * it proposed). */
 guint64 nc_region_log_have (const NcRegionLog *l, const char *region);

@@ -504,13 +504,13 @@ test_catchup_from_snapshot (void)
   nc_region_origin_set_seen (&o, "eu-west", 0);
   gboolean dup = FALSE;
   g_autoptr (GError) error = NULL;
-  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (west.leader, &o, target, &dup, &error);
+  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (west.leader, &o, target, NULL, &dup, &error);
   g_assert_no_error (error);
   g_assert_nonnull (prop);
   propose (&west, prop);
   g_assert_cmpuint (nc_region_log_have (west.leader, "us-east"), ==, snap);
   /* The same snapshot again is a duplicate. */
-  g_autoptr (NcWriteSet) again = nc_region_log_prepare_catchup (west.leader, &o, target, &dup, &error);
+  g_autoptr (NcWriteSet) again = nc_region_log_prepare_catchup (west.leader, &o, target, NULL, &dup, &error);
   g_assert_null (again);
   g_assert_true (dup);
   g_hash_table_insert (east.shipped, g_strdup ("eu-west"), g_memdup2 (&snap, sizeof snap));
@@ -526,10 +526,74 @@ test_catchup_from_snapshot (void)
   record_epoch (&west, 2, "eu-west");
   g_assert_true (local_write (&west, set_prop (1, "x", 99), 1030));
   o.index = snap + 10;
-  g_autoptr (NcWriteSet) refused = nc_region_log_prepare_catchup (west.leader, &o, target, &dup, &error);
+  g_autoptr (NcWriteSet) refused = nc_region_log_prepare_catchup (west.leader, &o, target, NULL, &dup, &error);
   g_assert_null (refused);
   g_assert_false (dup);
   g_assert_error (error, NC_REGION_ERROR, NC_REGION_ERROR_STATE);
+  g_clear_pointer (&o.seen, g_hash_table_unref);
+  region_clear (&east);
+  region_clear (&west);
+}
+
+/* A catch-up from a snapshot taken after an operator resolved a conflict
+ * (the resolving write is compacted away) still marks it resolved on the
+ * receiver: the stamp carries the resolutions. */
+static void
+test_catchup_carries_resolutions (void)
+{
+  Region east, west;
+  region_init (&east, "us-east", NC_CONFLICT_MANUAL);
+  region_init (&west, "eu-west", NC_CONFLICT_MANUAL);
+  failover (&east, &west, TRUE);
+  NcRegionResolver *rw = nc_region_log_resolver (west.leader);
+  const NcRegionConflict *cy = NULL;
+  for (guint i = 0; i < nc_region_resolver_n_conflicts (rw); i++)
+    if (strcmp (nc_region_resolver_conflict (rw, i)->key, "y") == 0)
+      cy = nc_region_resolver_conflict (rw, i);
+  g_assert_nonnull (cy);
+  g_autofree char *id = g_strdup (cy->id);
+  /* us-east's member as it was before the resolution. */
+  g_autoptr (GBytes) before = nc_region_log_save_state (east.follower);
+  g_autoptr (GError) error = NULL;
+  NcWriteSet *res = nc_region_resolution_writeset (rw, id, "rejected", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (local_write (&west, res, 1100));
+
+  g_autoptr (NcWriteSet) marks = nc_writeset_new ();
+  nc_region_resolver_append_resolutions (nc_region_log_resolver (west.leader), marks);
+  g_assert_cmpuint (nc_writeset_len (marks), ==, 1);
+
+  g_autoptr (NcRegionLog) l = nc_region_log_new ("us-east", NC_CONFLICT_MANUAL);
+  guint64 covered = 0;
+  g_assert_true (nc_region_log_load_state (l, before, &covered, &error));
+  nc_region_log_leader_sync (l);
+  g_assert_cmpint (nc_region_resolver_find_conflict (nc_region_log_resolver (l), id)->status, ==, NC_CONFLICT_OPEN);
+  /* eu-west's store after the resolution, as its snapshot holds it. */
+  g_autoptr (NcWriteSet) target = nc_writeset_new ();
+  NcEffect n1 = node_effect (1, "x", 21, NULL);
+  NcMap *m2 = nc_map_new (2);
+  nc_map_append (m2, "y", nc_value_int (14));
+  nc_map_append (m2, "z", nc_value_int (23));
+  NcEffect n2 = { .kind = NC_EFFECT_CREATE_NODE, .id = 2, .value = nc_value_map_take (m2) };
+  nc_writeset_append (target, &n1);
+  nc_writeset_append (target, &n2);
+  nc_value_clear (&n1.value);
+  nc_value_clear (&n2.value);
+  NcRegionOrigin o = { .region = (char *) "eu-west", .index = west.log->len, .epoch = 2, .hlc = NC_HLC_MAKE (1100, 0) };
+  nc_region_origin_set_seen (&o, "us-east", 1000);
+  gboolean dup = FALSE;
+  g_autoptr (NcWriteSet) prop = nc_region_log_prepare_catchup (l, &o, target, marks, &dup, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (prop);
+  gboolean changed;
+  g_assert_true (nc_region_log_committed (l, covered + 1, prop, &changed, &error));
+  g_assert_no_error (error);
+  const NcRegionConflict *c = nc_region_resolver_find_conflict (nc_region_log_resolver (l), id);
+  g_assert_cmpint (c->status, ==, NC_CONFLICT_RESOLVED);
+  g_assert_cmpstr (c->resolution, ==, "rejected");
+  const NcValue *y = nc_region_resolver_cell_value (nc_region_log_resolver (l), "node/2/prop/y");
+  g_assert_nonnull (y);
+  g_assert_cmpint (y->u.i, ==, 14);
   g_clear_pointer (&o.seen, g_hash_table_unref);
   region_clear (&east);
   region_clear (&west);
@@ -588,5 +652,6 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/log/catch-up-from-a-snapshot-converges-then-shipping-resumes",
                    test_catchup_from_snapshot);
   g_test_add_func ("/nornic/region/log/snapshot-file-read-back-as-effects", test_snapshot_effects_parse);
+  g_test_add_func ("/nornic/region/log/catch-up-carries-operator-resolutions", test_catchup_carries_resolutions);
   return g_test_run ();
 }

@@ -23,6 +23,7 @@ typedef struct {
   GHashTable *store;       /* model: "n1.x" -> text */
   gboolean down;
   guint remote_entries;    /* committed entries that came from the other region */
+  guint64 compacted;       /* entries up to here are gone from the log (entry_at fails) */
 } Site;
 
 struct _Net {
@@ -55,7 +56,7 @@ static NcWriteSet *
 h_entry_at (gpointer ud, guint64 index, GError **error)
 {
   Site *s = ud;
-  if (index == 0 || index > s->log->len)
+  if (index == 0 || index > s->log->len || index <= s->compacted)
     {
       g_set_error_literal (error, NC_REGION_ERROR, NC_REGION_ERROR_NOT_FOUND, "no such entry");
       return NULL;
@@ -649,6 +650,44 @@ test_resent_batch_is_not_acknowledged_before_commit (void)
   net_clear (&net);
 }
 
+/* A member that becomes leader starts shipping from its own persisted
+ * position, which can be far behind what the other region has, and the
+ * entries after it may be compacted: it asks the receiver (an empty
+ * RegionShip) and continues from the receiver's position instead of
+ * resending or needing a snapshot. */
+static void
+test_new_leader_with_an_old_position_probes_the_receiver (void)
+{
+  Net net;
+  net_init (&net, "last_write_wins");
+  run (&net, 5);
+  Site *west = &net.sites[1], *east = &net.sites[0];
+  g_assert_true (nc_region_node_accepts_writes (west->node));
+  for (int k = 0; k < 5; k++)
+    g_assert_true (write_prop (west, 10 + k, "x", k, TRUE));
+  run (&net, 10);
+  g_assert_cmpuint (east->remote_entries, ==, 5);
+  g_autofree char *text = store_text (east->store);
+  /* The leader changes; the new one never persisted a position. */
+  g_hash_table_remove (west->state, "region.shipped.us-east");
+  nc_region_node_free (west->node);
+  site_start (west);
+  west->compacted = west->log->len - 1;
+  /* No "cannot ship" warning (fatal here), nothing shipped twice. */
+  run (&net, 10);
+  g_assert_cmpuint (east->remote_entries, ==, 5);
+  guint64 lag_e;
+  double lag_s;
+  g_assert_true (nc_region_node_lag (west->node, "us-east", &lag_e, &lag_s));
+  g_assert_cmpuint (lag_e, ==, 0);
+  g_assert_true (write_prop (west, 20, "x", 1, TRUE));
+  run (&net, 5);
+  g_assert_cmpuint (east->remote_entries, ==, 6);
+  g_autofree char *after = store_text (east->store);
+  g_assert_cmpstr (after, !=, text);
+  net_clear (&net);
+}
+
 static void
 test_unknown_cross_region_mode_is_refused (void)
 {
@@ -739,6 +778,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/node/read-levels-per-region", test_read_levels_per_region);
   g_test_add_func ("/nornic/region/node/resent-batch-is-not-acknowledged-before-commit", test_resent_batch_is_not_acknowledged_before_commit);
   g_test_add_func ("/nornic/region/node/unknown-cross-region-mode-is-refused", test_unknown_cross_region_mode_is_refused);
+  g_test_add_func ("/nornic/region/node/new-leader-with-an-old-position-probes-the-receiver",
+                   test_new_leader_with_an_old_position_probes_the_receiver);
   g_test_add_func ("/nornic/region/node/semi-sync-waits-for-a-remote-region-then-degrades",
                    test_semi_sync_waits_for_a_remote_region_then_degrades);
   return g_test_run ();
