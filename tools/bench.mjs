@@ -7,7 +7,7 @@
 //   tools/bench.sh [--quick] [--json bench-results.json] [--seconds S]
 //     [--clients 1,16,64] [--seed 42] [--gen c|node] [--workers N] [--graph-nodes N]
 //     [--graph-rels N] [--restart-nodes N] [--restart-rels N]
-//     [--failover-rounds N] [--only writes,quorum,ha,graph,restart,floors]
+//     [--failover-rounds N] [--only writes,quorum,ha,region,graph,restart,floors]
 //
 // Every server it starts (ours, Redis, etcd) runs on loopback with a
 // temporary data directory and is stopped by pid at the end. Every write
@@ -35,7 +35,7 @@ const neo4j = require('neo4j-driver');
 
 const USAGE = 'usage: tools/bench.sh [--quick] [--json FILE] [--seconds S] [--clients 1,16,64] [--seed N] '
   + '[--gen c|node] [--workers N] [--graph-nodes N] [--graph-rels N] [--restart-nodes N] [--restart-rels N] '
-  + '[--failover-rounds N] [--only writes,quorum,ha,graph,restart,floors] [--markdown FILE]';
+  + '[--failover-rounds N] [--only writes,quorum,ha,region,graph,restart,floors] [--markdown FILE]';
 const o = parseOptions(process.argv.slice(2), {
   quick: false, json: 'bench-results.json', seconds: 0, clients: [1, 16, 64], seed: 42, gen: 'c', workers: 0,
   graphNodes: 0, graphRels: -1, restartNodes: 0, restartRels: -1, failoverRounds: 0, only: '', markdown: '',
@@ -53,7 +53,7 @@ const cfg = {
   clients: o.clients, seed: o.seed, workers: o.workers || undefined, gen: o.gen,
 };
 if (cfg.gen !== 'c' && cfg.gen !== 'node') throw new Error(`--gen must be c or node\n${USAGE}`);
-const only = new Set((o.only || 'floors,writes,quorum,ha,graph,restart').split(',').map((s) => s.trim()));
+const only = new Set((o.only || 'floors,writes,quorum,ha,region,graph,restart').split(',').map((s) => s.trim()));
 const t0 = Date.now();
 const log = (m) => console.error(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${m}`);
 const bin = serverBin();
@@ -389,8 +389,14 @@ function markdown(R) {
       + `loopback TCP 1-byte ping-pong ${F.pingPong ? `${fmtNum(F.pingPong.opsPerSec)}/s (p50 ${fmtMs(F.pingPong.p50)} ms, p99 ${fmtMs(F.pingPong.p99)} ms)` : 'not measured'}.`);
   }
   if (R.loadgen.maxCpuShareOfMachine != null) lines.push('', `Load generator: ${loadgenLine(R)}.`);
+  if (R.region) {
+    lines.push('');
+    printRegionFn(R.region, (l) => lines.push(l));
+  }
   return lines.join('\n') + '\n';
 }
+
+let printRegionFn = null;
 
 // ---- main -----------------------------------------------------------------------------------
 async function main() {
@@ -422,6 +428,14 @@ async function main() {
     R.quorum = { raft: await benchRaft(args), etcd: await benchEtcd(args) };
   }
   if (only.has('ha')) R.ha = await benchHa();
+  if (only.has('region')) {
+    // multi_region.so with an artificial inter-region delay, beside single-region Raft (tests/bench/bench-region.mjs)
+    const { benchRegion, printRegion } = await import(T('bench/bench-region.mjs'));
+    printRegionFn = printRegion;
+    try {
+      R.region = await benchRegion({ delayMs: 25, writes: o.quick ? 30 : 100, rate: 20, seconds: o.quick ? 3 : 5, log });
+    } catch (e) { R.regionError = e.message.split('\n')[0]; }
+  }
   if (only.has('graph')) R.graph = await benchGraph();
   if (only.has('restart')) R.restart = await benchRestart();
   R.durationSeconds = (Date.now() - t0) / 1000;
@@ -456,6 +470,10 @@ async function main() {
     for (const e of F.errors) console.log(`floor error: ${e}`);
   }
   if (maxLg != null) console.log(`load generator: ${loadgenLine(R)}`);
+  if (R.region) {
+    console.log('');
+    printRegionFn(R.region);
+  } else if (R.regionError) console.log(`multi-region: ${R.regionError}`);
   writeJson(path.resolve(o.json), R);
   console.log(`JSON: ${path.resolve(o.json)}`);
   if (o.markdown) {
