@@ -340,6 +340,17 @@ void nc_store_end_install (NcStore *store);
  * or reads an empty one; nc_store_dump calls it too. */
 gboolean nc_txn_check_store (NcTxn *txn, GError **error);
 
+/* Label scans (nc_txn_scan_nodes with a label, nc_cursor_filter_range):
+ * also read property `key` of every node yielded, in the batch that reads
+ * the node (from the next batch on when called mid-scan). FALSE for other
+ * cursors, when already fetching, or when the key has no token. */
+gboolean nc_cursor_fetch_prop (NcCursor *cur, NcToken key);
+/* The fetched property of the node the last nc_cursor_next returned
+ * (borrowed until the next nc_cursor_next; a NULL value when the node has
+ * no such property), or NULL when it was not fetched. The value is as of
+ * the batch's read: a writer that changed it since must not use it. */
+const NcValue *nc_cursor_prop (NcCursor *cur);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcCursor, nc_cursor_free)
 
 G_END_DECLS

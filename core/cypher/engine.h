@@ -46,6 +46,17 @@ struct _NcExecCtx {
   GHashTable *subplans;     /* NcExpr* -> NcOp* (pattern expressions, subqueries) */
   NcTokenCacheEntry key_cache[NC_TOKEN_CACHE_SIZE];
   NcTokenCacheEntry label_cache[NC_TOKEN_CACHE_SIZE];
+  /* The first plain label scan planned reads, in its store batches, the
+   * first property the statement reads of its variable (nc_cursor_fetch_prop);
+   * the value of the current row is kept here for eval. Used only while the
+   * transaction has written nothing (the batch may be older than a write). */
+  gboolean fetch_enabled;
+  int fetch_slot;
+  const NcString *fetch_key;  /* NULL until the first read of fetch_slot.key */
+  NcToken fetch_tok;
+  gboolean memo_set;
+  gint64 memo_id;
+  NcValue memo_val;
 };
 
 typedef struct {

@@ -164,6 +164,21 @@ eval_prop_of_var (NcExecCtx *x, const NcExpr *e, const NcValue *base, NcValue *o
   const NcString *ks = nc_exec_key_string (x, e->name);
   gboolean visible = TRUE;
   *out = nc_value_null ();
+  if (x->fetch_enabled && e->a->slot == x->fetch_slot && !en->is_rel && ks != NULL)
+    {
+      if (x->fetch_key == NULL)
+        {
+          /* the scan reads this key from its next batch on */
+          x->fetch_key = ks;
+          x->fetch_tok = nc_store_token (x->store, NC_TOKEN_PROP_KEY, e->name, FALSE);
+        }
+      else if (x->memo_set && x->memo_id == en->id && x->fetch_key == ks
+               && (!nc_txn_is_write (x->txn) || nc_writeset_len (nc_txn_writeset (x->txn)) == 0))
+        {
+          *out = nc_value_copy (&x->memo_val);
+          return TRUE;
+        }
+    }
   if (ks != NULL)
     *out = nc_txn_prop_interned (x->txn, en->is_rel, en->id, ks, &visible);
   else

@@ -71,6 +71,8 @@ typedef struct {
   NcValue seek_values;  /* list of values still to seek (IN) */
   guint seek_idx;
   gboolean cursor_checks; /* (n:L) by a label scan of L: the cursor has checked everything */
+  gboolean fetcher;       /* this scan serves x->fetch_slot (NcExecCtx) */
+  gboolean fetching;      /* s->cur was asked to fetch x->fetch_key */
   NcToken range_key;      /* nc_op_scan_push_range, or NC_TOKEN_NONE */
   NcExpr *range_val;
   int range_op;
@@ -184,9 +186,22 @@ scan_next (NcOp *op, GError **error)
           if (s->cur == NULL && s->seek_values.type == NC_VALUE_LIST && s->seek_idx < s->seek_values.u.list->len)
             s->cur = open_seek (s, &s->seek_values.u.list->items[s->seek_idx++]);
           gint64 id;
+          if (s->fetcher && s->cur && !s->fetching && x->fetch_key != NULL)
+            s->fetching = nc_cursor_fetch_prop (s->cur, x->fetch_tok);
           if (s->cur && nc_cursor_next (s->cur, &id))
             {
               op->db_hits++;
+              if (s->fetching)
+                {
+                  const NcValue *pv = nc_cursor_prop (s->cur);
+                  nc_value_clear (&x->memo_val);
+                  x->memo_set = pv != NULL;
+                  if (pv != NULL)
+                    {
+                      x->memo_id = id;
+                      x->memo_val = nc_value_copy (pv);
+                    }
+                }
               gboolean ok = TRUE;
               if (!s->cursor_checks && !nc_node_matches (x, s->node, id, op->row, &ok, error))
                 return FALSE;
@@ -199,6 +214,7 @@ scan_next (NcOp *op, GError **error)
             {
               nc_cursor_free (s->cur);
               s->cur = NULL;
+              s->fetching = FALSE;
               if (s->seek_values.type == NC_VALUE_LIST && s->seek_idx < s->seek_values.u.list->len)
                 continue;
             }
@@ -218,6 +234,12 @@ scan_reset (NcOp *op)
 {
   ScanOp *s = (ScanOp *) op;
   g_clear_pointer (&s->cur, nc_cursor_free);
+  s->fetching = FALSE;
+  if (s->fetcher)
+    {
+      op->x->memo_set = FALSE;
+      nc_value_clear (&op->x->memo_val);
+    }
   nc_value_clear (&s->seek_values);
   s->have_input = FALSE;
 }
@@ -266,6 +288,12 @@ nc_op_scan_new (NcExecCtx *x, NcOp *child, NcNodePat *node, const NcScanSpec *sp
       /* the label cursor yields visible nodes that have the label at the
        * snapshot; re-checking cost a lock and a token lookup per row */
       s->cursor_checks = spec->label != NC_TOKEN_NONE - 1 && node->labels->len == 1 && node->props == NULL;
+      if (spec->label != NC_TOKEN_NONE - 1 && !x->fetch_enabled)
+        {
+          x->fetch_enabled = TRUE;
+          x->fetch_slot = node->slot;
+          s->fetcher = TRUE;
+        }
     }
   else
     {

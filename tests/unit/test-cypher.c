@@ -1252,6 +1252,25 @@ test_range_pushed_into_scan_and_expand (Fx *fx, gconstpointer data)
   assert_fails (fx, "MATCH (a:P)-[:R]->(b) WHERE b.age < 1 / 0 RETURN b", NC_ERROR_ARITHMETIC, "/ by zero");
 }
 
+/* The label scan reads the first property the statement reads of its
+ * variable in its store batches; after any write the engine must read the
+ * store again. */
+static void
+test_scan_fetched_property_and_writes (Fx *fx, gconstpointer data)
+{
+  exec_ok (fx, "UNWIND range(1, 600) AS i CREATE (:P {id: i, age: i % 50})");
+  assert_rows (fx, "MATCH (n:P) RETURN sum(n.age), sum(n.id), count(*)", NULL, "14700 | 180300 | 600");
+  assert_rows (fx, "MATCH (n:P) RETURN n.age % 7 AS k, count(*) ORDER BY k LIMIT 2", NULL, "0 | 96\n1 | 84");
+  assert_rows (fx, "MATCH (n:P) WHERE n.id <= 3 SET n.age = n.age + 100 RETURN n.id, n.age ORDER BY n.id", NULL,
+               "1 | 101\n2 | 102\n3 | 103");
+  assert_rows (fx, "MATCH (n:P) WHERE n.id = 600 WITH n, n.age AS before SET n.age = -1 RETURN before, n.age", NULL,
+               "0 | -1");
+  assert_rows (fx, "MATCH (n:P) WHERE n.id >= 599 SET n.age = n.age * 2, n.id = n.age RETURN n.id, n.age ORDER BY n.id",
+               NULL, "-2 | -2\n98 | 98");
+  assert_rows (fx, "CREATE (:P {id: 0, age: 7}) WITH 1 AS one MATCH (n:P) WHERE n.id = 0 RETURN n.age", NULL, "7");
+  assert_rows (fx, "MATCH (n:P) WHERE n.age > 100 RETURN count(*), sum(n.age)", NULL, "3 | 306");
+}
+
 /* ---- registration ------------------------------------------------------- */
 
 #define ADD(path, fn) g_test_add ("/nornic/cypher/" path, Fx, NULL, fx_setup, fn, fx_teardown)
@@ -1308,6 +1327,7 @@ main (int argc, char **argv)
   ADD ("exec/scanned-entities-are-not-shared-between-rows", test_scanned_entities_are_not_shared_between_rows);
   ADD ("exec/property-reads-after-key-creation-and-delete", test_property_reads_after_key_creation_and_delete);
   ADD ("exec/range-pushed-into-scan-and-expand", test_range_pushed_into_scan_and_expand);
+  ADD ("exec/scan-fetched-property-and-writes", test_scan_fetched_property_and_writes);
   ADD ("procedures/tck-fixtures-need-opt-in", test_tck_procedures_need_opt_in);
   ADD ("procedures/tck-fixture-procedures", test_tck_procedure_fixtures);
   return g_test_run ();
