@@ -7,8 +7,11 @@
  * entirely one load's, or nc_txn_check_store() fails with a transient error
  * (drivers retry those). */
 #include "store.h"
+#include "config.h"
+#include "db.h"
 #include "errors.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 /* Entities per load: several cursor batches (they start at 16 ids). */
@@ -100,7 +103,8 @@ typedef struct {
   gint stop;
   guint seed;
   /* per reader results */
-  guint completed, failed;
+  gint completed;             /* atomic: the main thread polls it */
+  guint failed;
 } ReaderCtx;
 
 /* Every generation a read saw: one for a consistent read. -1 = none yet;
@@ -235,7 +239,7 @@ reader_thread (gpointer data)
             g_error ("reader mode %d saw generation %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT
                      " rows (want one generation and %" G_GINT64_FORMAT ") but was not told to retry",
                      mode, gen, rows, expect_rows);
-          rc->completed++;
+          g_atomic_int_inc (&rc->completed);
         }
       nc_txn_rollback (t);
     }
@@ -263,12 +267,21 @@ test_readers_survive_reloads (void)
       reinstall (&g, (gint64) reloads + 1);
       g_usleep (500);
     }
+  /* every reader also completes reads of the last store (bounded wait) */
+  gint at_end[N_READERS];
+  for (int i = 0; i < N_READERS; i++)
+    at_end[i] = g_atomic_int_get (&rc[i].completed);
+  gint64 settle = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+  for (int i = 0; i < N_READERS; i++)
+    while (g_atomic_int_get (&rc[i].completed) == at_end[i] && g_get_monotonic_time () < settle)
+      g_usleep (1000);
   guint completed = 0, failed = 0;
   for (int i = 0; i < N_READERS; i++)
     {
       g_atomic_int_set (&rc[i].stop, 1);
       g_thread_join (th[i]);
-      completed += rc[i].completed;
+      g_assert_cmpint (g_atomic_int_get (&rc[i].completed), >, at_end[i]);
+      completed += (guint) rc[i].completed;
       failed += rc[i].failed;
     }
   g_test_message ("%u reloads; reads: %u consistent, %u told to retry", reloads, completed, failed);
@@ -426,6 +439,85 @@ test_dump_fails_after_clear (void)
   nc_store_free (g.store);
 }
 
+/* ---- through the engine: a streaming result across a clear ------------------ */
+
+static void
+rm_tree (const char *path)
+{
+  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        rm_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+test_result_across_clear_fails_transient (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("nornicdb-storeclear-XXXXXX", &error);
+  g_assert_no_error (error);
+  NcConfig *config = nc_config_new ();
+  const char *env[] = { NULL };
+  g_assert_true (nc_config_load (config, NULL, (gchar **) env, &error));
+  g_assert_true (nc_config_set (config, "NORNICDB_DATA_DIR", dir, "cli", &error));
+  g_assert_true (nc_config_set (config, "NORNICDB_MODULE_DIR", NC_BUILD_MODULEDIR_TEST, "cli", &error));
+  g_assert_true (nc_config_set (config, "NORNICDB_AUTH", "admin:test", "cli", &error));
+  NcDb *db = nc_db_open (config, NULL, &error);
+  g_assert_no_error (error);
+
+  NcTxOptions w = { .mode = NC_ACCESS_WRITE, .user = "admin", .may_write = TRUE, .is_admin = TRUE };
+  NcResult *res = nc_db_run_autocommit (db, &w, "UNWIND range(1, 300) AS i CREATE (:A {i: i})", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (nc_result_finish (res, NULL, &error));
+  g_assert_no_error (error);
+  nc_result_free (res);
+
+  /* a read result streaming when the store is replaced */
+  NcTxOptions r = { .mode = NC_ACCESS_READ, .user = "admin", .may_write = TRUE, .is_admin = TRUE };
+  NcTransaction *tx = nc_db_begin (db, &r, &error);
+  g_assert_no_error (error);
+  res = nc_transaction_run (tx, "MATCH (n:A) RETURN n.i AS i", NULL, &error);
+  g_assert_no_error (error);
+  const NcValue *row;
+  g_assert_true (nc_result_next (res, &row, &error));
+  g_assert_cmpint (row[0].type, ==, NC_VALUE_INT);
+
+  nc_store_clear (nc_db_store (db));
+
+  guint more = 0;
+  while (nc_result_next (res, &row, &error) && more < 1000)
+    more++;
+  /* the rows read before the clear may still come; then the failure */
+  g_assert_cmpuint (more, <, 300);
+  g_assert_error (error, NC_ERROR, NC_ERROR_UNAVAILABLE);
+  g_assert_true (nc_error_is_transient (error));
+  g_assert_nonnull (strstr (error->message, "replaced by a snapshot"));
+  g_clear_error (&error);
+  nc_result_free (res);
+  nc_transaction_free (tx);
+
+  /* a new transaction reads the (now empty) store normally */
+  res = nc_db_run_autocommit (db, &r, "MATCH (n) RETURN count(n) AS c", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (nc_result_next (res, &row, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (row[0].u.i, ==, 0);
+  g_assert_false (nc_result_next (res, &row, &error));
+  g_assert_no_error (error);
+  nc_result_free (res);
+
+  nc_db_close (db);
+  nc_config_free (config);
+  rm_tree (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -438,5 +530,7 @@ main (int argc, char **argv)
                    test_txn_begun_during_install_fails);
   g_test_add_func ("/nornic/store-clear/plain-clear-retires-readers", test_plain_clear_retires_readers);
   g_test_add_func ("/nornic/store-clear/dump-fails-after-clear-transient", test_dump_fails_after_clear);
+  g_test_add_func ("/nornic/store-clear/streaming-result-across-clear-fails-transient",
+                   test_result_across_clear_fails_transient);
   return g_test_run ();
 }
