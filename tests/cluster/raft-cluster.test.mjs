@@ -255,7 +255,10 @@ describe('raft cluster', () => {
     assert.ok(ls.snapshot_index > 0, 'the leader took a snapshot');
     assert.ok(ls.first_index > 1, `the leader compacted its log (first ${ls.first_index})`);
     // old snapshot files are pruned (NORNICDB_SNAPSHOT_KEEP, default 2)
-    const snaps = readdirSync(path.join(cluster.dirs.get(leader), 'snapshots')).filter((f) => /^snapshot-\d{20}\.snap$/.test(f));
+    // (a snapshot just written is pruned by the main loop a moment later)
+    const listSnaps = () => readdirSync(path.join(cluster.dirs.get(leader), 'snapshots')).filter((f) => /^snapshot-\d{20}\.snap$/.test(f));
+    await waitFor('old snapshots to be pruned', async () => (listSnaps().length <= 2 ? true : null), 5000).catch(() => {});
+    const snaps = listSnaps();
     assert.ok(snaps.length >= 1 && snaps.length <= 2, `snapshots kept: ${snaps}`);
     const victim = cluster.ids.find((i) => i !== leader);
     await cluster.stop(victim);

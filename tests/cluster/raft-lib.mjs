@@ -91,24 +91,27 @@ export class RaftCluster {
     const { bolt, http: hp } = this.ports.get(i);
     const server = await startServer({
       dataDir: this.dirs.get(i),
-      env: {
-        NORNICDB_BOLT_PORT: String(bolt),
-        NORNICDB_HTTP_PORT: String(hp),
-        NORNICDB_CLUSTER_MODE: 'raft',
-        NORNICDB_CLUSTER_NODE_ID: `node-${i}`,
-        NORNICDB_CLUSTER_BIND_ADDR: this.addr(i),
-        NORNICDB_CLUSTER_ADVERTISE_ADDR: this.addr(i),
-        NORNICDB_CLUSTER_RAFT_CLUSTER_ID: this.clusterId,
-        NORNICDB_CLUSTER_RAFT_BOOTSTRAP: bootstrap ? 'true' : 'false',
-        NORNICDB_CLUSTER_RAFT_PEERS: peers ?? this.peersOf(i),
-        NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '600ms',
-        NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '60ms',
-        ...this.env,
-        ...env,
-      },
+      env: { NORNICDB_BOLT_PORT: String(bolt), NORNICDB_HTTP_PORT: String(hp), ...this.raftEnv(i, { bootstrap, peers, env }) },
     });
     this.nodes.set(i, server);
     return server;
+  }
+
+  /** The Raft settings of node i (subclasses place the node elsewhere, same settings). */
+  raftEnv(i, { bootstrap, peers, env = {} }) {
+    return {
+      NORNICDB_CLUSTER_MODE: 'raft',
+      NORNICDB_CLUSTER_NODE_ID: `node-${i}`,
+      NORNICDB_CLUSTER_BIND_ADDR: this.addr(i),
+      NORNICDB_CLUSTER_ADVERTISE_ADDR: this.addr(i),
+      NORNICDB_CLUSTER_RAFT_CLUSTER_ID: this.clusterId,
+      NORNICDB_CLUSTER_RAFT_BOOTSTRAP: bootstrap ? 'true' : 'false',
+      NORNICDB_CLUSTER_RAFT_PEERS: peers ?? this.peersOf(i),
+      NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '600ms',
+      NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '60ms',
+      ...this.env,
+      ...env,
+    };
   }
 
   async startAll() {

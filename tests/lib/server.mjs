@@ -32,9 +32,9 @@ export function freePort() {
   });
 }
 
-function canConnect(port) {
+function canConnect(host, port) {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = net.connect({ host, port });
     const done = (ok) => { sock.destroy(); resolve(ok); };
     sock.setTimeout(500, () => done(false));
     sock.once('connect', () => done(true));
@@ -49,9 +49,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   env     extra/overriding environment variables
  *   dataDir use this data directory (kept on stop); default: a fresh temp dir (removed on stop)
  *   args    extra command-line arguments for the daemon
+ *   host    the address Bolt and HTTP listen on (default 127.0.0.1)
+ *   netns   run the daemon inside this network namespace (`ip netns exec`,
+ *           which execs it: pid is still the daemon's); give host and ports
  * Returns {pid, boltPort, httpPort, boltUrl, httpUrl, dataDir, auth, stop, kill, output}.
  */
-export async function startServer({ env = {}, dataDir, args = [] } = {}) {
+export async function startServer({ env = {}, dataDir, args = [], host = '127.0.0.1', netns = null } = {}) {
   const bin = process.env.NORNICDB_BIN ? path.resolve(process.env.NORNICDB_BIN) : defaultBin;
   const ownDir = !dataDir;
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'nornicdb-test-'));
@@ -69,15 +72,17 @@ export async function startServer({ env = {}, dataDir, args = [] } = {}) {
     // are not server configuration: pass only what the test asks for.
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NORNICDB_'))),
     NORNICDB_DATA_DIR: dir,
-    NORNICDB_BOLT_ADDRESS: '127.0.0.1',
+    NORNICDB_BOLT_ADDRESS: host,
     NORNICDB_BOLT_PORT: String(boltPort),
-    NORNICDB_BOLT_ADVERTISE_ADDRESS: `127.0.0.1:${boltPort}`,
-    NORNICDB_HTTP_ADDRESS: '127.0.0.1',
+    NORNICDB_BOLT_ADVERTISE_ADDRESS: `${host}:${boltPort}`,
+    NORNICDB_HTTP_ADDRESS: host,
     NORNICDB_HTTP_PORT: String(httpPort),
     NORNICDB_AUTH: authSpec,
     ...env,
   };
-  const child = spawn(bin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = netns
+    ? spawn('ip', ['netns', 'exec', netns, bin, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   const collect = (d) => {
@@ -108,14 +113,14 @@ export async function startServer({ env = {}, dataDir, args = [] } = {}) {
   for (;;) {
     if (exited) {
       cleanup();
-      throw new Error(`nornicdb exited during start-up (${JSON.stringify(exited)}):\n${output}`);
+      throw new Error(`nornicdb${netns ? ` in ${netns}` : ''} exited during start-up (${JSON.stringify(exited)}):\n${output}`);
     }
-    if (await canConnect(boltPort)) break;
+    if (await canConnect(host, boltPort)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exitPromise;
       cleanup();
-      throw new Error(`nornicdb did not accept Bolt connections on ${boltPort} within 20 s:\n${output}`);
+      throw new Error(`nornicdb${netns ? ` in ${netns}` : ''} did not accept Bolt connections on ${host}:${boltPort} within 20 s:\n${output}`);
     }
     await sleep(50);
   }
@@ -125,8 +130,8 @@ export async function startServer({ env = {}, dataDir, args = [] } = {}) {
     pid: child.pid,
     boltPort,
     httpPort,
-    boltUrl: `bolt://127.0.0.1:${boltPort}`,
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    boltUrl: `bolt://${host}:${boltPort}`,
+    httpUrl: `http://${host}:${httpPort}`,
     dataDir: dir,
     auth,
     output: () => output,

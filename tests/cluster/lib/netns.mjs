@@ -29,16 +29,15 @@
 //            but the peers keep sending to it and it keeps hearing them).
 //   isolate  node i's veth goes down: cut from peers AND clients.
 // heal(i) removes the routes / brings the link up.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { RaftCluster } from '../raft-lib.mjs';
+import { startServer } from '../../lib/server.mjs';
 
 const run = promisify(execFile);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const BLACKHOLE_GW = 253;                  // 10.77.S.253: nobody has it
 const BLACKHOLE_MAC = '02:00:00:00:00:fd';  // locally administered, unused
 
@@ -196,91 +195,14 @@ export class NetnsLab {
   }
 }
 
-function canConnect(host, port, timeoutMs = 500) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
-    const done = (ok) => { sock.destroy(); resolve(ok); };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
-
-const running = new Set();
-process.on('exit', () => {
-  for (const child of running) { try { child.kill('SIGKILL'); } catch { /* gone */ } }
-});
-
 /**
  * Starts the daemon inside namespace `ns`, listening on `host` (Bolt 7687,
- * HTTP 7474); same handle as tests/lib/server.mjs startServer (pid is the
- * daemon's: `ip netns exec` execs it). The data directory is the caller's.
+ * HTTP 7474): tests/lib/server.mjs startServer with its netns option (pid is
+ * the daemon's: `ip netns exec` execs it). The data directory is the caller's.
  */
-export async function startInNetns({ ns, host, dataDir, env = {} }) {
-  const bin = process.env.NORNICDB_BIN;
-  if (!bin) throw new Error('NORNICDB_BIN is not set');
-  const childEnv = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NORNICDB_'))),
-    NORNICDB_DATA_DIR: dataDir,
-    NORNICDB_BOLT_ADDRESS: host,
-    NORNICDB_BOLT_PORT: '7687',
-    NORNICDB_BOLT_ADVERTISE_ADDRESS: `${host}:7687`,
-    NORNICDB_HTTP_ADDRESS: host,
-    NORNICDB_HTTP_PORT: '7474',
-    NORNICDB_AUTH: 'admin:test-password',
-    ...env,
-  };
-  const child = spawn('ip', ['netns', 'exec', ns, bin], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let output = '';
-  const collect = (d) => {
-    output += d.toString();
-    if (output.length > 1 << 20) output = output.slice(-(1 << 19));
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.once('exit', (code, signal) => { exited = { code, signal }; running.delete(child); resolve(exited); });
-    child.once('error', (err) => { exited = { code: null, signal: null, error: err }; running.delete(child); resolve(exited); });
-  });
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    if (exited) throw new Error(`nornicdb in ${ns} exited during start-up (${JSON.stringify(exited)}):\n${output}`);
-    if (await canConnect(host, 7687)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await exitPromise;
-      throw new Error(`nornicdb in ${ns} did not accept Bolt connections on ${host}:7687 within 20 s:\n${output}`);
-    }
-    await sleep(50);
-  }
-  let stopped = false;
-  return {
-    pid: child.pid,
-    boltPort: 7687,
-    httpPort: 7474,
-    boltUrl: `bolt://${host}:7687`,
-    httpUrl: `http://${host}:7474`,
-    dataDir,
-    output: () => output,
-    exited: () => exited,
-    kill: (signal = 'SIGKILL') => {
-      if (!exited) child.kill(signal);
-      return exitPromise;
-    },
-    stop: async () => {
-      if (stopped) return exited;
-      stopped = true;
-      if (!exited) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, 10000);
-        await exitPromise;
-        clearTimeout(timer);
-      }
-      return exited;
-    },
-  };
+export function startInNetns({ ns, host, dataDir, env = {} }) {
+  if (!process.env.NORNICDB_BIN) throw new Error('NORNICDB_BIN is not set');
+  return startServer({ netns: ns, host, dataDir, env: { NORNICDB_BOLT_PORT: '7687', NORNICDB_HTTP_PORT: '7474', ...env } });
 }
 
 /**
@@ -306,19 +228,7 @@ export class NetnsCluster extends RaftCluster {
       ns: this.lab.ns(i),
       host: this.lab.ip(i),
       dataDir: this.dirs.get(i),
-      env: {
-        NORNICDB_CLUSTER_MODE: 'raft',
-        NORNICDB_CLUSTER_NODE_ID: `node-${i}`,
-        NORNICDB_CLUSTER_BIND_ADDR: this.addr(i),
-        NORNICDB_CLUSTER_ADVERTISE_ADDR: this.addr(i),
-        NORNICDB_CLUSTER_RAFT_CLUSTER_ID: this.clusterId,
-        NORNICDB_CLUSTER_RAFT_BOOTSTRAP: bootstrap ? 'true' : 'false',
-        NORNICDB_CLUSTER_RAFT_PEERS: peers ?? this.peersOf(i),
-        NORNICDB_CLUSTER_RAFT_ELECTION_TIMEOUT: '600ms',
-        NORNICDB_CLUSTER_RAFT_HEARTBEAT_TIMEOUT: '60ms',
-        ...this.env,
-        ...env,
-      },
+      env: this.raftEnv(i, { bootstrap, peers, env }),
     });
     this.nodes.set(i, server);
     return server;
