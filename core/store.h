@@ -246,7 +246,8 @@ gboolean nc_txn_set_rel_props (NcTxn *txn, NcRelId id, const NcMap *props,
 typedef gboolean (*NcStoreEmitFunc) (const NcWriteSet *batch, gpointer user_data, GError **error);
 gboolean nc_store_dump (NcTxn *read_txn, guint batch_effects, NcStoreEmitFunc emit,
                         gpointer user_data, GError **error);
-/* Empties the store (before installing a snapshot). No transaction may be open. */
+/* Empties the store (before installing a snapshot). No write transaction
+ * may be open; open read transactions are retired (nc_txn_check_store). */
 void nc_store_clear (NcStore *store);
 /* Sets the next ids to allocate (after loading a snapshot), so that ids are
  * never reused. */
