@@ -1,10 +1,13 @@
 // Membership change and leadership transfer UNDER LOAD (issue #7): a 3-node
 // Raft cluster (cluster traffic on 127.0.0.101-103:7688, a fourth node on
 // 127.0.0.104) keeps taking writes from concurrent clients while leadership
-// is transferred (named target and none), node-4 is added and promoted, and
-// the current leader removes itself. Afterwards every acknowledged write is on
-// every remaining member exactly once, no write appears twice, and the longest
-// write stall around each transfer is printed and bounded.
+// is transferred (named target and none), node-4 is added and promoted, a
+// follower is removed (left running), wiped and added back, and the current
+// leader is removed (it must step down; it is left running too). Afterwards
+// every acknowledged write is on every remaining member exactly once, no write
+// appears twice, and the longest write stall around each change is printed
+// and bounded. Writers never retry an id: a failed write may or may not be
+// applied, but nothing may be applied twice.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -87,88 +90,128 @@ test('transfers, add and promote, and removal of the leader under write load: ac
     ...['r0', 'r1', 'r2', 'r3'].map((n) => writer(routed, n)()),
     ...['d0', 'd1'].map((n) => writer(direct, n)()),
   ];
-  const ackedBy = (ms) => acked.length >= ms;
   const events = [];
+  let members = [1, 2, 3];   // the current voters: only their view of the leader counts
+  const removedRunning = []; // removed members left running: they must not disrupt the others
+
+  /** Waits `ms` of steady load, checking that writes keep being acknowledged. */
+  const dwell = async (ms, what) => {
+    const before = acked.length;
+    await sleep(ms);
+    await waitFor(`writes during ${what}`, async () => acked.length > before + 10, 10000, 20);
+  };
+  /** Waits until writes flow again after `since`, then records the longest stall. */
+  const settle = async (what, ts, tLead) => {
+    const before = acked.length;
+    await waitFor(`writes after ${what}`, async () => acked.length > before + 20 && ackTimes.at(-1) > tLead, 15000, 20);
+    events.push({ what, ms: tLead - ts, stall: longestGap(ackTimes, ts, Date.now()) });
+  };
+  const voterEverywhere = (id, yes) => waitFor(`node-${id} to be ${yes ? '' : 'no longer '}a voter on every member`, async () => {
+    const states = await Promise.all(members.filter((i) => i !== id).map((i) => cluster.state(i)));
+    return states.every((s) => s.voters.includes(`node-${id}`) === yes
+      && (yes || !s.learners?.includes(`node-${id}`))) ? states : null;
+  }, 20000);
 
   const transfer = async (target) => {
     const from = leader;
     const body = target ? { target: `node-${target}` } : {};
     const path = target ? '/admin/raft/transfer-leadership' : '/admin/cluster/transfer-leadership';
-    const before = acked.length;
     const ts = Date.now();
     const r = await http(cluster.node(from), path, { method: 'POST', body });
     assert.equal(r.status, 200, `${path} on node-${from}: ${JSON.stringify(r.body)}`);
     leader = await waitFor(`leadership to move off node-${from}${target ? ` to node-${target}` : ''}`, async () => {
-      const l = await cluster.waitLeader(3000);
+      const l = await cluster.waitLeader(3000, members);
       return l !== from && (!target || l === target) ? l : null;
     }, 10000);
+    await settle(`transfer node-${from} -> node-${leader}${target ? '' : ' (no target)'}`, ts, Date.now());
+  };
+
+  const add = async (id, { fresh = false } = {}) => {
+    if (!cluster.ids.includes(id)) cluster.ids.push(id);
+    await cluster.start(id, { bootstrap: false, peers: cluster.peersOf(id, [...members, id]), fresh });
+    const ts = Date.now();
+    const r = await http(cluster.node(leader), '/admin/cluster/add', { method: 'POST', body: { id: `node-${id}`, address: cluster.addr(id) } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await voterEverywhere(id, true);
+    members.push(id);
+    await settle(`add node-${id}${fresh ? ' (empty data dir)' : ''} until a voter everywhere`, ts, Date.now());
+  };
+
+  const remove = async (id) => {
+    const wasLeader = id === leader;
+    const ts = Date.now();
+    const r = await http(cluster.node(leader), '/admin/cluster/remove', { method: 'POST', body: { id: `node-${id}` } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    members = members.filter((i) => i !== id);
+    await voterEverywhere(id, false);
+    const l = await waitFor(`a leader among ${members}`, async () => {
+      const x = await cluster.waitLeader(3000, members);
+      return x !== id ? x : null;
+    }, 15000);
     const tLead = Date.now();
-    // writes flow again through the new leader
-    await waitFor('writes after the transfer', async () => acked.length > before + 20 && ackTimes.at(-1) > tLead, 15000, 20);
-    const stall = longestGap(ackTimes, ts, Date.now());
-    events.push({ what: `transfer node-${from} -> node-${leader}${target ? '' : ' (no target)'}`, ms: tLead - ts, stall });
-    return stall;
+    if (wasLeader) {
+      assert.notEqual(l, id);
+      const rs = await cluster.state(id);
+      assert.notEqual(rs.role, 'leader', `the removed leader still leads: ${JSON.stringify(rs)}`);
+    }
+    leader = l;
+    removedRunning.push(id);
+    await settle(`remove ${wasLeader ? 'leader' : 'follower'} node-${id} (leader now node-${leader})`, ts, tLead);
   };
 
   // let the load reach a steady state
-  await waitFor('the first writes', async () => ackedBy(50), 10000, 20);
+  await waitFor('the first writes', async () => acked.length >= 50, 10000, 20);
+  await dwell(800, 'warm-up');
 
   // 1. leadership transfers: named target, no target, named target
-  const stalls = [];
-  stalls.push(await transfer(cluster.ids.find((i) => i !== leader && i !== directNode)));
-  stalls.push(await transfer(null));
-  // to a node other than the direct writers' node, which must not be the one removed in 3.
-  stalls.push(await transfer(cluster.ids.find((i) => i !== leader && i !== directNode)));
+  await transfer(cluster.ids.find((i) => i !== leader && i !== directNode));
+  await dwell(500, 'steady load');
+  await transfer(null);
+  await dwell(500, 'steady load');
+  await transfer(cluster.ids.find((i) => i !== leader));
+  await dwell(500, 'steady load');
 
-  // 2. add node-4 under load, wait until it is a voter
-  const all4 = [1, 2, 3, 4];
-  cluster.ids.push(4);
-  await cluster.start(4, { bootstrap: false, peers: cluster.peersOf(4, all4) });
-  let ts = Date.now();
-  const add = await http(cluster.node(leader), '/admin/cluster/add', { method: 'POST', body: { id: 'node-4', address: cluster.addr(4) } });
-  assert.equal(add.status, 200, JSON.stringify(add.body));
-  await waitFor('node-4 to be a voter on every member', async () => {
-    const states = await Promise.all(cluster.live().map((i) => cluster.state(i)));
-    return states.every((s) => s.voters.includes('node-4')) ? states : null;
-  }, 20000);
-  events.push({ what: 'add node-4 until a voter everywhere', ms: Date.now() - ts, stall: longestGap(ackTimes, ts, Date.now()) });
-  const beforeRemove = acked.length;
-  await waitFor('writes with four voters', async () => acked.length > beforeRemove + 20, 10000, 20);
+  // 2. add node-4 (a learner, caught up and promoted under load)
+  await add(4);
+  await dwell(500, 'steady load with four voters');
 
-  // 3. remove the current leader: it must step down, and the three others go on
-  const removed = leader;
-  ts = Date.now();
-  const rm = await http(cluster.node(removed), '/admin/cluster/remove', { method: 'POST', body: { id: `node-${removed}` } });
-  assert.equal(rm.status, 200, JSON.stringify(rm.body));
-  const rest = cluster.live().filter((i) => i !== removed);
-  leader = await waitFor('a leader among the remaining three', async () => {
-    const l = await cluster.waitLeader(3000, rest);
-    return l !== removed ? l : null;
-  }, 15000);
-  const rs = await cluster.state(removed);
-  assert.notEqual(rs.role, 'leader', `the removed leader still leads: ${JSON.stringify(rs)}`);
-  for (const i of rest) {
-    const s = await cluster.state(i);
-    assert.ok(!s.voters.includes(`node-${removed}`) && !s.learners?.includes(`node-${removed}`),
-      `node-${i} still lists node-${removed}: ${JSON.stringify(s)}`);
+  // 3. remove a follower (it stays up, removed), then bring it back with an
+  //    empty data dir: remove first, then wipe and add (docs/raft-cluster.md)
+  const follower = members.find((i) => i !== leader && i !== directNode && i !== 4);
+  await remove(follower);
+  await dwell(1000, 'steady load with a removed member running');
+  removedRunning.splice(removedRunning.indexOf(follower), 1);
+  await cluster.stop(follower);
+  await add(follower, { fresh: true });
+  await dwell(500, 'steady load with four voters again');
+
+  // 4. remove the current leader (not the direct writers' node): it must step down
+  if (leader === directNode) {
+    await transfer(members.find((i) => i !== leader));
+    await dwell(300, 'steady load');
   }
-  const tLead = Date.now();
-  const beforeAfterRm = acked.length;
-  await waitFor('writes after removing the leader', async () => acked.length > beforeAfterRm + 20 && ackTimes.at(-1) > tLead, 15000, 20);
-  const rmStall = longestGap(ackTimes, ts, Date.now());
-  events.push({ what: `remove leader node-${removed} (new leader node-${leader})`, ms: tLead - ts, stall: rmStall });
-  // the removed node leaves (its own view of the leader no longer counts)
-  await cluster.stop(removed);
-  cluster.ids.splice(cluster.ids.indexOf(removed), 1);
+  const removedLeader = leader;
+  await remove(removedLeader);
+  await dwell(1000, 'steady load with the removed leader running');
 
-  // 4. one more transfer inside the new membership, to node-4 if it does not lead already
-  stalls.push(await transfer(leader === 4 ? rest.find((i) => i !== 4) : 4));
+  // 5. one more transfer inside the new membership, to node-4 unless it leads already
+  await transfer(leader === 4 ? members.find((i) => i !== 4) : 4);
+  await dwell(500, 'steady load');
 
+  // removed members left running never took the lead back
+  for (const i of removedRunning) {
+    const s = await cluster.state(i);
+    assert.notEqual(s.role, 'leader', `removed node-${i} leads: ${JSON.stringify(s)}`);
+  }
   // the load ends
   stop = true;
   await Promise.all(writers);
   await routed.close();
   await direct.close();
+  for (const i of removedRunning) {
+    await cluster.stop(i);
+    cluster.ids.splice(cluster.ids.indexOf(i), 1);
+  }
 
   for (const e of events) console.log(`${e.what}: leader after ${e.ms} ms, longest write stall ${e.stall} ms`);
   console.log(`${acked.length} acknowledged, ${failed.length} failed writes in ${Date.now() - t0} ms; errors ${JSON.stringify(Object.fromEntries(errors))}`);
@@ -180,6 +223,7 @@ test('transfers, add and promote, and removal of the leader under write load: ac
   assert.deepEqual(remaining.sort(), cluster.ids.slice().sort());
   assert.equal(remaining.length, 3);
   const ackedSet = new Set(acked);
+  const failedSet = new Set(failed);
   const sizes = [];
   for (const i of remaining) {
     const s = await cluster.state(i);
@@ -188,7 +232,7 @@ test('transfers, add and promote, and removal of the leader under write load: ac
     const seen = new Map(rows.map((r) => [r.id, r.c]));
     for (const [id, c] of seen) {
       assert.equal(c, 1, `node-${i}: ${id} present ${c} times (${ackedSet.has(id) ? 'acknowledged' : 'not acknowledged'})`);
-      assert.ok(ackedSet.has(id) || failed.includes(id), `node-${i}: ${id} was never written`);
+      assert.ok(ackedSet.has(id) || failedSet.has(id), `node-${i}: ${id} was never written`);
     }
     for (const id of ackedSet) assert.ok(seen.has(id), `node-${i} lacks acknowledged write ${id}`);
     sizes.push(seen.size);
@@ -197,5 +241,6 @@ test('transfers, add and promote, and removal of the leader under write load: ac
 
   // the stall bound (generous: a transfer takes at most about one election timeout)
   for (const e of events) assert.ok(e.stall < STALL_BOUND_MS, `${e.what}: writes stalled for ${e.stall} ms`);
-  console.log(`longest stall during a transfer: ${Math.max(...stalls)} ms; total ${Date.now() - t0} ms`);
+  const tr = events.filter((e) => e.what.startsWith('transfer'));
+  console.log(`longest write stall during a transfer: ${Math.max(...tr.map((e) => e.stall))} ms; during any change: ${Math.max(...events.map((e) => e.stall))} ms; total ${Date.now() - t0} ms`);
 });
