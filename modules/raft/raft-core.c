@@ -25,6 +25,9 @@ typedef struct {
   guint64 pending_snapshot;
   GArray *inflight; /* guint64 last index of each unacknowledged append */
   gboolean recent_active;
+  /* Largest commit sent in a non-heartbeat AppendEntries: a follower
+   * becomes FORMED only from those (see maybe_formed). */
+  guint64 commit_sent;
 } Progress;
 
 typedef struct {
@@ -101,7 +104,27 @@ struct _NcRaft {
   /* what the glue confirmed durable */
   guint64 durable_term;
   char *durable_vote;
+
+  /* cluster history (persisted with the hard state) */
+  NcRaftHistory history;
+  NcRaftHistory hs_history;
+  /* Largest commit index the current leader sent in a non-heartbeat
+   * AppendEntries in this term (heartbeats carry min(commit, match), which
+   * can be below what the leader committed). */
+  guint64 formed_target;
 };
+
+const char *
+nc_raft_history_name (NcRaftHistory history)
+{
+  switch (history)
+    {
+    case NC_RAFT_HISTORY_NEW: return "new";
+    case NC_RAFT_HISTORY_JOINING: return "joining";
+    case NC_RAFT_HISTORY_FORMED: return "formed";
+    }
+  return "unknown";
+}
 
 static void become_follower (NcRaft *r, guint64 term, const char *leader);
 static void send_append_loop (NcRaft *r, const char *id, Progress *pr);
@@ -472,6 +495,7 @@ reset_common (NcRaft *r, guint64 term)
   g_hash_table_remove_all (r->progress);
   g_clear_pointer (&r->transfer_target, g_free);
   clear_reads (r);
+  r->formed_target = 0;
 }
 
 static void
@@ -494,6 +518,9 @@ become_leader (NcRaft *r)
   reset_common (r, r->term);
   r->role = NC_RAFT_LEADER;
   set_str (&r->leader, r->id);
+  /* A leader holds every committed entry (leader completeness), so from
+   * now on this node votes normally and never campaigns as genesis. */
+  r->history = NC_RAFT_HISTORY_FORMED;
   sync_progress (r);
   /* A no-op of the new term: committing it commits every earlier entry
    * (entries of older terms are never committed by counting replicas). */
@@ -568,6 +595,7 @@ campaign (NcRaft *r, gboolean pre, gboolean transfer)
       msg->log_index = li;
       msg->log_term = lt;
       msg->transfer = transfer;
+      msg->genesis = r->history != NC_RAFT_HISTORY_FORMED;
       send (r, msg);
     }
   tally (r);
@@ -620,6 +648,8 @@ send_append (NcRaft *r, const char *id, Progress *pr, gboolean allow_empty)
   m->log_term = prev_term;
   m->entries = ents;
   m->commit = r->commit;
+  if (r->commit > pr->commit_sent)
+    pr->commit_sent = r->commit;
   if (ents && ents->len > 0)
     {
       guint64 last = prev + ents->len;
@@ -701,8 +731,11 @@ flush_leader (NcRaft *r)
       Progress *pr = v;
       guint before = r->msgs->len;
       send_append_loop (r, k, pr);
-      /* tell followers about a new commit index even when nothing is new */
-      if (commit_moved && r->msgs->len == before && pr->state == PR_REPLICATE && pr->next > li)
+      /* tell followers about a new commit index even when nothing is new
+       * (also one that caught up after the commit moved: heartbeats carry
+       * only min(commit, match), which cannot make it FORMED) */
+      if ((commit_moved || pr->commit_sent < r->commit) && r->msgs->len == before && pr->state == PR_REPLICATE
+          && pr->next > li)
         send_append (r, k, pr, TRUE);
     }
   r->commit_bcast = r->commit;
@@ -872,6 +905,25 @@ maybe_ack (NcRaft *r)
     send_ack (r, a);
 }
 
+/* JOINING/NEW -> FORMED once this node durably holds the commit index the
+ * current leader announced and that entry is of the leader's term. The
+ * leader committed an entry of its own term, so every entry committed in
+ * an earlier term lies before it, and by log matching this node now holds
+ * all of them: a candidate it finds up to date holds them too. Before that
+ * a node that lost its data may lack entries it acknowledged in its
+ * previous life, so its vote could elect a leader without them. */
+static void
+maybe_formed (NcRaft *r)
+{
+  if (r->history == NC_RAFT_HISTORY_FORMED || r->role != NC_RAFT_FOLLOWER || r->leader == NULL
+      || r->formed_target == 0 || r->durable < r->formed_target
+      || term_or_zero (r, r->formed_target) != r->term)
+    return;
+  g_info ("%s: holds leader %s's commit index %" G_GUINT64_FORMAT " of term %" G_GUINT64_FORMAT
+          ": votes normally from now on", r->id, r->leader, r->formed_target, r->term);
+  r->history = NC_RAFT_HISTORY_FORMED;
+}
+
 static void
 commit_to (NcRaft *r, guint64 c)
 {
@@ -888,6 +940,16 @@ handle_append (NcRaft *r, const NcRaftMsg *m)
       NcRaftMsg *resp = msg_new (r, NC_RAFT_MSG_APPEND_ENTRIES_RESPONSE, m->from);
       resp->heartbeat = TRUE;
       resp->context = m->context ? g_bytes_ref (m->context) : NULL;
+      /* The commit of a heartbeat is one we acknowledged to this leader
+       * (min(commit, match)); not holding it means we lost our log. Say so,
+       * or a leader with nothing new to send would never find out. */
+      if (m->commit > last_index (r))
+        {
+          resp->reject = TRUE;
+          resp->log_index = last_index (r);
+          resp->hint_index = last_index (r);
+          resp->hint_term = last_term (r);
+        }
       send (r, resp);
       return;
     }
@@ -917,6 +979,9 @@ handle_append (NcRaft *r, const NcRaftMsg *m)
           break;
         }
       commit_to (r, MIN (m->commit, last_new));
+      if (m->commit > r->formed_target)
+        r->formed_target = m->commit;
+      maybe_formed (r);
       if (last_new > r->ack_pending)
         r->ack_pending = last_new;
       if (last_new <= r->durable)
@@ -991,6 +1056,20 @@ handle_append_response (NcRaft *r, const NcRaftMsg *m)
   if (m->heartbeat)
     {
       leader_read_ack (r, m->from, m->context);
+      if (m->reject && m->log_index < pr->match && pr->state != PR_SNAPSHOT)
+        {
+          /* see handle_append: the follower lost entries it acknowledged */
+          g_info ("%s: %s's log ends at %" G_GUINT64_FORMAT " below its acknowledged %" G_GUINT64_FORMAT
+                  ": it lost its log", r->id, m->from, m->log_index, pr->match);
+          pr->match = 0;
+          pr->next = m->log_index + 1;
+          pr->state = PR_PROBE;
+          pr->probe_sent = FALSE;
+          pr->commit_sent = 0;
+          g_array_set_size (pr->inflight, 0);
+          send_append_loop (r, m->from, pr);
+          return;
+        }
       if (pr->state == PR_PROBE)
         pr->probe_sent = FALSE;
       if (pr->match < li && pr->state == PR_REPLICATE)
@@ -1007,6 +1086,17 @@ handle_append_response (NcRaft *r, const NcRaftMsg *m)
     {
       if (pr->state == PR_SNAPSHOT)
         return;
+      if (pr->state == PR_PROBE && m->log_index == pr->next - 1 && m->log_index > 0
+          && m->log_index <= pr->match && m->hint_index < pr->match)
+        {
+          /* The follower lacks an entry it acknowledged: it lost its log
+           * (a wiped data dir). Its old acknowledgements must not count
+           * towards a commit any more; lowering match is always safe (the
+           * commit index never goes back), it only costs a resend. */
+          g_info ("%s: %s rejects index %" G_GUINT64_FORMAT " that it acknowledged: it lost its log",
+                  r->id, m->from, m->log_index);
+          pr->match = 0;
+        }
       if (pr->state == PR_REPLICATE && m->log_index <= pr->match)
         return; /* stale */
       if (pr->state == PR_PROBE && m->log_index != pr->next - 1)
@@ -1017,6 +1107,7 @@ handle_append_response (NcRaft *r, const NcRaftMsg *m)
       pr->next = MAX (MIN (m->log_index, probe + 1), pr->match + 1);
       pr->state = PR_PROBE;
       pr->probe_sent = FALSE;
+      pr->commit_sent = 0;
       g_array_set_size (pr->inflight, 0);
       send_append_loop (r, m->from, pr);
       return;
@@ -1079,6 +1170,21 @@ handle_vote_request (NcRaft *r, const NcRaftMsg *m)
                       || (r->vote == NULL && r->leader == NULL)
                       || (pre && m->term > r->term);
   gboolean grant = can_vote && log_up_to_date (r, m->log_index, m->log_term);
+  /* Votes stay within one class. A node that is not FORMED may have lost
+   * entries it acknowledged before (a wiped data dir looks exactly like a
+   * fresh node), so it helps only elections among nodes that are not
+   * FORMED either (genesis candidates: the cluster's first elections). A
+   * FORMED node does not help a genesis candidate, which may be such an
+   * amnesiac with a partial log. Once a cluster has formed, a majority is
+   * FORMED and only FORMED quorums can elect. */
+  gboolean formed = r->history == NC_RAFT_HISTORY_FORMED;
+  if (grant && formed == m->genesis)
+    {
+      g_debug ("%s: refusing %s from %s: this node is %s and the candidate %s genesis", r->id,
+               nc_raft_msg_type_name (m->type), m->from, nc_raft_history_name (r->history),
+               m->genesis ? "is" : "is not");
+      grant = FALSE;
+    }
   NcRaftMsg *resp = msg_new (r, pre ? NC_RAFT_MSG_PRE_VOTE_RESPONSE : NC_RAFT_MSG_VOTE_RESPONSE, m->from);
   resp->reject = !grant;
   if (grant)
@@ -1176,6 +1282,9 @@ nc_raft_step (NcRaft *r, const NcRaftMsg *m)
       if (r->role != NC_RAFT_FOLLOWER || !str_eq (r->leader, m->from))
         become_follower (r, r->term, m->from);
       r->election_elapsed = 0;
+      /* A leader exists: this node no longer campaigns as genesis. */
+      if (r->history == NC_RAFT_HISTORY_NEW)
+        r->history = NC_RAFT_HISTORY_JOINING;
       if (m->type == NC_RAFT_MSG_APPEND_ENTRIES)
         handle_append (r, m);
       else
@@ -1446,7 +1555,10 @@ nc_raft_persisted (NcRaft *r, guint64 index, guint64 term)
   if (r->role == NC_RAFT_LEADER)
     maybe_commit (r);
   else
-    maybe_ack (r);
+    {
+      maybe_formed (r);
+      maybe_ack (r);
+    }
 }
 
 void
@@ -1610,6 +1722,7 @@ nc_raft_has_ready (NcRaft *r)
   flush_leader (r);
   return r->msgs->len > 0 || r->pending->len > 0 || r->truncate_pending || r->snapshot_out
          || r->read_states->len > 0 || r->term != r->hs_term || !str_eq (r->vote, r->hs_vote)
+         || r->history != r->hs_history
          || hs_commit_now (r) > r->hs_commit || r->role != r->ss_role
          || !str_eq (r->leader, r->ss_leader) || r->term != r->ss_term
          || MIN (r->commit, r->durable) > r->applied;
@@ -1621,15 +1734,18 @@ nc_raft_ready (NcRaft *r, NcRaftReady *out)
   memset (out, 0, sizeof *out);
   if (!nc_raft_has_ready (r))
     return FALSE;
-  if (r->term != r->hs_term || !str_eq (r->vote, r->hs_vote) || hs_commit_now (r) > r->hs_commit)
+  if (r->term != r->hs_term || !str_eq (r->vote, r->hs_vote) || hs_commit_now (r) > r->hs_commit
+      || r->history != r->hs_history)
     {
       out->has_hard_state = TRUE;
       out->hard_state.term = r->term;
       out->hard_state.vote = g_strdup (r->vote);
       out->hard_state.commit = MAX (hs_commit_now (r), r->hs_commit);
+      out->hard_state.history = r->history;
       r->hs_term = r->term;
       set_str (&r->hs_vote, r->vote);
       r->hs_commit = out->hard_state.commit;
+      r->hs_history = r->history;
     }
   if (r->role != r->ss_role || !str_eq (r->leader, r->ss_leader) || r->term != r->ss_term)
     {
@@ -1787,6 +1903,8 @@ nc_raft_new (const NcRaftConfig *cfg, const NcRaftPersistent *restored, GError *
   r->hs_commit = r->commit;
   r->durable_term = r->term;
   r->durable_vote = g_strdup (r->vote);
+  r->history = restored->history > NC_RAFT_HISTORY_FORMED ? NC_RAFT_HISTORY_FORMED : restored->history;
+  r->hs_history = r->history;
   r->ss_role = NC_RAFT_FOLLOWER;
   r->ss_term = r->term;
   return g_steal_pointer (&r);
@@ -1841,6 +1959,7 @@ guint64 nc_raft_last_index (NcRaft *r) { return last_index (r); }
 guint64 nc_raft_log_term (NcRaft *r, guint64 index) { return term_or_zero (r, index); }
 const NcRaftMembership *nc_raft_membership (NcRaft *r) { return current_conf (r); }
 const NcRaftMembership *nc_raft_snapshot_membership (NcRaft *r) { return r->snap_conf; }
+NcRaftHistory nc_raft_history (NcRaft *r) { return r->history; }
 const char *nc_raft_transfer_target (NcRaft *r) { return r->transfer_target; }
 
 gboolean

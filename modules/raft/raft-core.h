@@ -152,6 +152,10 @@ typedef struct {
   gboolean chunk_done;
   /* ReadIndex request/response and heartbeats confirming one. */
   GBytes *context;
+  /* VoteRequest/PreVoteRequest: the candidate has never known a formed
+   * cluster (NC_RAFT_HISTORY_NEW: the bootstrap node before its first win).
+   * Only such candidates get votes from nodes that are not FORMED. */
+  gboolean genesis;
 } NcRaftMsg;
 NcRaftMsg *nc_raft_msg_new (NcRaftMsgType type);
 NcRaftMsg *nc_raft_msg_copy (const NcRaftMsg *msg);
@@ -191,6 +195,24 @@ typedef struct {
   gpointer storage_data;
 } NcRaftConfig;
 
+/* What a node knows about the cluster's history; persisted with term/vote
+ * (docs/raft.md, "A member that lost its data"). Only ever moves forward. */
+typedef enum {
+  /* Never accepted anything from a leader and never led: a fresh node, a
+   * node whose data dir was wiped, or the bootstrap node before its first
+   * win. Campaigns as a genesis candidate; grants (pre)votes only to
+   * genesis candidates. */
+  NC_RAFT_HISTORY_NEW = 0,
+  /* Has accepted AppendEntries/InstallSnapshot from a leader but does not
+   * yet hold that leader's commit index: still votes only for genesis
+   * candidates, no longer campaigns as one. */
+  NC_RAFT_HISTORY_JOINING = 1,
+  /* Has led, or holds durably a leader's commit index whose entry is of
+   * that leader's term: votes normally. */
+  NC_RAFT_HISTORY_FORMED = 2,
+} NcRaftHistory;
+const char *nc_raft_history_name (NcRaftHistory history);
+
 /* What the node restores from disk at start. */
 typedef struct {
   guint64 term;
@@ -204,12 +226,14 @@ typedef struct {
   /* Membership as of snapshot_index (or the bootstrap membership). Later
    * conf-change entries are found by scanning the storage. (transfer none) */
   const NcRaftMembership *membership;
+  NcRaftHistory history;     /* as persisted with term/vote; NEW when nothing is on disk */
 } NcRaftPersistent;
 
 typedef struct {
   guint64 term;
   char *vote; /* NULL when none */
   guint64 commit;
+  NcRaftHistory history; /* persist with term/vote; a change sets has_hard_state */
 } NcRaftHardState;
 
 typedef struct {
@@ -321,5 +345,6 @@ const NcRaftMembership *nc_raft_snapshot_membership (NcRaft *raft);
 /* Leader: a peer's acknowledged index; FALSE when not leader or unknown peer. */
 gboolean nc_raft_peer_match (NcRaft *raft, const char *peer, guint64 *match);
 const char *nc_raft_transfer_target (NcRaft *raft);
+NcRaftHistory nc_raft_history (NcRaft *raft);
 
 G_END_DECLS

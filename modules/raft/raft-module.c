@@ -132,6 +132,7 @@ struct _NornicModule {
   guint64 apply_target;     /* highest committed entry handed out */
   guint64 saved_term;       /* hard state on disk */
   char *saved_vote;
+  NcRaftHistory saved_history;
   guint64 saved_commit;     /* queued for the saver thread */
   guint64 published;        /* highest index made visible to readers through apply_committed */
   gint64 saved_commit_us;
@@ -823,10 +824,12 @@ static const NcRaftStorage wal_storage = {
 
 /* ---- durable state ------------------------------------------------------------------ */
 
+/* "term\nvote\nhistory\n"; files written before the history line existed
+ * have two lines (see raft_create for how they are read). */
 static gboolean
-save_hard_state (NornicModule *mod, guint64 term, const char *vote, GError **error)
+save_hard_state (NornicModule *mod, guint64 term, const char *vote, NcRaftHistory history, GError **error)
 {
-  g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT "\n%s\n", term, vote ? vote : "");
+  g_autofree char *v = g_strdup_printf ("%" G_GUINT64_FORMAT "\n%s\n%d\n", term, vote ? vote : "", (int) history);
   return mod->api->state_save (mod->api->core, "raft-hardstate", v, error);
 }
 
@@ -957,6 +960,7 @@ to_wire (const NcRaftMsg *m)
       w->u.vote_request.last_log_index = m->log_index;
       w->u.vote_request.last_log_term = m->log_term;
       w->u.vote_request.leadership_transfer = m->transfer;
+      w->u.vote_request.genesis = m->genesis;
       break;
     case NC_RAFT_MSG_PRE_VOTE_REQUEST:
       w = nc_cluster_message_new (NC_CLUSTER_MSG_PRE_VOTE_REQUEST);
@@ -964,6 +968,7 @@ to_wire (const NcRaftMsg *m)
       w->u.pre_vote_request.candidate_id = g_strdup (m->from);
       w->u.pre_vote_request.last_log_index = m->log_index;
       w->u.pre_vote_request.last_log_term = m->log_term;
+      w->u.pre_vote_request.genesis = m->genesis;
       break;
     case NC_RAFT_MSG_VOTE_RESPONSE:
       w = nc_cluster_message_new (NC_CLUSTER_MSG_VOTE_RESPONSE);
@@ -1075,12 +1080,14 @@ from_wire (NornicModule *mod, const NcClusterMessage *w)
       m->log_index = w->u.vote_request.last_log_index;
       m->log_term = w->u.vote_request.last_log_term;
       m->transfer = w->u.vote_request.leadership_transfer;
+      m->genesis = w->u.vote_request.genesis;
       break;
     case NC_CLUSTER_MSG_PRE_VOTE_REQUEST:
       m = nc_raft_msg_new (NC_RAFT_MSG_PRE_VOTE_REQUEST);
       m->term = w->u.pre_vote_request.term;
       m->log_index = w->u.pre_vote_request.last_log_index;
       m->log_term = w->u.pre_vote_request.last_log_term;
+      m->genesis = w->u.pre_vote_request.genesis;
       break;
     case NC_CLUSTER_MSG_VOTE_RESPONSE:
       m = nc_raft_msg_new (NC_RAFT_MSG_VOTE_RESPONSE);
@@ -1498,10 +1505,11 @@ process (NornicModule *mod)
       /* The hard state's commit changes with nearly every Ready; only a new
        * term or vote must reach the disk before the messages (the commit
        * index is saved lazily by the saver thread). */
-      if (rd.has_hard_state && (rd.hard_state.term != mod->saved_term || g_strcmp0 (rd.hard_state.vote, mod->saved_vote) != 0))
+      if (rd.has_hard_state && (rd.hard_state.term != mod->saved_term || g_strcmp0 (rd.hard_state.vote, mod->saved_vote) != 0
+                                || rd.hard_state.history != mod->saved_history))
         {
           g_autoptr (GError) error = NULL;
-          if (!save_hard_state (mod, rd.hard_state.term, rd.hard_state.vote, &error))
+          if (!save_hard_state (mod, rd.hard_state.term, rd.hard_state.vote, rd.hard_state.history, &error))
             {
               /* Never send a vote that is not on disk: stop here. */
               LOG (mod, G_LOG_LEVEL_CRITICAL, "cannot persist the Raft hard state: %s", error->message);
@@ -1513,6 +1521,7 @@ process (NornicModule *mod)
               mod->saved_term = rd.hard_state.term;
               g_free (mod->saved_vote);
               mod->saved_vote = g_strdup (rd.hard_state.vote);
+              mod->saved_history = rd.hard_state.history;
               nc_raft_hard_state_persisted (mod->raft, rd.hard_state.term, rd.hard_state.vote);
             }
         }
@@ -2278,7 +2287,7 @@ bootstrap_log (NornicModule *mod, guint64 snap_index, guint64 snap_term, NcRaftM
   g_mutex_clear (&w.lock);
   g_cond_clear (&w.cond);
   if (ok)
-    ok = save_hard_state (mod, term, NULL, error);
+    ok = save_hard_state (mod, term, NULL, NC_RAFT_HISTORY_NEW, error);
   if (ok)
     LOG (mod, G_LOG_LEVEL_INFO, "bootstrapped a new cluster: %u voters, membership at index %" G_GUINT64_FORMAT,
          nc_raft_membership_n_voters (m), snap_index + 1);
@@ -2355,6 +2364,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   g_free (api->snapshot_latest (core, &file_index, &file_term));
   guint64 snap_index = 0, snap_term = 0;
   g_autoptr (NcRaftMembership) membership = load_snapshot_meta (mod, &snap_index, &snap_term);
+  gboolean raft_snapshot = membership != NULL;
   g_autofree char *hs = api->state_load (core, "raft-hardstate");
   guint64 wal_last = api->wal_last_index (core);
   if (membership == NULL)
@@ -2384,15 +2394,27 @@ raft_create (const NornicCoreApi *api, GError **error)
     }
   guint64 term = 0;
   g_autofree char *vote = NULL;
+  /* No hard state: a fresh or wiped node (or the bootstrap node, whose
+   * bootstrap_log wrote NEW): it votes only for genesis candidates. */
+  NcRaftHistory history = NC_RAFT_HISTORY_NEW;
   if (hs != NULL)
     {
-      g_auto (GStrv) lines = g_strsplit (hs, "\n", 3);
+      g_auto (GStrv) lines = g_strsplit (hs, "\n", 4);
       term = g_ascii_strtoull (lines[0], NULL, 10);
       if (lines[1] && *lines[1])
         vote = g_strdup (lines[1]);
+      if (lines[1] && lines[2] && *lines[2])
+        history = (NcRaftHistory) MIN (g_ascii_strtoull (lines[2], NULL, 10), NC_RAFT_HISTORY_FORMED);
+      else
+        /* Written before the history line existed: a node whose log holds
+         * more than the bootstrap membership entry, or a Raft snapshot, has
+         * been part of a formed cluster; only the bootstrap node before
+         * its first win has just that one entry. */
+        history = wal_last > snap_index + 1 || raft_snapshot ? NC_RAFT_HISTORY_FORMED : NC_RAFT_HISTORY_NEW;
     }
   mod->saved_term = term;
   mod->saved_vote = g_strdup (vote);
+  mod->saved_history = history;
   g_autofree char *cs = api->state_load (core, "raft-commit");
   guint64 commit = cs ? g_ascii_strtoull (cs, NULL, 10) : 0;
   guint64 last = MAX (wal_last, snap_index);
@@ -2428,6 +2450,7 @@ raft_create (const NornicCoreApi *api, GError **error)
     .last_index = last,
     .last_term = last_term,
     .membership = membership,
+    .history = history,
   };
   /* applied is known only after the core replays up to replay_limit; the
    * core then clamps it to [snapshot, commit]. */

@@ -35,18 +35,20 @@ options_for_seed (SimOptions *o, guint nodes, guint64 seed)
   o->compact_every = 8 + (x >> 36) % 30;
   o->membership_changes = !plain && (x >> 42) % 2 == 0;
   o->crash_per_mille = 3 + (x >> 44) % 8;
+  o->wipe_per_mille = 1 + (x >> 48) % 3;
   o->random_faults = TRUE;
   o->workload = TRUE;
 }
 
 static gboolean
-run_seed (guint nodes, guint64 seed, guint steps, gboolean verbose, gboolean mutant, Totals *t,
+run_seed (guint nodes, guint64 seed, guint steps, gboolean verbose, gboolean mutant, gboolean mutant_amnesia, Totals *t,
           char **failure)
 {
   SimOptions o;
   options_for_seed (&o, nodes, seed);
   o.verbose = verbose;
   o.mutant_send_before_persist = mutant;
+  o.mutant_amnesiac_votes = mutant_amnesia;
   Sim *sim = sim_new (&o);
   sim_run (sim, steps);
   if (sim_failure (sim) == NULL)
@@ -99,7 +101,7 @@ main (int argc, char **argv)
   gint64 seed = -1;
   gint nodes = 0;
   gint steps = 0;
-  gboolean verbose = FALSE, longrun = FALSE, mutant = FALSE;
+  gboolean verbose = FALSE, longrun = FALSE, mutant = FALSE, mutant_amnesia = FALSE;
   GOptionEntry entries[] = {
     { "seeds", 0, 0, G_OPTION_ARG_STRING, &seeds, "Seed range A..B (default 1..600 per node count)", "A..B" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Run one seed", "N" },
@@ -107,6 +109,8 @@ main (int argc, char **argv)
     { "steps", 0, 0, G_OPTION_ARG_INT, &steps, "Virtual ticks per seed before settling (default 600)", "N" },
     { "long", 0, 0, G_OPTION_ARG_NONE, &longrun, "Many more seeds and steps", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Trace events of the run", NULL },
+    { "mutant-amnesiac-votes", 0, 0, G_OPTION_ARG_NONE, &mutant_amnesia,
+      "A wiped node restarts voting as if it had never lost its log (the bug of issue #7; expects failures)", NULL },
     { "mutant-send-before-persist", 0, 0, G_OPTION_ARG_NONE, &mutant,
       "Broken glue that sends before persisting (expects failures)", NULL },
     { NULL },
@@ -153,12 +157,13 @@ main (int argc, char **argv)
       {
         g_autofree char *why = NULL;
         runs++;
-        if (!run_seed (sizes[si], s, steps, verbose, mutant, &t, &why))
+        if (!run_seed (sizes[si], s, steps, verbose, mutant, mutant_amnesia, &t, &why))
           {
             failures++;
             printf ("FAIL seed %" G_GUINT64_FORMAT " nodes %d: %s\n  replay: %s --seed %" G_GUINT64_FORMAT
-                    " --nodes %d --steps %d%s --verbose\n",
-                    s, sizes[si], why, argv[0], s, sizes[si], steps, mutant ? " --mutant-send-before-persist" : "");
+                    " --nodes %d --steps %d%s%s --verbose\n",
+                    s, sizes[si], why, argv[0], s, sizes[si], steps, mutant ? " --mutant-send-before-persist" : "",
+                    mutant_amnesia ? " --mutant-amnesiac-votes" : "");
             fflush (stdout);
           }
       }

@@ -17,6 +17,7 @@ typedef struct {
   guint64 hs_term;
   char *hs_vote;
   guint64 hs_commit;
+  NcRaftHistory hs_history;
   /* durable snapshot */
   guint64 snap_index, snap_term, snap_value, snap_chain;
   NcRaftMembership *snap_conf;
@@ -550,6 +551,7 @@ node_ready (Sim *sim, Node *n)
           g_free (d->hs_vote);
           d->hs_vote = g_strdup (rd.hard_state.vote);
           d->hs_commit = rd.hard_state.commit;
+          d->hs_history = rd.hard_state.history;
           nc_raft_hard_state_persisted (n->raft, rd.hard_state.term, rd.hard_state.vote);
         }
       if (rd.snapshot)
@@ -644,6 +646,7 @@ node_start (Sim *sim, Node *n)
     .last_index = disk_last (d),
     .last_term = lt,
     .membership = d->snap_conf,
+    .history = d->hs_history,
   };
   g_autoptr (GError) error = NULL;
   n->raft = nc_raft_new (&cfg, &p, &error);
@@ -703,6 +706,44 @@ sim_restart (Sim *sim, guint node)
   n->restart_at = 0;
   vlog (sim, "restart %s (term %" G_GUINT64_FORMAT ", log %" G_GUINT64_FORMAT ", commit %" G_GUINT64_FORMAT ")",
         n->id, n->disk.hs_term, disk_last (&n->disk), n->commit_seen);
+}
+
+void
+sim_wipe (Sim *sim, guint node)
+{
+  Node *n = &sim->nodes[node];
+  sim_crash (sim, node);
+  Disk *d = &n->disk;
+  vlog (sim, "wipe %s (had term %" G_GUINT64_FORMAT ", log %" G_GUINT64_FORMAT ", history %s)", n->id,
+        d->hs_term, disk_last (d), nc_raft_history_name (d->hs_history));
+  d->hs_term = 0;
+  g_clear_pointer (&d->hs_vote, g_free);
+  d->hs_commit = 0;
+  d->hs_history = sim->o.mutant_amnesiac_votes ? NC_RAFT_HISTORY_FORMED : NC_RAFT_HISTORY_NEW;
+  d->snap_index = d->snap_term = d->snap_value = d->snap_chain = 0;
+  nc_raft_membership_free (d->snap_conf);
+  d->snap_conf = nc_raft_membership_new ();
+  g_ptr_array_set_size (d->log, 0);
+  g_array_set_size (d->chains, 0);
+  d->durable = 0;
+  n->commit_seen = 0;
+  n->sm_value = 0;
+  n->sm_applied = 0;
+  for (guint i = 0; i < sim->flights->len;)
+    {
+      Flight *f = g_ptr_array_index (sim->flights, i);
+      if (f->from == node)
+        g_ptr_array_remove_index_fast (sim->flights, i);
+      else
+        i++;
+    }
+  sim_restart (sim, node);
+}
+
+NcRaftHistory
+sim_disk_history (Sim *sim, guint node)
+{
+  return sim->nodes[node].disk.hs_history;
 }
 
 gint
@@ -883,6 +924,13 @@ random_membership (Sim *sim)
   NcRaft *r = sim->nodes[l].raft;
   const NcRaftMembership *m = nc_raft_membership (r);
   guint i = rnd_below (sim, sim->n);
+  /* No change while a voter is not FORMED (wiped, or still catching up in
+   * the first elections): shrinking to an even split of FORMED and
+   * not-FORMED voters would leave no quorum that can elect (the operator
+   * rule in docs/raft-cluster.md). */
+  for (guint j = 0; j < sim->n; j++)
+    if (nc_raft_membership_is_voter (m, sim->nodes[j].id) && sim->nodes[j].disk.hs_history != NC_RAFT_HISTORY_FORMED)
+      return;
   const char *id = sim->nodes[i].id;
   NcRaftConfChange cc = { .id = id };
   if (!nc_raft_membership_contains (m, id))
@@ -925,6 +973,21 @@ random_faults (Sim *sim)
           sim_crash (sim, i);
           sim->nodes[i].restart_at = sim->now + 10 + rnd_below (sim, 60);
         }
+    }
+  if (sim->o.wipe_per_mille && chance (sim, sim->o.wipe_per_mille))
+    {
+      guint victim = rnd_below (sim, sim->n);
+      gboolean others_formed = TRUE;
+      /* Only wipes Raft survives: every other node up, FORMED and seeing at
+       * least 3 voters (with 2, the wiped one is half of them). Crashes and
+       * partitions may follow at once. */
+      for (guint i = 0; i < sim->n; i++)
+        if (i != victim
+            && (sim->nodes[i].disk.hs_history != NC_RAFT_HISTORY_FORMED || !sim->nodes[i].up
+                || nc_raft_membership_n_voters (nc_raft_membership (sim->nodes[i].raft)) < 3))
+          others_formed = FALSE;
+      if (others_formed)
+        sim_wipe (sim, victim);
     }
   if (sim->heal_at && sim->now >= sim->heal_at)
     {

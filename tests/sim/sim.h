@@ -31,6 +31,15 @@ typedef struct {
    * state. Only for the test that expects the checker to catch it. */
   gboolean mutant_send_before_persist;
   gboolean verbose;
+  /* Per tick (random_faults): a member loses its whole disk and restarts
+   * empty (docs/raft.md, "A member that lost its data"). Only when every
+   * other node is FORMED on disk, so at most one amnesiac at a time (two
+   * would be more failures than Raft tolerates). */
+  guint wipe_per_mille;
+  /* Mutant: a wiped node restarts believing it is FORMED, i.e. it votes
+   * like the core did before the fix. Only for the test that expects the
+   * checker to catch it. */
+  gboolean mutant_amnesiac_votes;
 } SimOptions;
 
 void sim_options_default (SimOptions *o, guint n_nodes, guint64 seed);
@@ -56,6 +65,12 @@ NcRaft *sim_raft (Sim *sim, guint node);  /* NULL when down */
 gboolean sim_is_up (Sim *sim, guint node);
 void sim_crash (Sim *sim, guint node);
 void sim_restart (Sim *sim, guint node);
+/* The node loses its disk (term, vote, log, snapshot, history, membership)
+ * and restarts empty; messages it had in flight are dropped (a killed
+ * process's connections are reset). */
+void sim_wipe (Sim *sim, guint node);
+/* History as persisted on the node's disk. */
+NcRaftHistory sim_disk_history (Sim *sim, guint node);
 /* Starts a brand-new node with an empty membership (for membership tests). */
 gint sim_add_node (Sim *sim);
 void sim_block (Sim *sim, guint from, guint to, gboolean blocked);

@@ -851,12 +851,87 @@ test_random_seeds_smoke (void)
     }
 }
 
+/* Issue #7, the raft-amnesia cluster test in the simulator: leader A,
+ * followers B and C, all FORMED. B crashes; X commits on A and C; A is cut
+ * off; C loses its disk and restarts empty; B restarts without X. B and C
+ * are a majority. Returns the leader completeness failure, if any, and
+ * whether B or C led while A was away. */
+static gboolean
+run_wiped_voter (gboolean mutant, char **failure)
+{
+  SimOptions o = quiet_options (3, 77);
+  o.mutant_amnesiac_votes = mutant;
+  Sim *sim = sim_new (&o);
+  gint a = elect (sim);
+  sim_run (sim, 20);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpint (sim_disk_history (sim, i), ==, NC_RAFT_HISTORY_FORMED);
+  guint b = (a + 1) % 3, c = (a + 2) % 3;
+  sim_crash (sim, b);
+  guint64 x;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (sim_propose (sim, a, 4242, &x, &error));
+  wait_applied (sim, x, (1u << a) | (1u << c), 200);
+
+  sim_isolate (sim, a);
+  sim_wipe (sim, c);
+  g_assert_cmpint (sim_disk_history (sim, c), ==, mutant ? NC_RAFT_HISTORY_FORMED : NC_RAFT_HISTORY_NEW);
+  sim_restart (sim, b);
+  gboolean led_without_a = FALSE;
+  for (guint t = 0; t < 400; t++)
+    {
+      sim_step (sim);
+      for (guint i = 0; i < 3; i++)
+        if (i != (guint) a && sim_is_up (sim, i) && nc_raft_role (sim_raft (sim, i)) == NC_RAFT_LEADER)
+          led_without_a = TRUE;
+    }
+  if (!mutant)
+    {
+      /* A comes back: it (or B, once B has X) leads; C catches up. */
+      g_assert_null (sim_failure (sim));
+      g_assert_true (sim_settle (sim, 1500));
+      for (guint i = 0; i < 3; i++)
+        {
+          g_assert_cmpuint (sim_applied (sim, i), >=, x);
+          g_assert_cmpint (sim_disk_history (sim, i), ==, NC_RAFT_HISTORY_FORMED);
+        }
+      g_assert_true (sim_value_applied (sim, 4242));
+    }
+  *failure = g_strdup (sim_failure (sim));
+  sim_free (sim);
+  return led_without_a;
+}
+
+static void
+test_wiped_voter_does_not_elect_leader_lacking_commit (void)
+{
+  g_autofree char *failure = NULL;
+  gboolean led = run_wiped_voter (FALSE, &failure);
+  g_assert_null (failure);
+  g_assert_false (led);
+}
+
+static void
+test_wiped_voter_mutant_caught (void)
+{
+  /* The voting rule before the fix (a wiped node votes like any member):
+   * B wins with C's vote and the leader completeness checker says so. */
+  g_autofree char *failure = NULL;
+  gboolean led = run_wiped_voter (TRUE, &failure);
+  g_assert_true (led);
+  g_assert_nonnull (failure);
+  g_assert_nonnull (strstr (failure, "leader completeness"));
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/nornic/raft/figure-8", test_figure_8);
   g_test_add_func ("/nornic/raft/vote-before-persist", test_vote_before_persist);
+  g_test_add_func ("/nornic/raft/wiped-voter-does-not-elect-leader-lacking-commit",
+                   test_wiped_voter_does_not_elect_leader_lacking_commit);
+  g_test_add_func ("/nornic/raft/wiped-voter-mutant-caught", test_wiped_voter_mutant_caught);
   g_test_add_func ("/nornic/raft/stale-leader-after-partition", test_stale_leader_after_partition);
   g_test_add_func ("/nornic/raft/snapshot-while-entries-in-flight", test_snapshot_while_entries_in_flight);
   g_test_add_func ("/nornic/raft/remove-leader", test_remove_leader);
