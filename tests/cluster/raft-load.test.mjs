@@ -97,8 +97,13 @@ test('transfers, add and promote, and removal of the leader under write load: ac
   /** Waits `ms` of steady load, checking that writes keep being acknowledged. */
   const dwell = async (ms, what) => {
     const before = acked.length;
+    const term0 = (await cluster.state(leader)).term;
     await sleep(ms);
     await waitFor(`writes during ${what}`, async () => acked.length > before + 10, 10000, 20);
+    // no election meanwhile: removed members left running do not disrupt the voters
+    const s = await cluster.state(leader);
+    assert.equal(s.term, term0, `term changed during ${what} (node-${leader}: ${JSON.stringify(s)})`);
+    assert.equal(s.role, 'leader', `node-${leader} lost the lead during ${what}`);
   };
   /** Waits until writes flow again after `since`, then records the longest stall. */
   const settle = async (what, ts, tLead) => {
@@ -228,6 +233,7 @@ test('transfers, add and promote, and removal of the leader under write load: ac
   for (const i of remaining) {
     const s = await cluster.state(i);
     assert.deepEqual([...s.voters].sort(), remaining.map((j) => `node-${j}`).sort(), `node-${i} voters`);
+    assert.deepEqual(s.learners ?? [], [], `node-${i} learners`);
     const rows = await cypher(cluster.node(i), 'MATCH (n:LW) RETURN n.id AS id, count(*) AS c');
     const seen = new Map(rows.map((r) => [r.id, r.c]));
     for (const [id, c] of seen) {
