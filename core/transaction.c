@@ -600,9 +600,19 @@ result_new (NcTransaction *tx, NcCypherQuery *q, const NcMap *params, GError **e
   res->ctx.hooks = &tx->hooks;
   res->ctx.user = tx->user;
   res->ctx.is_admin = tx->is_admin;
-  res->exec = nc_cypher_execute (q, &res->ctx, params, error);
+  GError *local = NULL;
+  res->exec = nc_cypher_execute (q, &res->ctx, params, &local);
   if (res->exec == NULL)
     {
+      /* an eager operator may have run into a store replaced under it */
+      GError *replaced = NULL;
+      if (res->ctx.txn != NULL && !nc_txn_check_store (res->ctx.txn, &replaced))
+        {
+          g_clear_error (&local);
+          local = replaced;
+        }
+      if (local != NULL)
+        g_propagate_error (error, local);
       nc_cypher_query_unref (q);
       g_free (res);
       return NULL;
