@@ -522,6 +522,8 @@ nc_region_node_tick (NcRegionNode *n)
       NcRegionShipper *s = n->shippers->pdata[i];
       if (s->sent_us != 0 && now - s->sent_us > NC_REGION_ACK_TIMEOUT_US)
         nc_region_shipper_rewind (s, TRUE);
+      else if (nc_region_shipper_quick_resend (s, now))
+        nc_region_shipper_rewind (s, FALSE);  /* same target, its connection is likely up now */
       ship_one (n, s, now);
       if (notify && u64_get (n->epoch_acked, s->region) < e->epoch)
         {

@@ -52,12 +52,17 @@ retarget (NcRegionShipper *s, const char *address)
 {
   g_free (s->target);
   s->target = g_strdup (address);
+  s->answered = FALSE;
+  s->quick_resends = 0;
 }
 
 gboolean
 nc_region_shipper_ack (NcRegionShipper *s, gboolean success, guint64 applied_index, const char *leader_addr)
 {
   gboolean advanced = FALSE;
+  /* Any answer means the link to the target is up (a redirect below
+   * chooses a new target, not answered yet). */
+  s->answered = TRUE;
   if (success)
     {
       s->redirects = 0;
@@ -104,6 +109,16 @@ nc_region_shipper_rewind (NcRegionShipper *s, gboolean to_configured)
       s->redirects = 0;
       retarget (s, s->configured);
     }
+}
+
+gboolean
+nc_region_shipper_quick_resend (NcRegionShipper *s, gint64 now_us)
+{
+  if (s->answered || s->sent_us == 0 || s->quick_resends >= NC_REGION_SHIP_QUICK_RESENDS ||
+      now_us - s->sent_us <= NC_REGION_FIRST_CONTACT_US)
+    return FALSE;
+  s->quick_resends++;
+  return TRUE;
 }
 
 guint64

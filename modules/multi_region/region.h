@@ -381,9 +381,19 @@ typedef struct {
   guint64 sent;          /* highest index sent (>= acked) */
   gint64 sent_us;        /* monotonic time of the last send, 0 = none in flight */
   guint redirects;       /* consecutive redirects (bounded) */
+  gboolean answered;     /* the current target answered since it was chosen */
+  guint quick_resends;   /* first-contact resends to the current target (bounded) */
 } NcRegionShipper;
 
 #define NC_REGION_SHIP_MAX_REDIRECTS 5
+/* The first RegionShip to an address not connected yet is dropped by the
+ * transport while it dials (a new leader's shipper, a redirect). Until the
+ * target answers once, an unanswered batch is resent after this long
+ * instead of the full ack time-out, at most NC_REGION_SHIP_QUICK_RESENDS
+ * times (then the ack time-out applies). Duplicates are dropped by origin
+ * index at the receiver. */
+#define NC_REGION_FIRST_CONTACT_US (G_USEC_PER_SEC / 2)
+#define NC_REGION_SHIP_QUICK_RESENDS 3
 
 NcRegionShipper *nc_region_shipper_new (const char *region, const char *address, guint64 acked);
 void nc_region_shipper_free (NcRegionShipper *s);
@@ -402,6 +412,9 @@ gboolean nc_region_shipper_ack (NcRegionShipper *s, gboolean success, guint64 ap
 /* The connection dropped or an ack timed out: resend from `acked`, and
  * optionally go back to the configured address. */
 void nc_region_shipper_rewind (NcRegionShipper *s, gboolean to_configured);
+/* TRUE when the batch in flight went to a target that has not answered yet
+ * and should be resent now (NC_REGION_FIRST_CONTACT_US); counts the resend. */
+gboolean nc_region_shipper_quick_resend (NcRegionShipper *s, gint64 now_us);
 guint64 nc_region_shipper_lag_entries (const NcRegionShipper *s, guint64 commit_index);
 
 /* The receiving side: whether a RegionShip continues what this region has

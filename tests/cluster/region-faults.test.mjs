@@ -315,6 +315,7 @@ describe('multi_region faults: inter-region link cut, leader changes while shipp
     since = Date.now();
     // Shipping resumes toward the new us-east leader before the load stops.
     await inFlight('the end of the load');
+    await sleep(1000);
     await load.stop();
     eastDoor.delay(0);
     westDoor.delay(0);

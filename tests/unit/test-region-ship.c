@@ -84,6 +84,46 @@ test_receiver_refuses_gaps_accepts_overlaps (void)
   g_assert_cmpint (nc_region_receive_check (10, 11), ==, NC_REGION_RECEIVE_GAP);
 }
 
+/* A new target (a new leader's shipper, a redirect) may drop the first
+ * batch while its connection is dialled: until it answers, the batch is
+ * resent after NC_REGION_FIRST_CONTACT_US, a bounded number of times;
+ * once it answered, only the ack time-out resends. */
+static void
+test_unanswered_first_contact_is_resent_quickly (void)
+{
+  NcRegionShipper *s = nc_region_shipper_new ("eu-west", "127.0.0.41:7688", 0);
+  gint64 t = 1000;
+  guint64 from, to;
+  g_assert_true (nc_region_shipper_next (s, 10, 64, &from, &to));
+  nc_region_shipper_mark_sent (s, to, t);
+  g_assert_false (nc_region_shipper_quick_resend (s, t + NC_REGION_FIRST_CONTACT_US));
+  for (guint k = 0; k < NC_REGION_SHIP_QUICK_RESENDS; k++)
+    {
+      t += NC_REGION_FIRST_CONTACT_US + 1;
+      g_assert_true (nc_region_shipper_quick_resend (s, t));
+      nc_region_shipper_rewind (s, FALSE);
+      g_assert_cmpstr (s->target, ==, "127.0.0.41:7688");
+      g_assert_true (nc_region_shipper_next (s, 10, 64, &from, &to));
+      g_assert_cmpuint (from, ==, 1);
+      nc_region_shipper_mark_sent (s, to, t);
+    }
+  /* Bounded: a target that never answers waits for the ack time-out. */
+  g_assert_false (nc_region_shipper_quick_resend (s, t + NC_REGION_ACK_TIMEOUT_US / 2));
+
+  /* A redirect names a new target: quick resends again until it answers. */
+  nc_region_shipper_ack (s, FALSE, 0, "127.0.0.42:7688");
+  g_assert_true (nc_region_shipper_next (s, 10, 64, &from, &to));
+  nc_region_shipper_mark_sent (s, to, t);
+  g_assert_true (nc_region_shipper_quick_resend (s, t + NC_REGION_FIRST_CONTACT_US + 1));
+  nc_region_shipper_rewind (s, FALSE);
+  g_assert_true (nc_region_shipper_next (s, 10, 64, &from, &to));
+  nc_region_shipper_mark_sent (s, 5, t);
+  g_assert_false (nc_region_shipper_ack (s, TRUE, 0, NULL));
+  /* It answered: a slow ack is not resent before the ack time-out. */
+  g_assert_false (nc_region_shipper_quick_resend (s, t + NC_REGION_FIRST_CONTACT_US + 1));
+  nc_region_shipper_free (s);
+}
+
 static void
 test_consistency_actions (void)
 {
@@ -106,6 +146,8 @@ main (int argc, char **argv)
   g_test_add_func ("/nornic/region/ship/redirect-retargets-and-is-bounded", test_redirect_retargets_and_is_bounded);
   g_test_add_func ("/nornic/region/ship/gap-rewinds-to-receiver-position", test_gap_rewinds_to_receiver_position);
   g_test_add_func ("/nornic/region/ship/receiver-refuses-gaps-accepts-overlaps", test_receiver_refuses_gaps_accepts_overlaps);
+  g_test_add_func ("/nornic/region/ship/unanswered-first-contact-is-resent-quickly",
+                   test_unanswered_first_contact_is_resent_quickly);
   g_test_add_func ("/nornic/region/consistency/actions-per-level", test_consistency_actions);
   return g_test_run ();
 }
