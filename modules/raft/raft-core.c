@@ -832,8 +832,24 @@ check_removed_leader (NcRaft *r)
         best = k;
         best_match = ((Progress *) v)->match;
       }
+  if (best != NULL && best_match < last_index (r))
+    {
+      /* Under load the best voter is usually a few entries behind; stepping
+       * down now would leave the cluster waiting for an election timeout.
+       * Take no more proposals (transfer_target), catch it up, and hand over
+       * once it has everything (called again from the append-response path;
+       * the transfer timeout in tick steps down regardless). */
+      if (r->transfer_target == NULL || !nc_raft_membership_is_voter (current_conf (r), r->transfer_target))
+        {
+          g_message ("%s: removed from the membership; handing over to %s", r->id, best);
+          set_str (&r->transfer_target, best);
+          r->transfer_elapsed = 0;
+          send_append_loop (r, best, g_hash_table_lookup (r->progress, best));
+        }
+      return;
+    }
   g_message ("%s: removed from the membership; stepping down", r->id);
-  if (best != NULL && best_match == last_index (r))
+  if (best != NULL)
     send_timeout_now (r, best);
   become_follower (r, r->term, NULL);
 }
@@ -1150,6 +1166,10 @@ handle_append_response (NcRaft *r, const NcRaftMsg *m)
     return;
   if (r->transfer_target && str_eq (r->transfer_target, m->from) && pr->match == last_index (r))
     send_timeout_now (r, m->from);
+  /* a removed leader hands over once its best voter has caught up */
+  check_removed_leader (r);
+  if (r->role != NC_RAFT_LEADER)
+    return;
   send_append_loop (r, m->from, pr);
 }
 
@@ -1391,6 +1411,13 @@ nc_raft_tick (NcRaft *r)
         {
           g_message ("%s: leadership transfer to %s timed out", r->id, r->transfer_target);
           g_clear_pointer (&r->transfer_target, g_free);
+          if (!promotable (r) && current_conf_index (r) <= r->commit)
+            {
+              /* removed, and the handover did not complete: just go */
+              g_message ("%s: removed from the membership; stepping down", r->id);
+              become_follower (r, r->term, NULL);
+              return;
+            }
         }
       if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks)
         {
