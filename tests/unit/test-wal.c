@@ -804,6 +804,7 @@ typedef struct {
   gint calls;
   GMutex lock;
   GPtrArray *errors;   /* char* of each callback, "" for success */
+  gint held;           /* while set, the hook waits (so the test can queue records first) */
 } FailState;
 
 static int
@@ -811,6 +812,10 @@ failing_fsync_hook (int fd, gpointer data)
 {
   FailState *fs = data;
   g_atomic_int_inc (&fs->calls);
+  /* Without this the writer may fail the first record before the test has
+   * appended the others, and the later appends are (rightly) refused. */
+  for (guint i = 0; i < 5000 && g_atomic_int_get (&fs->held); i++)
+    g_usleep (1000);
   errno = EIO;
   return -1;
 }
@@ -840,11 +845,13 @@ test_fsync_failure_enters_failed_state (Fixture *f, gconstpointer data)
   NcWal *wal = nc_wal_open (f->dir, &o, 1, &error);
   g_assert_no_error (error);
 
+  g_atomic_int_set (&fs.held, 1);
   for (guint64 i = 1; i <= 3; i++)
     {
       g_autoptr(GBytes) p = payload_for (i, 0);
       g_assert_true (nc_wal_append (wal, i, 1, p, record_done_cb, &fs, &error));
     }
+  g_atomic_int_set (&fs.held, 0);
   g_assert_false (nc_wal_flush (wal, &error));
   g_assert_error (error, NC_WAL_ERROR, NC_WAL_ERROR_FAILED);
   g_clear_error (&error);
