@@ -30,6 +30,15 @@ const cluster = new RaftCluster({
 });
 const auth = neo4j.auth.basic('admin', 'test-password');
 
+// every daemon started, to check its output for sanitizer reports at the end
+const handles = [];
+const startNode = cluster.start.bind(cluster);
+cluster.start = async (...args) => {
+  const s = await startNode(...args);
+  handles.push(s);
+  return s;
+};
+
 before(async () => {
   await cluster.startAll();
 });
@@ -249,4 +258,11 @@ test('transfers, add and promote, and removal of the leader under write load: ac
   for (const e of events) assert.ok(e.stall < STALL_BOUND_MS, `${e.what}: writes stalled for ${e.stall} ms`);
   const tr = events.filter((e) => e.what.startsWith('transfer'));
   console.log(`longest write stall during a transfer: ${Math.max(...tr.map((e) => e.stall))} ms; during any change: ${Math.max(...events.map((e) => e.stall))} ms; total ${Date.now() - t0} ms`);
+
+  // stopped cleanly, and (in an ASan/UBSan build) without a sanitizer report
+  for (const i of cluster.live()) await cluster.stop(i);
+  for (const h of handles) {
+    const out = h.output();
+    assert.doesNotMatch(out, /AddressSanitizer|LeakSanitizer|runtime error:/, `a daemon reported:\n${out.slice(-4000)}`);
+  }
 });
