@@ -721,8 +721,13 @@ sim_wipe (Sim *sim, guint node)
   d->hs_commit = 0;
   d->hs_history = sim->o.mutant_amnesiac_votes ? NC_RAFT_HISTORY_FORMED : NC_RAFT_HISTORY_NEW;
   d->snap_index = d->snap_term = d->snap_value = d->snap_chain = 0;
+  /* The daemon's log starts with the bootstrap membership entry; the
+   * simulated cluster's is implicit at index 0, so a wiped node is given
+   * it (otherwise it could never learn that it is a voter without a
+   * later conf change). It can then campaign at once, as a genesis
+   * candidate, which FORMED nodes must refuse. */
   nc_raft_membership_free (d->snap_conf);
-  d->snap_conf = nc_raft_membership_new ();
+  d->snap_conf = nc_raft_membership_copy (sim->bootstrap);
   g_ptr_array_set_size (d->log, 0);
   g_array_set_size (d->chains, 0);
   d->durable = 0;
