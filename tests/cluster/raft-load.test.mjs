@@ -66,9 +66,9 @@ test('transfers, add and promote, and removal of the leader under write load: ac
   let leader = await cluster.waitLeader(15000);
   const t0 = Date.now();
   const routed = neo4j.driver(`neo4j://${boltAddrs()[0]}`, auth, { resolver: () => boltAddrs(), maxConnectionPoolSize: 16 });
-  // Direct bolt:// writers on node-2 or node-3 (whichever is not the first
-  // leader and so is never removed below): their writes are forwarded by a
-  // follower to whoever leads, or served locally once it leads itself.
+  // Direct bolt:// writers on a node that is never removed (the follower and
+  // the leader removed below are chosen among the others): their writes are
+  // forwarded by a follower to whoever leads, or served locally while it leads.
   const directNode = cluster.ids.find((i) => i !== leader && i !== 1) ?? cluster.ids.find((i) => i !== leader);
   const direct = neo4j.driver(`bolt://127.0.0.1:${cluster.ports.get(directNode).bolt}`, auth, { maxConnectionPoolSize: 8 });
 
