@@ -227,7 +227,8 @@ test('transfers, add and promote, and removal of the leader under write load: ac
     cluster.ids.splice(cluster.ids.indexOf(i), 1);
   }
 
-  for (const e of events) console.log(`${e.what}: leader after ${e.ms} ms, longest write stall ${e.stall} ms`);
+  // ms: until the change was complete (the new leader known to all voters, or the membership everywhere)
+  for (const e of events) console.log(`${e.what}: complete after ${e.ms} ms, longest write stall ${e.stall} ms`);
   console.log(`${acked.length} acknowledged, ${failed.length} failed writes in ${Date.now() - t0} ms; errors ${JSON.stringify(Object.fromEntries(errors))}`);
   assert.ok(acked.length > 300, `only ${acked.length} writes acknowledged`);
 
