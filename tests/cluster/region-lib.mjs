@@ -83,3 +83,46 @@ export async function waitPrimary(regions, region, timeoutMs = 20000) {
   }
 }
 
+/** Waits until every node of `regions` has exactly one :Doc whose v is `v`. */
+export async function waitDocValue(regions, v, timeoutMs = 30000) {
+  for (const c of regions) {
+    for (const i of c.ids) {
+      await waitFor(`Doc.v = ${v} on ${c.id(i)}`, async () => {
+        const rows = await cypher(c.node(i), 'MATCH (d:Doc) RETURN d.v AS v');
+        return rows.length === 1 && rows[0].v === v;
+      }, timeoutMs);
+    }
+  }
+}
+
+/**
+ * The failover that leaves a conflict (region-manual, region-compact): with
+ * eu-west primary, one :Doc everywhere; us-east goes down, eu-west writes
+ * v = 'west' and goes down unshipped, us-east comes back, is promoted and
+ * writes v = 'east', eu-west returns. Resolves to the two leaders once both
+ * regions know us-east is primary and every node shows 'east'.
+ */
+export async function failoverConflict(east, west) {
+  const both = [east, west];
+  let [eastLeader, westLeader] = await Promise.all([east.waitLeader(), west.waitLeader()]);
+  await waitPrimary(both, 'eu-west');
+  await cypher(west.node(westLeader), "CREATE (:Doc {v: 'initial'})");
+  await waitEverywhere(both, 'Doc', 1);
+
+  for (const i of east.ids) await east.stop(i);
+  await cypher(west.node(westLeader), "MATCH (d:Doc) SET d.v = 'west'");
+  for (const i of west.ids) await west.stop(i);
+  for (const i of east.ids) await east.start(i);
+  eastLeader = await east.waitLeader();
+  await waitFor('promotion of us-east', async () =>
+    (await http(east.node(eastLeader), '/admin/region/promote', { method: 'POST', body: {} })).status === 200, 20000, 300);
+  await waitFor('us-east accepts writes', async () => {
+    await cypher(east.node(eastLeader), "MATCH (d:Doc) SET d.v = 'east'");
+    return true;
+  }, 20000, 300);
+  for (const i of west.ids) await west.start(i);
+  westLeader = await west.waitLeader();
+  await waitPrimary(both, 'us-east', 30000);
+  await waitDocValue(both, 'east');
+  return { eastLeader, westLeader };
+}
