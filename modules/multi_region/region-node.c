@@ -568,18 +568,30 @@ learn_epoch (NcRegionNode *n, guint64 epoch, const char *primary, const char *re
     u64_set (n->epoch_reply, reply_to, epoch);
 }
 
+/* What every shipping message from another region starts with: only the
+ * leader takes it (others answer with where the leader is); remember the
+ * sender's Bolt address and learn its epoch. FALSE when not the leader. */
+static gboolean
+accept_from_region (NcRegionNode *n, const NcClusterMessage *msg, const char *region, const char *bolt_addr,
+                    guint64 epoch, const char *primary)
+{
+  if (!n->leader)
+    {
+      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), "not the leader"));
+      return FALSE;
+    }
+  if (bolt_addr && *bolt_addr)
+    g_hash_table_insert (n->remote_bolt, g_strdup (region), g_strdup (bolt_addr));
+  learn_epoch (n, epoch, primary, NULL);
+  return TRUE;
+}
+
 static void
 receive_ship (NcRegionNode *n, const NcClusterMessage *msg)
 {
   const NcClusterMsgRegionShip *m = &msg->u.region_ship;
-  if (!n->leader)
-    {
-      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), "not the leader"));
-      return;
-    }
-  if (m->bolt_addr && *m->bolt_addr)
-    g_hash_table_insert (n->remote_bolt, g_strdup (m->region), g_strdup (m->bolt_addr));
-  learn_epoch (n, m->epoch, m->primary, NULL);
+  if (!accept_from_region (n, msg, m->region, m->bolt_addr, m->epoch, m->primary))
+    return;
   guint64 have = have_for (n, m->region);
   if (nc_region_receive_check (have, m->prev_index) == NC_REGION_RECEIVE_GAP)
     {
@@ -640,14 +652,8 @@ static void
 receive_snapshot_chunk (NcRegionNode *n, const NcClusterMessage *msg)
 {
   const NcClusterMsgRegionSnapshotChunk *m = &msg->u.region_snapshot_chunk;
-  if (!n->leader)
-    {
-      HOST (n, send, msg->from, ship_ack_new (n, 0, FALSE, local_leader (n), "not the leader"));
-      return;
-    }
-  if (m->bolt_addr && *m->bolt_addr)
-    g_hash_table_insert (n->remote_bolt, g_strdup (m->region), g_strdup (m->bolt_addr));
-  learn_epoch (n, m->epoch, m->primary, NULL);
+  if (!accept_from_region (n, msg, m->region, m->bolt_addr, m->epoch, m->primary))
+    return;
   Incoming *in = g_hash_table_lookup (n->incoming, m->region);
   if (m->offset == 0)
     {
