@@ -8,8 +8,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-static char *
-error_json (const char *code, const char *message, const char *leader)
+char *
+nc_region_error_json (const char *code, const char *message, const char *leader)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -38,7 +38,7 @@ nc_region_http_promote (NcRegionNode *n, char **json)
     {
       /* Not this region's leader (or it lost leadership): the glue forwards
        * to the leader when it knows it; the body says where. */
-      *json = error_json ("NotALeader", error->message, NULL);
+      *json = nc_region_error_json ("NotALeader", error->message, NULL);
       return 421;
     }
   g_autoptr (JsonBuilder) b = json_builder_new ();
@@ -75,7 +75,7 @@ nc_region_http_conflicts (NcRegionNode *n, const char *query, char **json)
         {
           g_autofree char *msg = g_strdup_printf ("status must be \"open\" or \"all\"%s%s",
                                                   error ? ": " : "", error ? error->message : "");
-          *json = error_json ("InvalidRequest", msg, NULL);
+          *json = nc_region_error_json ("InvalidRequest", msg, NULL);
           return 400;
         }
       only_open = g_strcmp0 (status, "open") == 0;
@@ -111,7 +111,7 @@ nc_region_http_resolve (NcRegionNode *n, const char *body, gsize body_len, NcWri
   if (!nc_region_node_accepts_writes (n))
     {
       const char *writer = nc_region_node_writer_bolt (n);
-      *json = error_json ("NotALeader", "conflicts are resolved on the primary region's leader", writer);
+      *json = nc_region_error_json ("NotALeader", "conflicts are resolved on the primary region's leader", writer);
       return 421;
     }
   g_autoptr (JsonParser) p = json_parser_new ();
@@ -119,7 +119,7 @@ nc_region_http_resolve (NcRegionNode *n, const char *body, gsize body_len, NcWri
   if (body == NULL || !json_parser_load_from_data (p, body, (gssize) body_len, &error) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (p)))
     {
-      *json = error_json ("BadRequest", "body must be a JSON object {\"id\", \"choice\", \"value\"}", NULL);
+      *json = nc_region_error_json ("BadRequest", "body must be a JSON object {\"id\", \"choice\", \"value\"}", NULL);
       return 400;
     }
   JsonObject *o = json_node_get_object (json_parser_get_root (p));
@@ -129,7 +129,7 @@ nc_region_http_resolve (NcRegionNode *n, const char *body, gsize body_len, NcWri
   if (id == NULL || choice == NULL ||
       !json_to_value (json_object_has_member (o, "value") ? json_object_get_member (o, "value") : NULL, &v))
     {
-      *json = error_json ("BadRequest", "\"id\" and \"choice\" are required strings; \"value\" must be a scalar", NULL);
+      *json = nc_region_error_json ("BadRequest", "\"id\" and \"choice\" are required strings; \"value\" must be a scalar", NULL);
       return 400;
     }
   *ws = nc_region_resolution_writeset (nc_region_log_resolver (nc_region_node_log (n)), id, choice,
@@ -138,7 +138,7 @@ nc_region_http_resolve (NcRegionNode *n, const char *body, gsize body_len, NcWri
   if (*ws == NULL)
     {
       guint status = error->code == NC_REGION_ERROR_NOT_FOUND ? 404 : error->code == NC_REGION_ERROR_STATE ? 409 : 400;
-      *json = error_json (status == 404 ? "NotFound" : status == 409 ? "Conflict" : "BadRequest", error->message, NULL);
+      *json = nc_region_error_json (status == 404 ? "NotFound" : status == 409 ? "Conflict" : "BadRequest", error->message, NULL);
       return status;
     }
   g_autoptr (JsonBuilder) b = json_builder_new ();

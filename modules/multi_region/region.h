@@ -556,6 +556,9 @@ gboolean nc_region_node_read_action (const NcRegionNode *n, const char *consiste
  * Each returns the HTTP status and fills *json (transfer full) with the body.
  */
 /* POST /admin/region/promote */
+/* {"error": code, "message": message[, "leader": leader]}, the body of
+ * every region admin error. (transfer full) */
+char *nc_region_error_json (const char *code, const char *message, const char *leader);
 guint nc_region_http_promote (NcRegionNode *n, char **json);
 /* GET /admin/region/conflicts; `query` may hold "status=open". */
 guint nc_region_http_conflicts (NcRegionNode *n, const char *query, char **json);

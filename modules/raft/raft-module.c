@@ -3491,19 +3491,6 @@ h_snapshot (NornicModule *mod, const char *method, const char *path, const char 
 }
 
 #ifdef NC_MULTI_REGION
-static char *
-region_error_json (const char *code, const char *message)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, code);
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_end_object (b);
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
-}
 
 /* POST /admin/region/promote and /admin/region/conflicts/resolve on this
  * node. Caller holds the lock. */
@@ -3525,8 +3512,8 @@ region_admin_local (NornicModule *mod, const char *path, const char *body, gsize
   if (index == 0)
     {
       g_free (*json);
-      *json = region_error_json ("NotALeader", error ? error->message
-                                                     : "conflicts are resolved on the primary region's leader");
+      *json = nc_region_error_json ("NotALeader", error ? error->message
+                                                     : "conflicts are resolved on the primary region's leader", NULL);
       return 421;
     }
   nc_region_node_proposed (mod->region, index, stamped);
@@ -3595,7 +3582,7 @@ region_admin_forward (NornicModule *mod, const char *path, const char *body, gsi
     {
       g_autofree char *msg = g_strdup_printf ("the region's leader %s did not answer the forwarded request in %d s; "
                                               "retry", leader, (int) (REGION_ADMIN_FORWARD_US / G_USEC_PER_SEC));
-      *json = region_error_json ("Unavailable", msg);
+      *json = nc_region_error_json ("Unavailable", msg, NULL);
       return 503;
     }
   guint status = a->status;
@@ -3619,14 +3606,14 @@ region_admin_message (NornicModule *mod, const NcClusterMessage *msg)
       if (strcmp (r->path, "/admin/region/promote") != 0 && strcmp (r->path, "/admin/region/conflicts/resolve") != 0)
         {
           status = 404;
-          json = region_error_json ("NotFound", "unknown forwarded admin request");
+          json = nc_region_error_json ("NotFound", "unknown forwarded admin request", NULL);
         }
       else if (mod->raft_role != NC_RAFT_LEADER || !mod->writes_ready)
         {
           /* Not forwarded again: a leader change in between ends here. */
           status = 421;
-          json = region_error_json ("NotALeader", "the forwarded request reached a node that is no longer the "
-                                                  "region's leader; retry");
+          json = nc_region_error_json ("NotALeader", "the forwarded request reached a node that is no longer the "
+                                                  "region's leader; retry", NULL);
         }
       else
         {
