@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "cluster-node.h"
+#include "cluster-module-config.h"
 #include "nornicdb/module.h"
 #include "nornicdb/module-util.h"
 #include "raft-core.h"
@@ -2524,13 +2525,7 @@ raft_create (const NornicCoreApi *api, GError **error)
   s.region = region_id;
   s.accepted_cluster_ids = any_cluster;
 #endif
-  s.tls.enabled = api->config_get_bool (core, "NORNICDB_CLUSTER_TLS_ENABLED");
-  s.tls.cert_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_CERT_FILE");
-  s.tls.key_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_KEY_FILE");
-  s.tls.ca_file = api->config_get (core, "NORNICDB_CLUSTER_TLS_CA_FILE");
-  s.tls.verify_client = api->config_get_bool (core, "NORNICDB_CLUSTER_TLS_VERIFY_CLIENT");
-  s.tls.min_version = g_strcmp0 (api->config_get (core, "NORNICDB_CLUSTER_TLS_MIN_VERSION"), "1.3") == 0
-                        ? NC_CLUSTER_TLS_1_3 : NC_CLUSTER_TLS_1_2;
+  nc_cluster_tls_from_config (api, &s.tls);
   mod->node = nc_cluster_node_new (&s, api->main_context, error);
   if (mod->node == NULL)
     {
