@@ -1560,22 +1560,11 @@ ha_start (NornicModule *mod, GError **error)
 }
 
 static void
-destroy_source (NornicModule *mod, guint *id)
-{
-  if (*id == 0)
-    return;
-  GSource *s = g_main_context_find_source_by_id (mod->api->main_context, *id);
-  if (s)
-    g_source_destroy (s);
-  *id = 0;
-}
-
-static void
 ha_stop (NornicModule *mod)
 {
   g_mutex_lock (&mod->lock);
-  destroy_source (mod, &mod->tick_source);
-  destroy_source (mod, &mod->kick_source);
+  nornic_module_remove_source (mod->api, &mod->tick_source);
+  nornic_module_remove_source (mod->api, &mod->kick_source);
   GSList *done = fail_pending (mod, HA_NC_ERROR, HA_NC_ERROR_UNAVAILABLE, "The database is shutting down");
   g_mutex_unlock (&mod->lock);
   run_done (done);

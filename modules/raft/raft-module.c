@@ -2609,23 +2609,12 @@ raft_start (NornicModule *mod, GError **error)
 }
 
 static void
-destroy_source (NornicModule *mod, guint *id)
-{
-  if (*id == 0)
-    return;
-  GSource *s = g_main_context_find_source_by_id (mod->api->main_context, *id);
-  if (s)
-    g_source_destroy (s);
-  *id = 0;
-}
-
-static void
 raft_stop (NornicModule *mod)
 {
   g_mutex_lock (&mod->lock);
   mod->stopping = TRUE;
-  destroy_source (mod, &mod->tick_source);
-  destroy_source (mod, &mod->kick_source);
+  nornic_module_remove_source (mod->api, &mod->tick_source);
+  nornic_module_remove_source (mod->api, &mod->kick_source);
   GSList *done = fail_pending (mod, NULL, NC_ERROR_UNAVAILABLE, "The database is shutting down");
 #ifdef NC_MULTI_REGION
   done = region_semi_release (mod, done);
@@ -2638,7 +2627,7 @@ raft_stop (NornicModule *mod)
   if (snap)
     g_thread_join (snap);
   g_mutex_lock (&mod->lock);
-  destroy_source (mod, &mod->snap_done_source);
+  nornic_module_remove_source (mod->api, &mod->snap_done_source);
   g_clear_pointer (&mod->snap_result_path, g_free);
   g_clear_error (&mod->snap_result_error);
   g_clear_error (&mod->snap_done_error);

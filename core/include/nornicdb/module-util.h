@@ -20,3 +20,16 @@ nornic_module_advertised_bolt_address (const NornicCoreApi *api)
     return g_strdup_printf ("%s:%" G_GINT64_FORMAT, g_get_host_name (), port);
   return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
 }
+
+/* Removes the main-loop source `*id` (a timeout or idle the module added to
+ * api->main_context) if it still exists, and clears `*id`. */
+static inline void
+nornic_module_remove_source (const NornicCoreApi *api, guint *id)
+{
+  if (*id == 0)
+    return;
+  GSource *s = g_main_context_find_source_by_id (api->main_context, *id);
+  if (s)
+    g_source_destroy (s);
+  *id = 0;
+}
