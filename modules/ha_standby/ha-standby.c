@@ -27,6 +27,7 @@
 #include "cluster-module-config.h"
 #include "nornicdb/module.h"
 #include "nornicdb/module-util.h"
+#include "module-json.h"
 
 #include "errors.h" /* the NcErrorCode values only */
 
@@ -1669,32 +1670,16 @@ static void
 add_peer_json (NornicModule *mod, JsonBuilder *b, gboolean with_state)
 {
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "id");
-  if (mod->peer_id)
-    json_builder_add_string_value (b, mod->peer_id);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "address");
-  json_builder_add_string_value (b, mod->peer_address);
+  nornic_json_string_or_null (b, "id", mod->peer_id);
+  nornic_json_string (b, "address", mod->peer_address);
   if (with_state)
     {
-      json_builder_set_member_name (b, "state");
-      json_builder_add_string_value (b, mod->peer_role ? mod->peer_role : "unknown");
+      nornic_json_string (b, "state", mod->peer_role ? mod->peer_role : "unknown");
     }
-  json_builder_set_member_name (b, "healthy");
-  json_builder_add_boolean_value (b, mod->pc_healthy);
-  json_builder_set_member_name (b, "connected");
-  json_builder_add_boolean_value (b, mod->pc_connected);
-  json_builder_set_member_name (b, "last_heard_ms_ago");
-  json_builder_add_int_value (b, mod->pc_last_heard_ms_ago);
+  nornic_json_bool (b, "healthy", mod->pc_healthy);
+  nornic_json_bool (b, "connected", mod->pc_connected);
+  nornic_json_int (b, "last_heard_ms_ago", mod->pc_last_heard_ms_ago);
   json_builder_end_object (b);
-}
-
-static char *
-builder_text (JsonBuilder *b)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
 }
 
 static char *
@@ -1717,36 +1702,25 @@ ha_health_json (NornicModule *mod, gboolean *healthy, char **reason)
                                  silent_ms, mod->auto_failover ? "pending" : "disabled");
     }
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "ha_standby");
-  json_builder_set_member_name (b, "node_id");
-  json_builder_add_string_value (b, mod->node_id);
-  json_builder_set_member_name (b, "role");
-  json_builder_add_string_value (b, role_name (mod->role));
-  json_builder_set_member_name (b, "is_leader");
-  json_builder_add_boolean_value (b, mod->role == NORNIC_ROLE_PRIMARY);
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, state_name (mod));
-  json_builder_set_member_name (b, "epoch");
-  json_builder_add_int_value (b, (gint64) mod->epoch);
-  json_builder_set_member_name (b, "sync_mode");
-  json_builder_add_string_value (b, sync_names[mod->sync_mode]);
-  json_builder_set_member_name (b, "degraded");
-  json_builder_add_boolean_value (b, mod->degraded);
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) (mod->role == NORNIC_ROLE_PRIMARY ? mod->local_durable
-                                                                           : MIN (mod->durable_index, api->wal_last_index (api->core))));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
-  json_builder_set_member_name (b, "lag_seconds");
-  json_builder_add_double_value (b, lag_seconds (mod));
+  nornic_json_string (b, "mode", "ha_standby");
+  nornic_json_string (b, "node_id", mod->node_id);
+  nornic_json_string (b, "role", role_name (mod->role));
+  nornic_json_bool (b, "is_leader", mod->role == NORNIC_ROLE_PRIMARY);
+  nornic_json_string (b, "state", state_name (mod));
+  nornic_json_int (b, "epoch", (gint64) mod->epoch);
+  nornic_json_string (b, "sync_mode", sync_names[mod->sync_mode]);
+  nornic_json_bool (b, "degraded", mod->degraded);
+  nornic_json_int (b, "commit_index", (gint64) (mod->role == NORNIC_ROLE_PRIMARY ? mod->local_durable
+                                                 : MIN (mod->durable_index, api->wal_last_index (api->core))));
+  nornic_json_int (b, "applied_index", (gint64) api->applied_index (api->core));
+  nornic_json_double (b, "lag_seconds", lag_seconds (mod));
   json_builder_set_member_name (b, "peers");
   json_builder_begin_array (b);
   add_peer_json (mod, b, FALSE);
   json_builder_end_array (b);
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  return builder_text (b);
+  return nornic_json_text (b);
 }
 
 static void
@@ -1805,22 +1779,16 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   gboolean primary = mod->role == NORNIC_ROLE_PRIMARY;
   gboolean peer_primary = !primary && g_strcmp0 (mod->peer_role, "primary") == 0 && mod->peer_up;
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "cluster_id");
-  json_builder_add_string_value (b, mod->cluster_id);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "ha_standby");
-  json_builder_set_member_name (b, "node_id");
-  json_builder_add_string_value (b, mod->node_id);
+  nornic_json_string (b, "cluster_id", mod->cluster_id);
+  nornic_json_string (b, "mode", "ha_standby");
+  nornic_json_string (b, "node_id", mod->node_id);
   json_builder_set_member_name (b, "leader");
   if (primary || peer_primary)
     {
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, primary ? mod->node_id : mod->peer_id);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, primary ? mod->cluster_address : mod->peer_address);
-      json_builder_set_member_name (b, "bolt_address");
-      json_builder_add_string_value (b, primary ? mod->bolt_address : (mod->peer_bolt ? mod->peer_bolt : ""));
+      nornic_json_string (b, "id", primary ? mod->node_id : mod->peer_id);
+      nornic_json_string (b, "address", primary ? mod->cluster_address : mod->peer_address);
+      nornic_json_string (b, "bolt_address", primary ? mod->bolt_address : (mod->peer_bolt ? mod->peer_bolt : ""));
       json_builder_end_object (b);
     }
   else
@@ -1828,33 +1796,22 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   json_builder_set_member_name (b, "members");
   json_builder_begin_array (b);
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "id");
-  json_builder_add_string_value (b, mod->node_id);
-  json_builder_set_member_name (b, "address");
-  json_builder_add_string_value (b, mod->cluster_address);
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, role_name (mod->role));
-  json_builder_set_member_name (b, "healthy");
-  json_builder_add_boolean_value (b, mod->role != NORNIC_ROLE_FENCED);
+  nornic_json_string (b, "id", mod->node_id);
+  nornic_json_string (b, "address", mod->cluster_address);
+  nornic_json_string (b, "state", role_name (mod->role));
+  nornic_json_bool (b, "healthy", mod->role != NORNIC_ROLE_FENCED);
   json_builder_end_object (b);
   add_peer_json (mod, b, TRUE);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) (primary ? mod->local_durable : MIN (mod->durable_index, api->wal_last_index (api->core))));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
-  json_builder_set_member_name (b, "term");
-  json_builder_add_int_value (b, (gint64) mod->epoch);
-  json_builder_set_member_name (b, "epoch");
-  json_builder_add_int_value (b, (gint64) mod->epoch);
-  json_builder_set_member_name (b, "sync_mode");
-  json_builder_add_string_value (b, sync_names[mod->sync_mode]);
-  json_builder_set_member_name (b, "degraded");
-  json_builder_add_boolean_value (b, mod->degraded);
+  nornic_json_int (b, "commit_index", (gint64) (primary ? mod->local_durable : MIN (mod->durable_index, api->wal_last_index (api->core))));
+  nornic_json_int (b, "applied_index", (gint64) api->applied_index (api->core));
+  nornic_json_int (b, "term", (gint64) mod->epoch);
+  nornic_json_int (b, "epoch", (gint64) mod->epoch);
+  nornic_json_string (b, "sync_mode", sync_names[mod->sync_mode]);
+  nornic_json_bool (b, "degraded", mod->degraded);
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply->status = 200;
-  reply->json = builder_text (b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
@@ -1866,42 +1823,28 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_mutex_lock (&mod->lock);
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, "ha_standby");
-  json_builder_set_member_name (b, "role");
-  json_builder_add_string_value (b, role_name (mod->role));
-  json_builder_set_member_name (b, "sync_mode");
-  json_builder_add_string_value (b, sync_names[mod->sync_mode]);
-  json_builder_set_member_name (b, "degraded");
-  json_builder_add_boolean_value (b, mod->degraded);
-  json_builder_set_member_name (b, "last_index");
-  json_builder_add_int_value (b, (gint64) api->wal_last_index (api->core));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) api->applied_index (api->core));
+  nornic_json_string (b, "mode", "ha_standby");
+  nornic_json_string (b, "role", role_name (mod->role));
+  nornic_json_string (b, "sync_mode", sync_names[mod->sync_mode]);
+  nornic_json_bool (b, "degraded", mod->degraded);
+  nornic_json_int (b, "last_index", (gint64) api->wal_last_index (api->core));
+  nornic_json_int (b, "applied_index", (gint64) api->applied_index (api->core));
   if (mod->role == NORNIC_ROLE_PRIMARY)
     {
-      json_builder_set_member_name (b, "standby_received_index");
-      json_builder_add_int_value (b, (gint64) mod->peer_received);
-      json_builder_set_member_name (b, "standby_persisted_index");
-      json_builder_add_int_value (b, (gint64) mod->peer_persisted);
-      json_builder_set_member_name (b, "standby_applied_index");
-      json_builder_add_int_value (b, (gint64) mod->peer_applied);
+      nornic_json_int (b, "standby_received_index", (gint64) mod->peer_received);
+      nornic_json_int (b, "standby_persisted_index", (gint64) mod->peer_persisted);
+      nornic_json_int (b, "standby_applied_index", (gint64) mod->peer_applied);
     }
   else
     {
-      json_builder_set_member_name (b, "primary_last_index");
-      json_builder_add_int_value (b, (gint64) mod->primary_last_index);
+      nornic_json_int (b, "primary_last_index", (gint64) mod->primary_last_index);
     }
-  json_builder_set_member_name (b, "lag_records");
-  json_builder_add_int_value (b, (gint64) lag_records (mod));
-  json_builder_set_member_name (b, "lag_bytes");
-  json_builder_add_int_value (b, mod->role == NORNIC_ROLE_PRIMARY ? (gint64) mod->unacked_bytes : 0);
-  json_builder_set_member_name (b, "lag_seconds");
-  json_builder_add_double_value (b, lag_seconds (mod));
+  nornic_json_int (b, "lag_records", (gint64) lag_records (mod));
+  nornic_json_int (b, "lag_bytes", mod->role == NORNIC_ROLE_PRIMARY ? (gint64) mod->unacked_bytes : 0);
+  nornic_json_double (b, "lag_seconds", lag_seconds (mod));
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply->status = 200;
-  reply->json = builder_text (b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 

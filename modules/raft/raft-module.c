@@ -23,6 +23,7 @@
 #include "cluster-module-config.h"
 #include "nornicdb/module.h"
 #include "nornicdb/module-util.h"
+#include "module-json.h"
 #include "raft-core.h"
 #include "raft-glue-codec.h"
 
@@ -2926,13 +2927,6 @@ peer_healthy (NornicModule *mod, const char *id)
   return g_hash_table_contains (mod->peer_health, id);
 }
 
-static char *
-builder_text (JsonBuilder *b)
-{
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
-}
-
 static void
 add_members (NornicModule *mod, JsonBuilder *b, gboolean with_state)
 {
@@ -2944,10 +2938,8 @@ add_members (NornicModule *mod, JsonBuilder *b, gboolean with_state)
       if (!with_state && self)
         continue;
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, id);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, nc_raft_membership_address (m, i));
+      nornic_json_string (b, "id", id);
+      nornic_json_string (b, "address", nc_raft_membership_address (m, i));
       if (with_state)
         {
           const char *state;
@@ -2959,25 +2951,20 @@ add_members (NornicModule *mod, JsonBuilder *b, gboolean with_state)
             state = "learner";
           else
             state = "follower";
-          json_builder_set_member_name (b, "state");
-          json_builder_add_string_value (b, state);
-          json_builder_set_member_name (b, "voter");
-          json_builder_add_boolean_value (b, nc_raft_membership_is_voter_at (m, i));
+          nornic_json_string (b, "state", state);
+          nornic_json_bool (b, "voter", nc_raft_membership_is_voter_at (m, i));
           guint64 match;
           if (!self && nc_raft_peer_match (mod->raft, id, &match))
             {
-              json_builder_set_member_name (b, "match_index");
-              json_builder_add_int_value (b, (gint64) match);
+              nornic_json_int (b, "match_index", (gint64) match);
             }
         }
       const char *bolt = self ? mod->bolt_address : g_hash_table_lookup (mod->peer_bolt, id);
       if (bolt)
         {
-          json_builder_set_member_name (b, "bolt_address");
-          json_builder_add_string_value (b, bolt);
+          nornic_json_string (b, "bolt_address", bolt);
         }
-      json_builder_set_member_name (b, "healthy");
-      json_builder_add_boolean_value (b, self || peer_healthy (mod, id));
+      nornic_json_bool (b, "healthy", self || peer_healthy (mod, id));
       json_builder_end_object (b);
     }
 }
@@ -2996,27 +2983,15 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
   *healthy = ok;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, MODE_NAME);
-  json_builder_set_member_name (b, "node_id");
-  json_builder_add_string_value (b, mod->node_id);
-  json_builder_set_member_name (b, "role");
-  json_builder_add_string_value (b, self_role_name (mod));
-  json_builder_set_member_name (b, "is_leader");
-  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER);
-  json_builder_set_member_name (b, "state");
-  json_builder_add_string_value (b, mod->leader ? "ready" : "electing");
-  json_builder_set_member_name (b, "term");
-  json_builder_add_int_value (b, (gint64) mod->term);
-  json_builder_set_member_name (b, "leader");
-  if (mod->leader)
-    json_builder_add_string_value (b, mod->leader);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) reported_applied (mod));
+  nornic_json_string (b, "mode", MODE_NAME);
+  nornic_json_string (b, "node_id", mod->node_id);
+  nornic_json_string (b, "role", self_role_name (mod));
+  nornic_json_bool (b, "is_leader", mod->raft_role == NC_RAFT_LEADER);
+  nornic_json_string (b, "state", mod->leader ? "ready" : "electing");
+  nornic_json_int (b, "term", (gint64) mod->term);
+  nornic_json_string_or_null (b, "leader", mod->leader);
+  nornic_json_int (b, "commit_index", (gint64) nc_raft_commit_index (mod->raft));
+  nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
   json_builder_set_member_name (b, "peers");
   json_builder_begin_array (b);
   add_members (mod, b, FALSE);
@@ -3026,7 +3001,7 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
 #endif
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  return builder_text (b);
+  return nornic_json_text (b);
 }
 
 static double
@@ -3091,14 +3066,6 @@ raft_metrics (NornicModule *mod, GString *out)
 
 /* ---- admin endpoints ------------------------------------------------------------------------------------- */
 
-static void
-reply_json (NornicHttpReply *reply, guint status, JsonBuilder *b)
-{
-  reply->status = status;
-  reply->json = builder_text (b);
-}
-
-
 /* The "leader" value of status and error replies: {id, address,
  * bolt_address} or null while no leader is known. Called with `lock` held. */
 static void
@@ -3107,15 +3074,12 @@ add_leader_value (NornicModule *mod, JsonBuilder *b)
   if (mod->leader)
     {
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, mod->leader);
-      json_builder_set_member_name (b, "address");
-      json_builder_add_string_value (b, leader_cluster_address (mod));
+      nornic_json_string (b, "id", mod->leader);
+      nornic_json_string (b, "address", leader_cluster_address (mod));
       const char *lb = leader_bolt (mod);
       if (lb)
         {
-          json_builder_set_member_name (b, "bolt_address");
-          json_builder_add_string_value (b, lb);
+          nornic_json_string (b, "bolt_address", lb);
         }
       json_builder_end_object (b);
     }
@@ -3128,14 +3092,12 @@ reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_add_string_value (b, message);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_string_value (b, code);
+  nornic_json_string (b, "error", message);
+  nornic_json_string (b, "code", code);
   json_builder_set_member_name (b, "leader");
   add_leader_value (mod, b);
   json_builder_end_object (b);
-  reply_json (reply, status, b);
+  nornic_json_reply (reply, status, b);
 }
 
 static gboolean
@@ -3145,30 +3107,24 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   g_mutex_lock (&mod->lock);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "cluster_id");
-  json_builder_add_string_value (b, mod->cluster_id);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, MODE_NAME);
-  json_builder_set_member_name (b, "node_id");
-  json_builder_add_string_value (b, mod->node_id);
+  nornic_json_string (b, "cluster_id", mod->cluster_id);
+  nornic_json_string (b, "mode", MODE_NAME);
+  nornic_json_string (b, "node_id", mod->node_id);
   json_builder_set_member_name (b, "leader");
   add_leader_value (mod, b);
   json_builder_set_member_name (b, "members");
   json_builder_begin_array (b);
   add_members (mod, b, TRUE);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) reported_applied (mod));
-  json_builder_set_member_name (b, "term");
-  json_builder_add_int_value (b, (gint64) mod->term);
+  nornic_json_int (b, "commit_index", (gint64) nc_raft_commit_index (mod->raft));
+  nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
+  nornic_json_int (b, "term", (gint64) mod->term);
 #ifdef NC_MULTI_REGION
   region_json_member (mod, b);
 #endif
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply_json (reply, 200, b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
@@ -3180,24 +3136,21 @@ h_state (NornicModule *mod, const char *method, const char *path, const char *bo
   g_mutex_lock (&mod->lock);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-#define INT(name, v) G_STMT_START { json_builder_set_member_name (b, name); json_builder_add_int_value (b, (gint64) (v)); } G_STMT_END
-#define STR(name, v) G_STMT_START { json_builder_set_member_name (b, name); if (v) json_builder_add_string_value (b, v); else json_builder_add_null_value (b); } G_STMT_END
-  STR ("node_id", mod->node_id);
-  STR ("role", self_role_name (mod));
-  INT ("term", nc_raft_term (mod->raft));
-  STR ("leader", mod->leader);
-  STR ("vote", nc_raft_vote (mod->raft));
-  INT ("commit_index", nc_raft_commit_index (mod->raft));
-  INT ("applied_index", reported_applied (mod));
-  INT ("store_applied_index", api->applied_index (api->core));
-  INT ("raft_applied_index", nc_raft_applied_index (mod->raft));
-  INT ("durable_index", nc_raft_durable_index (mod->raft));
-  INT ("first_index", nc_raft_first_index (mod->raft));
-  INT ("last_index", nc_raft_last_index (mod->raft));
-  INT ("snapshot_index", mod->last_snapshot_index);
-  STR ("transfer_target", nc_raft_transfer_target (mod->raft));
-  json_builder_set_member_name (b, "writes_ready");
-  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER && mod->writes_ready);
+  nornic_json_string_or_null (b, "node_id", mod->node_id);
+  nornic_json_string_or_null (b, "role", self_role_name (mod));
+  nornic_json_int (b, "term", (gint64) nc_raft_term (mod->raft));
+  nornic_json_string_or_null (b, "leader", mod->leader);
+  nornic_json_string_or_null (b, "vote", nc_raft_vote (mod->raft));
+  nornic_json_int (b, "commit_index", (gint64) nc_raft_commit_index (mod->raft));
+  nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
+  nornic_json_int (b, "store_applied_index", (gint64) api->applied_index (api->core));
+  nornic_json_int (b, "raft_applied_index", (gint64) nc_raft_applied_index (mod->raft));
+  nornic_json_int (b, "durable_index", (gint64) nc_raft_durable_index (mod->raft));
+  nornic_json_int (b, "first_index", (gint64) nc_raft_first_index (mod->raft));
+  nornic_json_int (b, "last_index", (gint64) nc_raft_last_index (mod->raft));
+  nornic_json_int (b, "snapshot_index", (gint64) mod->last_snapshot_index);
+  nornic_json_string_or_null (b, "transfer_target", nc_raft_transfer_target (mod->raft));
+  nornic_json_bool (b, "writes_ready", mod->raft_role == NC_RAFT_LEADER && mod->writes_ready);
   const NcRaftMembership *m = nc_raft_membership (mod->raft);
   json_builder_set_member_name (b, "voters");
   json_builder_begin_array (b);
@@ -3219,11 +3172,9 @@ h_state (NornicModule *mod, const char *method, const char *path, const char *bo
   while (g_hash_table_iter_next (&it, &k, &v))
     json_builder_add_string_value (b, k);
   json_builder_end_array (b);
-#undef INT
-#undef STR
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply_json (reply, 200, b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
@@ -3236,16 +3187,11 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
   guint64 commit = nc_raft_commit_index (mod->raft);
   guint64 last = nc_raft_last_index (mod->raft);
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, MODE_NAME);
-  json_builder_set_member_name (b, "is_leader");
-  json_builder_add_boolean_value (b, mod->raft_role == NC_RAFT_LEADER);
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) commit);
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) reported_applied (mod));
-  json_builder_set_member_name (b, "lag_seconds");
-  json_builder_add_double_value (b, lag_seconds (mod));
+  nornic_json_string (b, "mode", MODE_NAME);
+  nornic_json_bool (b, "is_leader", mod->raft_role == NC_RAFT_LEADER);
+  nornic_json_int (b, "commit_index", (gint64) commit);
+  nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
+  nornic_json_double (b, "lag_seconds", lag_seconds (mod));
   json_builder_set_member_name (b, "peers");
   json_builder_begin_array (b);
   const NcRaftMembership *m = nc_raft_membership (mod->raft);
@@ -3256,20 +3202,16 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
       if (g_strcmp0 (id, mod->node_id) == 0 || !nc_raft_peer_match (mod->raft, id, &match))
         continue;
       json_builder_begin_object (b);
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, id);
-      json_builder_set_member_name (b, "match_index");
-      json_builder_add_int_value (b, (gint64) match);
-      json_builder_set_member_name (b, "lag_entries");
-      json_builder_add_int_value (b, (gint64) (last > match ? last - match : 0));
-      json_builder_set_member_name (b, "healthy");
-      json_builder_add_boolean_value (b, peer_healthy (mod, id));
+      nornic_json_string (b, "id", id);
+      nornic_json_int (b, "match_index", (gint64) match);
+      nornic_json_int (b, "lag_entries", (gint64) (last > match ? last - match : 0));
+      nornic_json_bool (b, "healthy", peer_healthy (mod, id));
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply_json (reply, 200, b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
@@ -3281,23 +3223,16 @@ h_wal (NornicModule *mod, const char *method, const char *path, const char *body
   g_mutex_lock (&mod->lock);
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "last_index");
-  json_builder_add_int_value (b, (gint64) api->wal_last_index (api->core));
-  json_builder_set_member_name (b, "last_term");
-  json_builder_add_int_value (b, (gint64) api->wal_last_term (api->core));
-  json_builder_set_member_name (b, "first_index");
-  json_builder_add_int_value (b, (gint64) nc_raft_first_index (mod->raft));
-  json_builder_set_member_name (b, "durable_index");
-  json_builder_add_int_value (b, (gint64) nc_raft_durable_index (mod->raft));
-  json_builder_set_member_name (b, "commit_index");
-  json_builder_add_int_value (b, (gint64) nc_raft_commit_index (mod->raft));
-  json_builder_set_member_name (b, "applied_index");
-  json_builder_add_int_value (b, (gint64) reported_applied (mod));
-  json_builder_set_member_name (b, "snapshot_index");
-  json_builder_add_int_value (b, (gint64) mod->last_snapshot_index);
+  nornic_json_int (b, "last_index", (gint64) api->wal_last_index (api->core));
+  nornic_json_int (b, "last_term", (gint64) api->wal_last_term (api->core));
+  nornic_json_int (b, "first_index", (gint64) nc_raft_first_index (mod->raft));
+  nornic_json_int (b, "durable_index", (gint64) nc_raft_durable_index (mod->raft));
+  nornic_json_int (b, "commit_index", (gint64) nc_raft_commit_index (mod->raft));
+  nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
+  nornic_json_int (b, "snapshot_index", (gint64) mod->last_snapshot_index);
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply_json (reply, 200, b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
@@ -3365,23 +3300,18 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
         g_hash_table_add (mod->promote, g_strdup (id));
       if (ok && !add)
         g_hash_table_remove (mod->promote, id);
-      json_builder_set_member_name (b, "status");
-      json_builder_add_string_value (b, add ? "adding" : "removing");
-      json_builder_set_member_name (b, "id");
-      json_builder_add_string_value (b, id);
-      json_builder_set_member_name (b, "index");
-      json_builder_add_int_value (b, (gint64) index);
+      nornic_json_string (b, "status", add ? "adding" : "removing");
+      nornic_json_string (b, "id", id);
+      nornic_json_int (b, "index", (gint64) index);
       if (add)
         {
-          json_builder_set_member_name (b, "note");
-          json_builder_add_string_value (b, "added as a learner; promoted to voter once caught up");
+          nornic_json_string (b, "note", "added as a learner; promoted to voter once caught up");
         }
     }
   else if (g_str_has_suffix (path, "/step-down"))
     {
       ok = nc_raft_step_down (mod->raft, &error);
-      json_builder_set_member_name (b, "status");
-      json_builder_add_string_value (b, "stepping-down");
+      nornic_json_string (b, "status", "stepping-down");
     }
   else
     {
@@ -3389,8 +3319,7 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
       if (target == NULL)
         target = body_string (o, "node_id", NULL);
       ok = nc_raft_transfer_leadership (mod->raft, target, &error);
-      json_builder_set_member_name (b, "status");
-      json_builder_add_string_value (b, "transferring");
+      nornic_json_string (b, "status", "transferring");
       json_builder_set_member_name (b, "target");
       const char *t = nc_raft_transfer_target (mod->raft);
       if (t)
@@ -3405,7 +3334,7 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
       reply_error (mod, reply, status, "RaftError", error->message);
     }
   else
-    reply_json (reply, 200, b);
+    nornic_json_reply (reply, 200, b);
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
   run_done (done);
@@ -3470,7 +3399,7 @@ h_snapshot (NornicModule *mod, const char *method, const char *path, const char 
   json_builder_add_int_value (b, (gint64) nc_raft_first_index (mod->raft));
   json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  reply_json (reply, 200, b);
+  nornic_json_reply (reply, 200, b);
   return TRUE;
 }
 
