@@ -1320,13 +1320,7 @@ kick (NornicModule *mod)
 {
   g_mutex_lock (&mod->lock);
   if (mod->kick_source == 0 && mod->tick_source != 0)
-    {
-      GSource *s = g_idle_source_new ();
-      g_source_set_priority (s, G_PRIORITY_DEFAULT);
-      g_source_set_callback (s, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (s, mod->api->main_context);
-      g_source_unref (s);
-    }
+    mod->kick_source = nornic_module_add_idle (mod->api, G_PRIORITY_DEFAULT, kick_cb, mod);
   g_mutex_unlock (&mod->lock);
 }
 

@@ -199,6 +199,7 @@ struct _NornicModule {
 
 static void kick (NornicModule *mod);
 static gboolean kick_cb (gpointer data);
+static void kick_locked (NornicModule *mod);
 
 #define LOG(mod, level, ...) (mod)->api->log ((mod)->api->core, (level), __VA_ARGS__)
 #define UNLOCKED(mod, stmt) G_STMT_START { (mod)->store_busy = TRUE; g_mutex_unlock (&(mod)->lock); stmt; \
@@ -273,21 +274,6 @@ reported_applied (NornicModule *mod)
  * host functions give it this region's Raft log, the transport and durable
  * state. All of them run with `lock` held (main loop or an HTTP thread). */
 
-/* kick() without taking `lock` (held by the caller): e.g. an HTTP
- * thread's proposal must reach the main loop now, not at the next tick. */
-static void
-region_wake (NornicModule *mod)
-{
-  if (mod->kick_source == 0 && !mod->stopping)
-    {
-      GSource *src = g_idle_source_new ();
-      g_source_set_priority (src, G_PRIORITY_HIGH);
-      g_source_set_callback (src, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (src, mod->api->main_context);
-      g_source_unref (src);
-    }
-}
-
 static guint64
 region_host_propose (gpointer user_data, const NcWriteSet *ws, GError **error)
 {
@@ -305,7 +291,7 @@ region_host_propose (gpointer user_data, const NcWriteSet *ws, GError **error)
    * process() applies it from the log once it commits, and submit()
    * refuses local writes until then so store indexes stay in log order. */
   mod->region_own_max = MAX (mod->region_own_max, index);
-  region_wake (mod);
+  kick_locked (mod);
   return index;
 }
 
@@ -1758,19 +1744,21 @@ kick_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* kick() without taking `lock` (held by the caller): e.g. an HTTP
+ * thread's proposal must reach the main loop now, not at the next tick. */
+static void
+kick_locked (NornicModule *mod)
+{
+  if (mod->kick_source == 0 && !mod->stopping)
+    mod->kick_source = nornic_module_add_idle (mod->api, G_PRIORITY_HIGH, kick_cb, mod);
+}
+
 /* Any thread. */
 static void
 kick (NornicModule *mod)
 {
   g_mutex_lock (&mod->lock);
-  if (mod->kick_source == 0 && !mod->stopping)
-    {
-      GSource *s = g_idle_source_new ();
-      g_source_set_priority (s, G_PRIORITY_HIGH);
-      g_source_set_callback (s, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (s, mod->api->main_context);
-      g_source_unref (s);
-    }
+  kick_locked (mod);
   g_mutex_unlock (&mod->lock);
 }
 
@@ -2074,7 +2062,7 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
         nc_region_node_receive (mod->region, msg);
       /* A RegionShipAck may release semi_sync writes and ALL reads. */
       if (!g_queue_is_empty (&mod->region_semi))
-        region_wake (mod);
+        kick_locked (mod);
       g_cond_broadcast (&mod->read_cond);
     }
   else if (g_strcmp0 (msg->cluster, mod->cluster_id) != 0)
@@ -2727,14 +2715,7 @@ raft_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb cb, gpo
       mod->region_local_max = index;
     }
 #endif
-  if (mod->kick_source == 0 && !mod->stopping)
-    {
-      GSource *s = g_idle_source_new ();
-      g_source_set_priority (s, G_PRIORITY_HIGH);
-      g_source_set_callback (s, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (s, mod->api->main_context);
-      g_source_unref (s);
-    }
+  kick_locked (mod);
   g_mutex_unlock (&mod->lock);
   return index;
 }
@@ -2758,14 +2739,7 @@ read_index_wait (NornicModule *mod, GError **error)
     }
   w.id = ++mod->next_read_id;
   g_hash_table_insert (mod->reads, &w.id, &w);
-  if (mod->kick_source == 0)
-    {
-      GSource *s = g_idle_source_new ();
-      g_source_set_priority (s, G_PRIORITY_HIGH);
-      g_source_set_callback (s, kick_cb, mod, NULL);
-      mod->kick_source = g_source_attach (s, mod->api->main_context);
-      g_source_unref (s);
-    }
+  kick_locked (mod);
   gint64 deadline = g_get_monotonic_time () + 2 * mod->election_ms * 1000 + G_USEC_PER_SEC;
   while (!w.done && !mod->stopping)
     if (!g_cond_wait_until (&mod->read_cond, &mod->lock, deadline))

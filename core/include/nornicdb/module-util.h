@@ -21,6 +21,19 @@ nornic_module_advertised_bolt_address (const NornicCoreApi *api)
   return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
 }
 
+/* Adds an idle source that calls `func (data)` on api->main_context at
+ * `priority` (until it returns G_SOURCE_REMOVE); returns its id. Any thread. */
+static inline guint
+nornic_module_add_idle (const NornicCoreApi *api, int priority, GSourceFunc func, gpointer data)
+{
+  GSource *s = g_idle_source_new ();
+  g_source_set_priority (s, priority);
+  g_source_set_callback (s, func, data, NULL);
+  guint id = g_source_attach (s, api->main_context);
+  g_source_unref (s);
+  return id;
+}
+
 /* Removes the main-loop source `*id` (a timeout or idle the module added to
  * api->main_context) if it still exists, and clears `*id`. */
 static inline void
