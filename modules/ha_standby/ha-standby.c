@@ -234,27 +234,6 @@ send_msg (NornicModule *mod, NcClusterMessage *msg_owned)
 
 /* ---- commit completion (primary) -------------------------------------------- */
 
-typedef struct {
-  NornicCommitCb cb;
-  gpointer user_data;
-  guint64 index;
-  GError *error;
-} Done;
-
-static void
-run_done (GSList *done)
-{
-  done = g_slist_reverse (done);
-  for (GSList *l = done; l; l = l->next)
-    {
-      Done *d = l->data;
-      d->cb (d->index, d->error == NULL, d->error, d->user_data);
-      g_clear_error (&d->error);
-      g_free (d);
-    }
-  g_slist_free (done);
-}
-
 static gboolean
 standby_has (NornicModule *mod, guint64 index)
 {
@@ -278,13 +257,8 @@ collect_ready (NornicModule *mod)
       if (p->error == NULL && !standby_has (mod, p->index))
         break;
       g_queue_pop_head (&mod->pending);
-      Done *d = g_new0 (Done, 1);
-      d->cb = p->cb;
-      d->user_data = p->user_data;
-      d->index = p->index;
-      d->error = p->error;
+      done = nornic_commit_done_add (done, p->cb, p->user_data, p->index, p->error);
       g_free (p);
-      done = g_slist_prepend (done, d);
     }
   return done;
 }
@@ -298,12 +272,7 @@ fail_pending (NornicModule *mod, GQuark domain, int code, const char *message)
   Pending *p;
   while ((p = g_queue_pop_head (&mod->pending)) != NULL)
     {
-      Done *d = g_new0 (Done, 1);
-      d->cb = p->cb;
-      d->user_data = p->user_data;
-      d->index = p->index;
-      d->error = g_error_new_literal (domain, code, message);
-      done = g_slist_prepend (done, d);
+      done = nornic_commit_done_add (done, p->cb, p->user_data, p->index, g_error_new_literal (domain, code, message));
       if (p->local_done)
         {
           g_clear_error (&p->error);
@@ -335,7 +304,7 @@ primary_local_done (guint64 index, gboolean ok, const GError *error, gpointer us
     mod->local_durable = index;
   GSList *done = collect_ready (mod);
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   kick (mod); /* stream what just became durable */
 }
 
@@ -995,7 +964,7 @@ step_down (NornicModule *mod, guint64 epoch, const char *why)
   mod->degraded = FALSE;
   publish_role (mod);
   /* Commit waiters only signal a condition: safe under our lock. */
-  run_done (done);
+  nornic_commit_done_run (done);
   /* Tell the new primary where our log is, so it resyncs us. */
   send_standby_status (mod, TRUE, 0, TRUE, NULL);
 }
@@ -1151,7 +1120,7 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
         GSList *done = collect_ready (mod);
         primary_pump (mod);
         g_mutex_unlock (&mod->lock);
-        run_done (done);
+        nornic_commit_done_run (done);
         return;
       }
     case NC_CLUSTER_MSG_SNAPSHOT_CHUNK:
@@ -1310,7 +1279,7 @@ kick_cb (gpointer data)
         send_standby_status (mod, FALSE, 0, TRUE, NULL);
     }
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   return G_SOURCE_REMOVE;
 }
 
@@ -1377,7 +1346,7 @@ tick_cb (gpointer data)
         }
     }
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1562,7 +1531,7 @@ ha_stop (NornicModule *mod)
   nornic_module_remove_source (mod->api, &mod->kick_source);
   GSList *done = fail_pending (mod, HA_NC_ERROR, HA_NC_ERROR_UNAVAILABLE, "The database is shutting down");
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   if (mod->node)
     nc_cluster_node_stop (mod->node);
 }

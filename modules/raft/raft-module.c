@@ -52,13 +52,6 @@ typedef struct {
 } Pending;
 
 typedef struct {
-  NornicCommitCb cb;
-  gpointer user_data;
-  guint64 index;
-  GError *error;
-} Done;
-
-typedef struct {
   char *peer;
   char *path;
   guint64 index;
@@ -726,30 +719,12 @@ publish_role (NornicModule *mod)
     nc_cluster_node_set_role (mod->node, self_role_name (mod), mod->term);
 }
 
-static void
-run_done (GSList *done)
-{
-  done = g_slist_reverse (done);
-  for (GSList *l = done; l; l = l->next)
-    {
-      Done *d = l->data;
-      d->cb (d->index, d->error == NULL, d->error, d->user_data);
-      g_clear_error (&d->error);
-      g_free (d);
-    }
-  g_slist_free (done);
-}
-
 static GSList *
 done_add (GSList *done, Pending *p, GError *error)
 {
-  Done *d = g_new0 (Done, 1);
-  d->cb = p->cb;
-  d->user_data = p->user_data;
-  d->index = p->index;
-  d->error = error;
+  done = nornic_commit_done_add (done, p->cb, p->user_data, p->index, error);
   g_free (p);
-  return g_slist_prepend (done, d);
+  return done;
 }
 
 static GSList *
@@ -1740,7 +1715,7 @@ kick_cb (gpointer data)
   mod->kick_source = 0;
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   return G_SOURCE_REMOVE;
 }
 
@@ -2034,7 +2009,7 @@ tick_cb (gpointer data)
 #endif
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   return G_SOURCE_CONTINUE;
 }
 
@@ -2113,7 +2088,7 @@ on_message (NcClusterNode *node, const NcClusterMessage *msg, gpointer user_data
     }
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
 }
 
 static void
@@ -2627,7 +2602,7 @@ raft_stop (NornicModule *mod)
   mod->saver_value = MAX (mod->saver_value, commit);
   g_mutex_unlock (&mod->saver_lock);
   saver_main (NULL, mod);
-  run_done (done);
+  nornic_commit_done_run (done);
   if (mod->node)
     nc_cluster_node_stop (mod->node);
 }
@@ -3311,7 +3286,7 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
     nornic_json_reply (reply, 200, b);
   GSList *done = process (mod);
   g_mutex_unlock (&mod->lock);
-  run_done (done);
+  nornic_commit_done_run (done);
   return TRUE;
 }
 

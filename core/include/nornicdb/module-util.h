@@ -21,6 +21,45 @@ nornic_module_advertised_bolt_address (const NornicCoreApi *api)
   return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
 }
 
+/* Commit callbacks are collected while the module holds its lock and run
+ * after it lets go (a callback may re-enter the module). `done` is a list
+ * the adders prepend to; nornic_commit_done_run runs it in the order added. */
+typedef struct {
+  NornicCommitCb cb;
+  gpointer user_data;
+  guint64 index;
+  GError *error;
+} NornicCommitDone;
+
+/* Adds a callback to `done` (`error`: transfer full, NULL for success);
+ * returns the new list head. */
+static inline GSList *
+nornic_commit_done_add (GSList *done, NornicCommitCb cb, gpointer user_data, guint64 index, GError *error)
+{
+  NornicCommitDone *d = g_new0 (NornicCommitDone, 1);
+  d->cb = cb;
+  d->user_data = user_data;
+  d->index = index;
+  d->error = error;
+  return g_slist_prepend (done, d);
+}
+
+/* Runs and frees every callback in `done`, oldest first. Call without the
+ * module's lock. */
+static inline void
+nornic_commit_done_run (GSList *done)
+{
+  done = g_slist_reverse (done);
+  for (GSList *l = done; l; l = l->next)
+    {
+      NornicCommitDone *d = l->data;
+      d->cb (d->index, d->error == NULL, d->error, d->user_data);
+      g_clear_error (&d->error);
+      g_free (d);
+    }
+  g_slist_free (done);
+}
+
 /* Adds an idle source that calls `func (data)` on api->main_context at
  * `priority` (until it returns G_SOURCE_REMOVE); returns its id. Any thread. */
 static inline guint
