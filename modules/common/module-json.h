@@ -56,10 +56,28 @@ nornic_json_text (JsonBuilder *b)
   return json_to_string (root, FALSE);
 }
 
+/* A builder with the document's top-level object begun. (transfer full) */
+static inline JsonBuilder *
+nornic_json_object_new (void)
+{
+  JsonBuilder *b = json_builder_new ();
+  json_builder_begin_object (b);
+  return b;
+}
+
 /* Answers an admin request with the finished builder's document. */
 static inline void
 nornic_json_reply (NornicHttpReply *reply, guint status, JsonBuilder *b)
 {
   reply->status = status;
   reply->json = nornic_json_text (b);
+}
+
+/* Ends the top-level object nornic_json_object_new began and answers with
+ * the document. */
+static inline void
+nornic_json_reply_object (NornicHttpReply *reply, guint status, JsonBuilder *b)
+{
+  json_builder_end_object (b);
+  nornic_json_reply (reply, status, b);
 }

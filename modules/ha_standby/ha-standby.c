@@ -1649,7 +1649,7 @@ static char *
 ha_health_json (NornicModule *mod, gboolean *healthy, char **reason)
 {
   const NornicCoreApi *api = mod->api;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   g_mutex_lock (&mod->lock);
   *healthy = TRUE;
   gint64 silent_ms = (now_us () - mod->primary_heard_us) / 1000;
@@ -1664,7 +1664,6 @@ ha_health_json (NornicModule *mod, gboolean *healthy, char **reason)
       *reason = g_strdup_printf ("standby without a primary for %" G_GINT64_FORMAT " ms (automatic failover %s)",
                                  silent_ms, mod->auto_failover ? "pending" : "disabled");
     }
-  json_builder_begin_object (b);
   nornic_json_string (b, "mode", "ha_standby");
   nornic_json_string (b, "node_id", mod->node_id);
   nornic_json_string (b, "role", role_name (mod->role));
@@ -1737,11 +1736,10 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
           NornicHttpReply *reply)
 {
   const NornicCoreApi *api = mod->api;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   g_mutex_lock (&mod->lock);
   gboolean primary = mod->role == NORNIC_ROLE_PRIMARY;
   gboolean peer_primary = !primary && g_strcmp0 (mod->peer_role, "primary") == 0 && mod->peer_up;
-  json_builder_begin_object (b);
   nornic_json_string (b, "cluster_id", mod->cluster_id);
   nornic_json_string (b, "mode", "ha_standby");
   nornic_json_string (b, "node_id", mod->node_id);
@@ -1772,9 +1770,8 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
   nornic_json_int (b, "epoch", (gint64) mod->epoch);
   nornic_json_string (b, "sync_mode", sync_names[mod->sync_mode]);
   nornic_json_bool (b, "degraded", mod->degraded);
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 
@@ -1783,9 +1780,8 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
        NornicHttpReply *reply)
 {
   const NornicCoreApi *api = mod->api;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   g_mutex_lock (&mod->lock);
-  json_builder_begin_object (b);
   nornic_json_string (b, "mode", "ha_standby");
   nornic_json_string (b, "role", role_name (mod->role));
   nornic_json_string (b, "sync_mode", sync_names[mod->sync_mode]);
@@ -1805,9 +1801,8 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
   nornic_json_int (b, "lag_records", (gint64) lag_records (mod));
   nornic_json_int (b, "lag_bytes", mod->role == NORNIC_ROLE_PRIMARY ? (gint64) mod->unacked_bytes : 0);
   nornic_json_double (b, "lag_seconds", lag_seconds (mod));
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 

@@ -2930,8 +2930,7 @@ raft_health_json (NornicModule *mod, gboolean *healthy, char **reason)
       *reason = g_strdup_printf ("no Raft leader known for %" G_GINT64_FORMAT " ms", (now - mod->no_leader_since_us) / 1000);
     }
   *healthy = ok;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   nornic_json_string (b, "mode", MODE_NAME);
   nornic_json_string (b, "node_id", mod->node_id);
   nornic_json_string (b, "role", self_role_name (mod));
@@ -3039,14 +3038,12 @@ add_leader_value (NornicModule *mod, JsonBuilder *b)
 static void
 reply_error (NornicModule *mod, NornicHttpReply *reply, guint status, const char *code, const char *message)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   nornic_json_string (b, "error", message);
   nornic_json_string (b, "code", code);
   json_builder_set_member_name (b, "leader");
   add_leader_value (mod, b);
-  json_builder_end_object (b);
-  nornic_json_reply (reply, status, b);
+  nornic_json_reply_object (reply, status, b);
 }
 
 static gboolean
@@ -3054,8 +3051,7 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
 {
   (void) method; (void) path; (void) body; (void) body_len;
   g_mutex_lock (&mod->lock);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   nornic_json_string (b, "cluster_id", mod->cluster_id);
   nornic_json_string (b, "mode", MODE_NAME);
   nornic_json_string (b, "node_id", mod->node_id);
@@ -3071,9 +3067,8 @@ h_status (NornicModule *mod, const char *method, const char *path, const char *b
 #ifdef NC_MULTI_REGION
   region_json_member (mod, b);
 #endif
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 
@@ -3083,8 +3078,7 @@ h_state (NornicModule *mod, const char *method, const char *path, const char *bo
   (void) method; (void) path; (void) body; (void) body_len;
   const NornicCoreApi *api = mod->api;
   g_mutex_lock (&mod->lock);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   nornic_json_string_or_null (b, "node_id", mod->node_id);
   nornic_json_string_or_null (b, "role", self_role_name (mod));
   nornic_json_int (b, "term", (gint64) nc_raft_term (mod->raft));
@@ -3121,9 +3115,8 @@ h_state (NornicModule *mod, const char *method, const char *path, const char *bo
   while (g_hash_table_iter_next (&it, &k, &v))
     json_builder_add_string_value (b, k);
   json_builder_end_array (b);
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 
@@ -3132,10 +3125,9 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
 {
   (void) method; (void) path; (void) body; (void) body_len;
   g_mutex_lock (&mod->lock);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   guint64 commit = nc_raft_commit_index (mod->raft);
   guint64 last = nc_raft_last_index (mod->raft);
-  json_builder_begin_object (b);
   nornic_json_string (b, "mode", MODE_NAME);
   nornic_json_bool (b, "is_leader", mod->raft_role == NC_RAFT_LEADER);
   nornic_json_int (b, "commit_index", (gint64) commit);
@@ -3158,9 +3150,8 @@ h_lag (NornicModule *mod, const char *method, const char *path, const char *body
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 
@@ -3170,8 +3161,7 @@ h_wal (NornicModule *mod, const char *method, const char *path, const char *body
   (void) method; (void) path; (void) body; (void) body_len;
   const NornicCoreApi *api = mod->api;
   g_mutex_lock (&mod->lock);
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   nornic_json_int (b, "last_index", (gint64) api->wal_last_index (api->core));
   nornic_json_int (b, "last_term", (gint64) api->wal_last_term (api->core));
   nornic_json_int (b, "first_index", (gint64) nc_raft_first_index (mod->raft));
@@ -3179,9 +3169,8 @@ h_wal (NornicModule *mod, const char *method, const char *path, const char *body
   nornic_json_int (b, "commit_index", (gint64) nc_raft_commit_index (mod->raft));
   nornic_json_int (b, "applied_index", (gint64) reported_applied (mod));
   nornic_json_int (b, "snapshot_index", (gint64) mod->last_snapshot_index);
-  json_builder_end_object (b);
   g_mutex_unlock (&mod->lock);
-  nornic_json_reply (reply, 200, b);
+  nornic_json_reply_object (reply, 200, b);
   return TRUE;
 }
 
@@ -3229,8 +3218,7 @@ h_leader_op (NornicModule *mod, const char *method, const char *path, const char
   g_autoptr (GError) error = NULL;
   gboolean ok = FALSE;
   guint64 index = 0;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
+  g_autoptr (JsonBuilder) b = nornic_json_object_new ();
   if (g_str_has_suffix (path, "/add") || g_str_has_suffix (path, "/remove"))
     {
       gboolean add = g_str_has_suffix (path, "/add");
