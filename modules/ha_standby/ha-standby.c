@@ -1561,11 +1561,7 @@ ha_destroy (NornicModule *mod)
 static NornicRoutingTable *
 ha_routing_table (NornicModule *mod)
 {
-  NornicRoutingTable *rt = g_new0 (NornicRoutingTable, 1);
-  rt->ttl_seconds = 10;
-  rt->writers = g_ptr_array_new_with_free_func (g_free);
-  rt->readers = g_ptr_array_new_with_free_func (g_free);
-  rt->routers = g_ptr_array_new_with_free_func (g_free);
+  NornicRoutingTable *rt = nornic_module_routing_table_new (10);
   g_mutex_lock (&mod->lock);
   if (mod->role == NORNIC_ROLE_PRIMARY)
     g_ptr_array_add (rt->writers, g_strdup (mod->bolt_address));

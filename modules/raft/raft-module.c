@@ -2829,11 +2829,7 @@ region_begin_transaction (NornicModule *mod, gboolean write, const char *consist
 static NornicRoutingTable *
 raft_routing_table (NornicModule *mod)
 {
-  NornicRoutingTable *rt = g_new0 (NornicRoutingTable, 1);
-  rt->ttl_seconds = 10;
-  rt->writers = g_ptr_array_new_with_free_func (g_free);
-  rt->readers = g_ptr_array_new_with_free_func (g_free);
-  rt->routers = g_ptr_array_new_with_free_func (g_free);
+  NornicRoutingTable *rt = nornic_module_routing_table_new (10);
   g_mutex_lock (&mod->lock);
   const char *lb = leader_bolt (mod);
   gboolean leader_ok = lb != NULL && (mod->raft_role != NC_RAFT_LEADER || mod->writes_ready);

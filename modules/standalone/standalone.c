@@ -85,11 +85,7 @@ standalone_submit (NornicModule *mod, const NornicWriteSet *ws, NornicCommitCb c
 static NornicRoutingTable *
 standalone_routing_table (NornicModule *mod)
 {
-  NornicRoutingTable *rt = g_new0 (NornicRoutingTable, 1);
-  rt->ttl_seconds = 300;
-  rt->writers = g_ptr_array_new_with_free_func (g_free);
-  rt->readers = g_ptr_array_new_with_free_func (g_free);
-  rt->routers = g_ptr_array_new_with_free_func (g_free);
+  NornicRoutingTable *rt = nornic_module_routing_table_new (300);
   g_ptr_array_add (rt->writers, g_strdup (mod->bolt_address));
   g_ptr_array_add (rt->readers, g_strdup (mod->bolt_address));
   g_ptr_array_add (rt->routers, g_strdup (mod->bolt_address));

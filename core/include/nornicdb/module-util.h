@@ -21,6 +21,19 @@ nornic_module_advertised_bolt_address (const NornicCoreApi *api)
   return g_strdup_printf ("%s:%" G_GINT64_FORMAT, addr, port);
 }
 
+/* An empty routing table (the core frees it) whose writers, readers and
+ * routers own their strings. (transfer full) */
+static inline NornicRoutingTable *
+nornic_module_routing_table_new (guint ttl_seconds)
+{
+  NornicRoutingTable *rt = g_new0 (NornicRoutingTable, 1);
+  rt->ttl_seconds = ttl_seconds;
+  rt->writers = g_ptr_array_new_with_free_func (g_free);
+  rt->readers = g_ptr_array_new_with_free_func (g_free);
+  rt->routers = g_ptr_array_new_with_free_func (g_free);
+  return rt;
+}
+
 /* Commit callbacks are collected while the module holds its lock and run
  * after it lets go (a callback may re-enter the module). `done` is a list
  * the adders prepend to; nornic_commit_done_run runs it in the order added. */
