@@ -8,9 +8,8 @@
 #   tools/bench.sh [--quick] [--json FILE] [more options: tools/bench.sh --help]
 #
 # BENCH_BUILD_DIR (default build-release) and NINJA_JOBS (default 2) adjust
-# the build. The release build turns -Werror off: GCC at -O3 reports
-# maybe-uninitialized warnings that the debug build does not, and a warning
-# must not stop a measurement (the normal builds keep -Werror).
+# the build. The release build (-O3) keeps the project's -Werror, like every
+# other build.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
