@@ -4,6 +4,7 @@
  * direct calls. The model store applies the log's effects the way the core
  * would; every test ends by comparing all four stores. */
 #include "region.h"
+#include "test-region-util.h"
 
 #include <string.h>
 
@@ -192,35 +193,13 @@ create_node (gint64 id, const char *key, gint64 v)
   return ws;
 }
 
-static int
-cmp_str_ptr (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static char *
-store_text (GHashTable *st)
-{
-  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
-  GHashTableIter it;
-  gpointer k;
-  g_hash_table_iter_init (&it, st);
-  while (g_hash_table_iter_next (&it, &k, NULL))
-    g_ptr_array_add (keys, k);
-  g_ptr_array_sort (keys, cmp_str_ptr);
-  GString *out = g_string_new (NULL);
-  for (guint i = 0; i < keys->len; i++)
-    g_string_append_printf (out, "%s=%s;", (char *) keys->pdata[i], (char *) g_hash_table_lookup (st, keys->pdata[i]));
-  return g_string_free (out, FALSE);
-}
-
 static void
 assert_all_identical (Region *a, Region *b, const char *expect)
 {
-  g_autofree char *t0 = store_text (a->store[0]);
-  g_autofree char *t1 = store_text (a->store[1]);
-  g_autofree char *t2 = store_text (b->store[0]);
-  g_autofree char *t3 = store_text (b->store[1]);
+  g_autofree char *t0 = region_test_store_text (a->store[0]);
+  g_autofree char *t1 = region_test_store_text (a->store[1]);
+  g_autofree char *t2 = region_test_store_text (b->store[0]);
+  g_autofree char *t3 = region_test_store_text (b->store[1]);
   g_assert_cmpstr (t0, ==, expect);
   g_assert_cmpstr (t1, ==, expect);
   g_assert_cmpstr (t2, ==, expect);

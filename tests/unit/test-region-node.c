@@ -3,6 +3,7 @@
  * when pumped, a message bus that can be cut, a virtual clock, and a model
  * store applying committed entries the way the core would. */
 #include "region.h"
+#include "test-region-util.h"
 
 #include <json-glib/json-glib.h>
 
@@ -294,28 +295,6 @@ write_prop (Site *s, gint64 id, const char *key, gint64 v, gboolean create)
   return TRUE;
 }
 
-static int
-cmp_str_ptr (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
-}
-
-static char *
-store_text (GHashTable *st)
-{
-  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
-  GHashTableIter it;
-  gpointer k;
-  g_hash_table_iter_init (&it, st);
-  while (g_hash_table_iter_next (&it, &k, NULL))
-    g_ptr_array_add (keys, k);
-  g_ptr_array_sort (keys, cmp_str_ptr);
-  GString *out = g_string_new (NULL);
-  for (guint i = 0; i < keys->len; i++)
-    g_string_append_printf (out, "%s=%s;", (char *) keys->pdata[i], (char *) g_hash_table_lookup (st, keys->pdata[i]));
-  return g_string_free (out, FALSE);
-}
-
 static void
 promote_us_east (Net *net)
 {
@@ -341,8 +320,8 @@ test_writes_in_primary_appear_in_secondary (void)
     g_assert_true (write_prop (east, i, "v", i, TRUE));
   g_assert_false (write_prop (west, 100, "v", 1, TRUE));
   run (&net, 10);
-  g_autofree char *a = store_text (east->store);
-  g_autofree char *b = store_text (west->store);
+  g_autofree char *a = region_test_store_text (east->store);
+  g_autofree char *b = region_test_store_text (west->store);
   g_assert_cmpstr (a, ==, b);
   g_assert_nonnull (strstr (b, "n20.v=20;"));
   g_assert_cmpuint (west->remote_entries, ==, 20);
@@ -385,8 +364,8 @@ test_cut_and_heal_under_load_loses_and_duplicates_nothing (void)
   net.cut = FALSE;
   run (&net, 80);
   {
-    g_autofree char *a = store_text (east->store);
-    g_autofree char *b = store_text (west->store);
+    g_autofree char *a = region_test_store_text (east->store);
+    g_autofree char *b = region_test_store_text (west->store);
     g_assert_cmpstr (a, ==, b);
     g_assert_cmpuint (west->remote_entries, ==, (guint) (id - 1));
   }
@@ -404,8 +383,8 @@ test_cut_and_heal_under_load_loses_and_duplicates_nothing (void)
   g_assert_cmpuint (lag_e, ==, 7);
   net.cut = FALSE;
   run (&net, 20);
-  g_autofree char *a = store_text (east->store);
-  g_autofree char *b = store_text (west->store);
+  g_autofree char *a = region_test_store_text (east->store);
+  g_autofree char *b = region_test_store_text (west->store);
   g_assert_cmpstr (a, ==, b);
   g_assert_cmpuint (west->remote_entries, ==, (guint) (id - 1));
   nc_region_node_lag (east->node, "eu-west", &lag_e, &lag_s);
@@ -450,8 +429,8 @@ test_promote_secondary_then_old_primary_reconciles_lww (void)
   Net net;
   net_init (&net, "last_write_wins");
   failover (&net);
-  g_autofree char *a = store_text (net.sites[0].store);
-  g_autofree char *b = store_text (net.sites[1].store);
+  g_autofree char *a = region_test_store_text (net.sites[0].store);
+  g_autofree char *b = region_test_store_text (net.sites[1].store);
   g_assert_cmpstr (a, ==, b);
   /* eu-west's x=21 is later than us-east's unshipped x=13. */
   g_assert_cmpstr (b, ==, "n1=exists;n1.x=21;n2=exists;n2.y=22;");
@@ -481,8 +460,8 @@ test_promote_secondary_then_manual_conflicts_listed_and_resolved (void)
   guint64 index = h_propose (west, stamped, &error);
   nc_region_node_proposed (west->node, index, stamped);
   run (&net, 10);
-  g_autofree char *a = store_text (east->store);
-  g_autofree char *b = store_text (west->store);
+  g_autofree char *a = region_test_store_text (east->store);
+  g_autofree char *b = region_test_store_text (west->store);
   g_assert_cmpstr (a, ==, b);
   g_assert_cmpstr (b, ==, "n1=exists;n1.x=13;n2=exists;n2.y=22;");
   for (int i = 0; i < 2; i++)
@@ -533,8 +512,8 @@ test_admin_endpoints_and_metrics (void)
   g_assert_no_error (error);
   nc_region_node_proposed (west->node, h_propose (west, stamped, NULL), stamped);
   run (&net, 10);
-  g_autofree char *a = store_text (east->store);
-  g_autofree char *b = store_text (west->store);
+  g_autofree char *a = region_test_store_text (east->store);
+  g_autofree char *b = region_test_store_text (west->store);
   g_assert_cmpstr (a, ==, b);
   g_assert_nonnull (strstr (b, "n1.x=42;"));
   g_autofree char *open_after = NULL;
@@ -667,7 +646,7 @@ test_new_leader_with_an_old_position_probes_the_receiver (void)
     g_assert_true (write_prop (west, 10 + k, "x", k, TRUE));
   run (&net, 10);
   g_assert_cmpuint (east->remote_entries, ==, 5);
-  g_autofree char *text = store_text (east->store);
+  g_autofree char *text = region_test_store_text (east->store);
   /* The leader changes; the new one never persisted a position. */
   g_hash_table_remove (west->state, "region.shipped.us-east");
   nc_region_node_free (west->node);
@@ -683,7 +662,7 @@ test_new_leader_with_an_old_position_probes_the_receiver (void)
   g_assert_true (write_prop (west, 20, "x", 1, TRUE));
   run (&net, 5);
   g_assert_cmpuint (east->remote_entries, ==, 6);
-  g_autofree char *after = store_text (east->store);
+  g_autofree char *after = region_test_store_text (east->store);
   g_assert_cmpstr (after, !=, text);
   net_clear (&net);
 }
