@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { RaftCluster, http, cypher, waitFor, sleep } from './raft-lib.mjs';
+import { RaftCluster, assertExactlyOnce, http, cypher, waitFor, sleep, writeLoad } from './raft-lib.mjs';
 
 const require = createRequire(import.meta.url);
 const neo4j = require('neo4j-driver');
@@ -193,26 +193,8 @@ describe('raft cluster', () => {
 
   test('kill -9 of the leader under write load: a new leader soon, every acknowledged write exactly once everywhere', async () => {
     const driver = routingDriver(cluster.ids.find((i) => i !== leader));
-    const acked = [];
-    const failed = [];
-    let stop = false;
-    let next = 0;
-    const writer = async (w) => {
-      while (!stop) {
-        const id = `${w}-${next++}`;
-        const s = driver.session({ defaultAccessMode: neo4j.session.WRITE });
-        try {
-          await s.run('CREATE (:W {id: $id})', { id });
-          acked.push(id);
-        } catch {
-          failed.push(id);
-          await sleep(20);
-        } finally {
-          await s.close().catch(() => {});
-        }
-      }
-    };
-    const writers = [writer('a'), writer('b'), writer('c')];
+    const load = writeLoad(driver, neo4j, ['a', 'b', 'c'], { pauseMs: 20 });
+    const { acked, failed } = load;
     await sleep(1500);
     const victim = leader;
     const before = acked.length;
@@ -221,8 +203,7 @@ describe('raft cluster', () => {
     const newLeader = await cluster.waitLeader(10000);
     const failoverMs = Date.now() - t0;
     await waitFor('writes after failover', async () => acked.length > before + 20, 15000);
-    stop = true;
-    await Promise.all(writers);
+    await load.stop();
     await driver.close();
     assert.notEqual(newLeader, victim);
     assert.ok(failoverMs < 5000, `failover took ${failoverMs} ms`);
@@ -233,13 +214,7 @@ describe('raft cluster', () => {
     await cluster.start(victim, { bootstrap: victim === 1 });
     await cluster.waitLeader(15000);
     await cluster.waitConverged(20000);
-    const ackedSet = new Set(acked);
-    for (const i of cluster.ids) {
-      const rows = await cypher(cluster.node(i), 'MATCH (n:W) RETURN n.id AS id, count(*) AS c');
-      const seen = new Map(rows.map((r) => [r.id, r.c]));
-      for (const [id, c] of seen) assert.equal(c, 1, `node-${i}: ${id} present ${c} times`);
-      for (const id of ackedSet) assert.ok(seen.has(id), `node-${i} lacks acknowledged write ${id}`);
-    }
+    await assertExactlyOnce(cluster, acked);
     const st = await cluster.state(victim);
     assert.equal(st.role, 'follower');
   });

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { RaftCluster, cypher, sleep } from './raft-lib.mjs';
+import { RaftCluster, assertExactlyOnce, cypher, sleep, writeLoad } from './raft-lib.mjs';
 
 const require = createRequire(import.meta.url);
 const neo4j = require('neo4j-driver');
@@ -32,24 +32,8 @@ test(`${rounds} rounds of kill -9 under load: acknowledged writes survive exactl
   await cluster.waitLeader(15000);
   const addrs = cluster.ids.map((i) => `127.0.0.1:${cluster.ports.get(i).bolt}`);
   const driver = neo4j.driver(`neo4j://${addrs[0]}`, neo4j.auth.basic('admin', 'test-password'), { resolver: () => addrs });
-  const acked = [];
-  let stop = false;
-  let next = 0;
-  const writer = async (w) => {
-    while (!stop) {
-      const id = `${w}-${next++}`;
-      const s = driver.session({ defaultAccessMode: neo4j.session.WRITE });
-      try {
-        await s.run('CREATE (:W {id: $id})', { id });
-        acked.push(id);
-      } catch {
-        await sleep(10);
-      } finally {
-        await s.close().catch(() => {});
-      }
-    }
-  };
-  const writers = [0, 1, 2, 3].map(writer);
+  const load = writeLoad(driver, neo4j, [0, 1, 2, 3]);
+  const { acked } = load;
   for (let r = 0; r < rounds; r++) {
     await sleep(600);
     const leader = await cluster.waitLeader(20000);
@@ -59,18 +43,12 @@ test(`${rounds} rounds of kill -9 under load: acknowledged writes survive exactl
     await cluster.start(victim, { bootstrap: victim === 1 });
   }
   await sleep(500);
-  stop = true;
-  await Promise.all(writers);
+  await load.stop();
   await driver.close();
   assert.ok(acked.length > rounds * 10, `only ${acked.length} writes acknowledged`);
   await cluster.waitLeader(20000);
   await cluster.waitConverged(30000);
-  for (const i of cluster.ids) {
-    const rows = await cypher(cluster.node(i), 'MATCH (n:W) RETURN n.id AS id, count(*) AS c');
-    const seen = new Map(rows.map((r) => [r.id, r.c]));
-    for (const [id, c] of seen) assert.equal(c, 1, `node-${i}: ${id} present ${c} times`);
-    for (const id of acked) assert.ok(seen.has(id), `node-${i} lacks acknowledged write ${id}`);
-  }
+  await assertExactlyOnce(cluster, acked);
   console.log(`${acked.length} acknowledged writes verified on 3 nodes after ${rounds} rounds`);
 });
 

@@ -3,6 +3,7 @@
 // guide's docker-compose file), with Bolt/HTTP on free 127.0.0.1 ports that
 // stay the same across restarts (they are advertised in routing tables).
 import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer, freePort } from '../lib/server.mjs';
@@ -50,6 +51,45 @@ export async function waitFor(what, fn, timeoutMs = 15000, stepMs = 100) {
     } catch (e) { last = e; }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
     await sleep(stepMs);
+  }
+}
+
+/**
+ * Writers creating (:W {id}) with unique ids through `driver` (WRITE
+ * sessions) until stop(); a failed write is never retried. Returns
+ * { acked, failed, stop } where stop() resolves once every writer is done.
+ */
+export function writeLoad(driver, neo4j, names, { pauseMs = 10 } = {}) {
+  const acked = [];
+  const failed = [];
+  let stopping = false;
+  let next = 0;
+  const writer = async (w) => {
+    while (!stopping) {
+      const id = `${w}-${next++}`;
+      const s = driver.session({ defaultAccessMode: neo4j.session.WRITE });
+      try {
+        await s.run('CREATE (:W {id: $id})', { id });
+        acked.push(id);
+      } catch {
+        failed.push(id);
+        await sleep(pauseMs);
+      } finally {
+        await s.close().catch(() => {});
+      }
+    }
+  };
+  const writers = names.map(writer);
+  return { acked, failed, stop: async () => { stopping = true; await Promise.all(writers); } };
+}
+
+/** Every node of `cluster` has each :W id at most once and every id of `acked`. */
+export async function assertExactlyOnce(cluster, acked) {
+  for (const i of cluster.ids) {
+    const rows = await cypher(cluster.node(i), 'MATCH (n:W) RETURN n.id AS id, count(*) AS c');
+    const seen = new Map(rows.map((r) => [r.id, r.c]));
+    for (const [id, c] of seen) assert.equal(c, 1, `node-${i}: ${id} present ${c} times`);
+    for (const id of acked) assert.ok(seen.has(id), `node-${i} lacks acknowledged write ${id}`);
   }
 }
 
