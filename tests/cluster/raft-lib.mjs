@@ -155,7 +155,12 @@ export class RaftCluster {
   }
 
   async startAll() {
-    await Promise.all(this.ids.map((i) => this.start(i)));
+    // allSettled: when one node fails to start, the others have finished
+    // starting (and are in this.nodes) before the error reaches the test's
+    // after hook, so stopAll stops every one of them.
+    const results = await Promise.allSettled(this.ids.map((i) => this.start(i)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   node(i) { return this.nodes.get(i); }

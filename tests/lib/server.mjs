@@ -3,7 +3,7 @@
 // tests, TCK runner, benchmarks). It never builds anything: the binary comes
 // from NORNICDB_BIN, or ../../build/nornicdb relative to this file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,17 +19,61 @@ process.on('exit', () => {
   }
 });
 
-/** A port the kernel just handed out on 127.0.0.1 (closed again before use). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// Test ports come from below the kernel's ephemeral range (32768-60999 on
+// Debian), so no outgoing connection and no `listen(0)` elsewhere can take
+// one between our choosing it and the daemon binding it. Test processes run
+// in parallel: each port is claimed with a lock file that names the claiming
+// pid (O_EXCL create); a claim whose pid is gone is taken over. Claims are
+// held until this process exits.
+const PORT_LO = 20000;
+const PORT_HI = 32700;
+const lockDir = path.join(os.tmpdir(), 'nornicdb-test-ports');
+const claimed = new Set();
+process.on('exit', () => {
+  for (const port of claimed) {
+    try { unlinkSync(path.join(lockDir, String(port))); } catch { /* gone */ }
+  }
+});
+
+function pidAlive(pid) {
+  try { process.kill(pid, 0); return true; } catch (e) { return e.code === 'EPERM'; }
+}
+
+function claim(port) {
+  const file = path.join(lockDir, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      const owner = Number(readFileSync(file, 'utf8').trim() || 0);
+      if (owner && pidAlive(owner)) return false;
+      try { unlinkSync(file); } catch { /* another process took it over */ }
+    }
+  }
+  return false;
+}
+
+function bindable(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/** A loopback port claimed for this test process: free now and kept from the other test processes. */
+export async function freePort() {
+  mkdirSync(lockDir, { recursive: true });
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+    if (claimed.has(port) || !claim(port)) continue;
+    claimed.add(port);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free test port in ${PORT_LO}-${PORT_HI}`);
 }
 
 function canConnect(host, port) {
