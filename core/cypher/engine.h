@@ -161,6 +161,15 @@ NcOp *nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNo
  * keeps its Filter, so this only drops rows early. FALSE when the operator
  * cannot take it. */
 gboolean nc_op_scan_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op);
+/* An aggregation directly above a label scan reads the scan's cursor
+ * itself (op-aggregate.c): the slot of the scanned node when `op` is a
+ * plain label scan (the cursor checks the whole pattern) serving the
+ * statement's fetched property, else -1. */
+int nc_op_scan_fusable_slot (NcOp *op);
+/* The next node of such a scan and its fetched property (borrowed until
+ * the next call; NULL when the cursor does not fetch), without building the
+ * row: the caller sets the node's slot in op->row when it keeps a row. */
+gboolean nc_op_scan_next_raw (NcOp *op, gint64 *id, const NcValue **prop, GError **error);
 gboolean nc_op_expand_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op);
 /* Applies a pushed range to a fresh cursor; FALSE (cursor unchanged) when
  * `val` fails to evaluate: the caller drops the pushdown and the Filter

@@ -316,6 +316,50 @@ nc_op_scan_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op)
   return TRUE;
 }
 
+/* ---- the raw interface of an aggregation fused with its scan ------------ */
+
+int
+nc_op_scan_fusable_slot (NcOp *op)
+{
+  ScanOp *s = (ScanOp *) op;
+  if (op->klass != &label_class || !s->cursor_checks || !s->fetcher)
+    return -1;
+  return s->node->slot;
+}
+
+gboolean
+nc_op_scan_next_raw (NcOp *op, gint64 *id, const NcValue **prop, GError **error)
+{
+  ScanOp *s = (ScanOp *) op;
+  NcExecCtx *x = op->x;
+  for (;;)
+    {
+      if (s->have_input && s->cur != NULL)
+        {
+          if (!s->fetching && x->fetch_key != NULL)
+            s->fetching = nc_cursor_fetch_prop (s->cur, x->fetch_tok);
+          if (nc_cursor_next (s->cur, id))
+            {
+              op->db_hits++;
+              *prop = s->fetching ? nc_cursor_prop (s->cur) : NULL;
+              /* the timeout and memory checks, every 256 rows here */
+              if ((op->db_hits & 255) == 0 && !nc_exec_tick (x, error))
+                return FALSE;
+              return TRUE;
+            }
+          g_clear_pointer (&s->cur, nc_cursor_free);
+          s->fetching = FALSE;
+        }
+      s->have_input = FALSE;
+      if (!nc_exec_tick (x, error) || !nc_op_next (op->child, error))
+        return FALSE;
+      nc_row_copy (op->row, op->child->row, x->width);
+      if (!open_cursor (s, error))
+        return FALSE;
+      s->have_input = TRUE;
+    }
+}
+
 /* ---- NodeCheck: a node bound before this pattern ------------------------ */
 
 typedef struct {
