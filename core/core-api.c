@@ -200,6 +200,7 @@ api_apply_committed (NornicCore *core, guint64 index, GError **error)
   if (index <= applied)
     {
       /* A leader applied its own writes at submit time: only publish. */
+      nc_db_recheck_users (db, index);
       if (index > nc_store_visible_index (db->store))
         nc_db_publish (db, index);
       return TRUE;
@@ -251,7 +252,7 @@ api_snapshot_install (NornicCore *core, const char *path, GError **error)
    * begin until nc_store_end_install fail the same way, as the store is
    * empty or half loaded meanwhile. */
   nc_store_begin_install (db->store);
-  gboolean loaded = nc_snapshot_load (path, db->store, &index, &term, error);
+  gboolean loaded = nc_snapshot_load_meta (path, db->store, &index, &term, nc_db_snapshot_meta_cb, db, error);
   g_atomic_int_inc (&db->store_generation);
   if (!loaded)
     {
@@ -267,7 +268,8 @@ api_snapshot_install (NornicCore *core, const char *path, GError **error)
   /* Keep a copy as our own newest snapshot so a restart starts from it. */
   g_autoptr (GError) local = NULL;
   NcTxn *r = nc_store_begin_read (db->store);
-  g_autofree char *own = nc_snapshot_write (db->data_dir, r, index, term, &local);
+  g_autoptr (NcWriteSet) users = nc_db_users_snapshot_meta (db);
+  g_autofree char *own = nc_snapshot_write_extra (db->data_dir, r, index, term, users, &local);
   nc_txn_rollback (r);
   if (own == NULL)
     {

@@ -283,7 +283,14 @@ nc_db_snapshot_now (NcDb *db, GError **error)
       path = nc_snapshot_find_latest (db->data_dir, NULL, NULL);
     }
   if (path == NULL)
-    path = nc_snapshot_write (db->data_dir, txn, index, term, error);
+    {
+      /* Taken after the read snapshot: every user change up to `index` is
+       * applied before `index` is published, so this table is at least as
+       * new as the store image (a newer one is harmless: replaying the log
+       * after `index` sets the table again, to the same end state). */
+      g_autoptr (NcWriteSet) users = nc_db_users_snapshot_meta (db);
+      path = nc_snapshot_write_extra (db->data_dir, txn, index, term, users, error);
+    }
   nc_txn_rollback (txn);
   if (path != NULL)
     {
@@ -336,6 +343,85 @@ snapshot_tick_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* ---- users (replicated table, core/users.h) -------------------------------------- */
+
+void
+nc_db_apply_users_effects (NcDb *db, const NcWriteSet *ws, guint64 index)
+{
+  for (guint i = 0; i < nc_writeset_len (ws); i++)
+    {
+      const NcEffect *e = nc_writeset_get (ws, i);
+      if (e->kind != NC_EFFECT_META || g_strcmp0 (e->name, NC_USERS_META_KEY) != 0)
+        continue;
+      g_autoptr (GError) error = NULL;
+      /* The change is committed whatever happens here: a disk that refuses
+       * users.json must not stop the node from applying the log. */
+      if (!nc_users_replace (db->users, &e->value, &error))
+        g_warning (_("Index %" PRIu64 ": the replicated user table could not be stored: %s"), index,
+                   error->message);
+    }
+}
+
+NcWriteSet *
+nc_db_users_snapshot_meta (NcDb *db)
+{
+  NcWriteSet *ws = nc_writeset_new ();
+  NcEffect e = { .kind = NC_EFFECT_META, .name = (char *) NC_USERS_META_KEY, .value = nc_users_export (db->users) };
+  nc_writeset_append (ws, &e);
+  nc_value_clear (&e.value);
+  return ws;
+}
+
+void
+nc_db_snapshot_meta_cb (const NcEffect *effect, guint64 index, gpointer user_data)
+{
+  NcDb *db = user_data;
+  g_autoptr (NcWriteSet) ws = nc_writeset_new ();
+  nc_writeset_append (ws, effect);
+  nc_db_apply_users_effects (db, ws, index);
+}
+
+static gboolean
+recheck_record_cb (guint64 index, guint64 term, const guint8 *payload, gsize len, gpointer user_data)
+{
+  NcDb *db = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (NcWriteSet) ws = nc_writeset_decode (payload, len, &error);
+  if (ws != NULL)
+    nc_db_apply_users_effects (db, ws, index);
+  else
+    g_warning (_("Index %" PRIu64 ": %s"), index, error->message);
+  return FALSE; /* just this one record */
+}
+
+void
+nc_db_users_applied_through (NcDb *db, guint64 index)
+{
+  g_mutex_lock (&db->users_change_lock);
+  if (db->users_unsure_index != 0 && db->users_unsure_index <= index)
+    db->users_unsure_index = 0;
+  g_mutex_unlock (&db->users_change_lock);
+}
+
+void
+nc_db_recheck_users (NcDb *db, guint64 index)
+{
+  g_mutex_lock (&db->users_change_lock);
+  guint64 unsure = db->users_unsure_index;
+  if (unsure == 0 || unsure > index)
+    {
+      g_mutex_unlock (&db->users_change_lock);
+      return;
+    }
+  db->users_unsure_index = 0;
+  g_mutex_unlock (&db->users_change_lock);
+  /* The record at `unsure` is now committed: it is either our change (the
+   * next leader kept it) or whatever replaced it; apply what it holds. */
+  g_autoptr (GError) error = NULL;
+  if (!nc_wal_read (db->wal, unsure, recheck_record_cb, db, &error))
+    g_warning (_("Index %" PRIu64 ": cannot re-read the log for a user change: %s"), unsure, error->message);
+}
+
 /* ---- recovery ------------------------------------------------------------------ */
 
 typedef struct {
@@ -362,6 +448,10 @@ replay_record_cb (guint64 index, guint64 term, const guint8 *payload, gsize len,
       g_prefix_error (&st->error, _("applying WAL record %" PRIu64 ": "), index);
       return FALSE;
     }
+  /* Before the index is published: a reader (or a snapshot) that sees
+   * index N also sees the user table as of N. */
+  nc_db_apply_users_effects (st->db, ws, index);
+  nc_db_users_applied_through (st->db, index);
   st->applied = index;
   return TRUE;
 }
@@ -433,7 +523,7 @@ recover (NcDb *db, GError **error)
 
   if (snap != NULL)
     {
-      if (!nc_snapshot_load (snap, db->store, &snap_index, &snap_term, error))
+      if (!nc_snapshot_load_meta (snap, db->store, &snap_index, &snap_term, nc_db_snapshot_meta_cb, db, error))
         {
           g_prefix_error (error, _("loading snapshot %s: "), snap);
           return FALSE;
@@ -502,6 +592,8 @@ nc_db_open (NcConfig *config, GMainContext *main_context, GError **error)
   g_mutex_init (&db->visible_lock);
   g_cond_init (&db->visible_cond);
   g_mutex_init (&db->snapshot_lock);
+  g_mutex_init (&db->users_change_lock);
+  g_cond_init (&db->users_change_cond);
   db->admin_routes = g_ptr_array_new_with_free_func (admin_route_free);
   db->role.role = NORNIC_ROLE_STANDALONE;
   db->role.accepts_writes = FALSE; /* until the module says otherwise */
@@ -620,6 +712,8 @@ nc_db_close (NcDb *db)
   g_mutex_clear (&db->visible_lock);
   g_cond_clear (&db->visible_cond);
   g_mutex_clear (&db->snapshot_lock);
+  g_mutex_clear (&db->users_change_lock);
+  g_cond_clear (&db->users_change_cond);
   g_free (db->write_block);
   g_free (db->node_id);
   g_free (db->module_data_dir);

@@ -157,6 +157,20 @@ void nc_result_free (NcResult *res);
 char *nc_bookmark_format (guint64 index);
 gboolean nc_bookmark_parse (const char *bookmark, guint64 *index);
 
+/* ---- users (appended) -------------------------------------------------------
+ * User management as replicated state (docs/architecture.md, "Users"): each
+ * call validates on this node (same checks and messages as nc_users_*), then
+ * commits the whole new user table as a write transaction through the
+ * replication module and returns once that commit is acknowledged and the
+ * table applied here. On a node that does not accept writes it fails like a
+ * graph write (Neo.ClientError.Cluster.NotALeader, or the write-block
+ * reason). Blocks: call from a worker thread, never the main loop. */
+gboolean nc_db_create_user (NcDb *db, const char *user, const char *password, NcUserRole role,
+                            gboolean if_not_exists, GError **error);
+gboolean nc_db_drop_user (NcDb *db, const char *user, gboolean if_exists, GError **error);
+gboolean nc_db_set_user_password (NcDb *db, const char *user, const char *password, GError **error);
+gboolean nc_db_set_user_role (NcDb *db, const char *user, NcUserRole role, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcTransaction, nc_transaction_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcResult, nc_result_free)
 

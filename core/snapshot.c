@@ -159,7 +159,7 @@ fsync_path_dir (const char *dir, GError **error)
  * durable when this returns TRUE. */
 static gboolean
 write_tmp (int fd, const char *tmp, NcTxn *read_txn, guint64 index, guint64 term,
-           GError **error)
+           const NcWriteSet *extra, GError **error)
 {
   g_autoptr(GByteArray) buf = g_byte_array_sized_new (WRITE_BUFFER + 64 * 1024);
   SnapWriter w = { fd, tmp, buf, 0 };
@@ -170,6 +170,10 @@ write_tmp (int fd, const char *tmp, NcTxn *read_txn, guint64 index, guint64 term
   if (!writer_put (&w, hdr, sizeof hdr, error))
     return FALSE;
   if (!nc_store_dump (read_txn, DUMP_BATCH_EFFECTS, emit_chunk_cb, &w, error))
+    return FALSE;
+  /* State kept outside the store (the user table) goes last, as one more
+   * chunk of META effects: older readers apply it as nothing. */
+  if (extra != NULL && nc_writeset_len (extra) > 0 && !emit_chunk_cb (extra, &w, error))
     return FALSE;
   guint8 trailer[CHUNK_HEADER_SIZE];
   wr32 (trailer, 0);
@@ -189,6 +193,13 @@ write_tmp (int fd, const char *tmp, NcTxn *read_txn, guint64 index, guint64 term
 char *
 nc_snapshot_write (const char *dir, NcTxn *read_txn, guint64 index, guint64 term,
                    GError **error)
+{
+  return nc_snapshot_write_extra (dir, read_txn, index, term, NULL, error);
+}
+
+char *
+nc_snapshot_write_extra (const char *dir, NcTxn *read_txn, guint64 index, guint64 term,
+                         const NcWriteSet *extra, GError **error)
 {
   g_autofree char *sdir = snapshot_dir (dir);
   if (g_mkdir_with_parents (sdir, 0700) < 0)
@@ -219,7 +230,7 @@ nc_snapshot_write (const char *dir, NcTxn *read_txn, guint64 index, guint64 term
     }
 
   gint64 t0 = g_get_monotonic_time ();
-  gboolean ok = write_tmp (fd, tmp, read_txn, index, term, error);
+  gboolean ok = write_tmp (fd, tmp, read_txn, index, term, extra, error);
   if (close (fd) < 0 && ok)
     {
       int saved = errno;
@@ -366,6 +377,7 @@ typedef struct {
   NcStore *store;
   guint64 index;
   const char *path;
+  NcWriteSet *meta;   /* META effects seen, handed over once all chunks loaded */
 } Loader;
 
 static gboolean
@@ -383,12 +395,22 @@ apply_chunk_cb (const guint8 *data, gsize len, gsize offset, gpointer user_data,
                    l->path, offset, local->message);
       return FALSE;
     }
+  for (guint i = 0; l->meta != NULL && i < nc_writeset_len (ws); i++)
+    if (nc_writeset_get (ws, i)->kind == NC_EFFECT_META)
+      nc_writeset_append (l->meta, nc_writeset_get (ws, i));
   return TRUE;
 }
 
 gboolean
 nc_snapshot_load (const char *path, NcStore *store, guint64 *index, guint64 *term,
                   GError **error)
+{
+  return nc_snapshot_load_meta (path, store, index, term, NULL, NULL, error);
+}
+
+gboolean
+nc_snapshot_load_meta (const char *path, NcStore *store, guint64 *index, guint64 *term,
+                       NcSnapshotMetaFunc meta_cb, gpointer user_data, GError **error)
 {
   g_autoptr(GMappedFile) map = map_snapshot (path, error);
   if (map == NULL)
@@ -398,10 +420,13 @@ nc_snapshot_load (const char *path, NcStore *store, guint64 *index, guint64 *ter
   guint64 idx = 0, trm = 0;
   /* The index is needed to apply chunks, so it is read from the header
    * first; snapshot_parse validates everything before applying anything. */
-  Loader l = { store, size >= SNAP_HEADER_SIZE ? rd64 (data + 8) : 0, path };
+  g_autoptr(NcWriteSet) meta = meta_cb != NULL ? nc_writeset_new () : NULL;
+  Loader l = { store, size >= SNAP_HEADER_SIZE ? rd64 (data + 8) : 0, path, meta };
   if (!snapshot_parse (path, data, size, &idx, &trm, apply_chunk_cb, &l, error))
     return FALSE;
   nc_store_publish (store, idx);
+  for (guint i = 0; meta != NULL && i < nc_writeset_len (meta); i++)
+    meta_cb (nc_writeset_get (meta, i), idx, user_data);
   if (index != NULL)
     *index = idx;
   if (term != NULL)

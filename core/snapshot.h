@@ -34,4 +34,21 @@ char *nc_snapshot_find_latest (const char *dir, guint64 *index, guint64 *term);
 /* Deletes all snapshots older than the newest `keep`. */
 void nc_snapshot_prune (const char *dir, guint keep);
 
+/* ---- state outside the store (appended) -------------------------------------
+ * A snapshot may end with one more chunk of NC_EFFECT_META effects carrying
+ * state kept outside the store (the user table, core/users.h
+ * NC_USERS_META_KEY). The store applies META effects as nothing, so files
+ * with or without that chunk load the same way in either version. */
+
+/* nc_snapshot_write plus `extra` (may be NULL or empty) written after the
+ * store's dump. */
+char *nc_snapshot_write_extra (const char *dir, NcTxn *read_txn, guint64 index, guint64 term,
+                               const NcWriteSet *extra, GError **error);
+/* Called for every META effect in a snapshot, in file order, after the whole
+ * file has loaded into the store. */
+typedef void (*NcSnapshotMetaFunc) (const NcEffect *effect, guint64 index, gpointer user_data);
+/* nc_snapshot_load that also hands the META effects to `meta_cb` (may be NULL). */
+gboolean nc_snapshot_load_meta (const char *path, NcStore *store, guint64 *index, guint64 *term,
+                                NcSnapshotMetaFunc meta_cb, gpointer user_data, GError **error);
+
 G_END_DECLS

@@ -27,6 +27,12 @@ struct _NcTransaction {
   gboolean is_admin;
   NcResult *open_result; /* weak */
   NcCypherHooks hooks;
+  /* The user table this transaction commits (a NC_USERS_META_KEY effect is
+   * in its write-set), applied locally once the commit is acknowledged;
+   * NULL value when none. */
+  NcValue users_table;
+  /* It holds db->users_change_busy (released when it ends). */
+  gboolean holds_users_change;
 };
 
 struct _NcResult {
@@ -48,6 +54,179 @@ struct _NcResult {
   NcValue plan;
   gint64 start_us;
 };
+
+/* ---- replicated user changes ------------------------------------------------
+ *
+ * A user change is a write transaction whose write-set holds one META effect
+ * NC_USERS_META_KEY carrying the whole user table after the change
+ * (core/users.h). It is validated on the writer against a detached copy of
+ * the table, committed through the replication module like any graph
+ * write, and applied here only once the commit is acknowledged (followers,
+ * standbys and WAL replay apply it in db.c). Only one change is staged or in
+ * flight at a time (db->users_change_busy), so each starts from the table
+ * the previous one left; the flag is always taken before the writer lock,
+ * except by an explicit write transaction that already holds the writer
+ * lock, which only tries it (and fails with a transient error when another
+ * change is in flight) so the two can never wait for each other. */
+
+typedef enum {
+  USERS_OP_CREATE,
+  USERS_OP_DROP,
+  USERS_OP_SET_PASSWORD,
+  USERS_OP_SET_ROLE,
+} UsersOpKind;
+
+typedef struct {
+  UsersOpKind kind;
+  const char *user;
+  const char *password;
+  NcUserRole role;
+  gboolean flag; /* IF NOT EXISTS / IF EXISTS */
+} UsersOp;
+
+static gboolean
+users_change_acquire (NcDb *db, gboolean wait, GError **error)
+{
+  gint64 timeout_ms = nc_config_get_duration_ms (db->config, "NORNICDB_TX_TIMEOUT");
+  gint64 deadline = g_get_monotonic_time () + (timeout_ms > 0 ? timeout_ms : 30000) * 1000;
+  g_mutex_lock (&db->users_change_lock);
+  while (db->users_change_busy && wait)
+    if (!g_cond_wait_until (&db->users_change_cond, &db->users_change_lock, deadline))
+      break;
+  if (db->users_change_busy)
+    {
+      g_mutex_unlock (&db->users_change_lock);
+      g_set_error (error, NC_ERROR, NC_ERROR_LOCK_TIMEOUT,
+                   _("Another user management change is in progress; retry the command"));
+      return FALSE;
+    }
+  db->users_change_busy = TRUE;
+  g_mutex_unlock (&db->users_change_lock);
+  return TRUE;
+}
+
+static void
+users_change_release (NcDb *db)
+{
+  g_mutex_lock (&db->users_change_lock);
+  db->users_change_busy = FALSE;
+  g_cond_broadcast (&db->users_change_cond);
+  g_mutex_unlock (&db->users_change_lock);
+}
+
+static void
+tx_release_users_change (NcTransaction *tx)
+{
+  if (!tx->holds_users_change)
+    return;
+  tx->holds_users_change = FALSE;
+  users_change_release (tx->db);
+}
+
+static gboolean
+users_op_run (NcUsers *staged, const UsersOp *op, GError **error)
+{
+  switch (op->kind)
+    {
+    case USERS_OP_CREATE:
+      return nc_users_create (staged, op->user, op->password, op->role, op->flag, error);
+    case USERS_OP_DROP:
+      return nc_users_drop (staged, op->user, op->flag, error);
+    case USERS_OP_SET_PASSWORD:
+      return nc_users_set_password (staged, op->user, op->password, error);
+    case USERS_OP_SET_ROLE:
+      return nc_users_set_role (staged, op->user, op->role, error);
+    }
+  g_return_val_if_reached (FALSE);
+}
+
+/* Runs `ops` on a copy of the table (as this write transaction already
+ * changed it, if it did) and records the result in the transaction's
+ * write-set. Nothing is recorded when the table does not change (IF NOT
+ * EXISTS on an existing user, IF EXISTS on a missing one). */
+static gboolean
+stage_users_change (NcTransaction *tx, const UsersOp *ops, guint n_ops, GError **error)
+{
+  g_autoptr (NcUsers) staged = nc_users_copy_detached (tx->db->users);
+  if (tx->users_table.type != NC_VALUE_NULL && !nc_users_replace (staged, &tx->users_table, error))
+    return FALSE;
+  g_auto (NcValue) before = nc_users_export (staged);
+  for (guint i = 0; i < n_ops; i++)
+    if (!users_op_run (staged, &ops[i], error))
+      return FALSE;
+  g_auto (NcValue) after = nc_users_export (staged);
+  if (nc_value_equivalent (&before, &after))
+    return TRUE;
+  NcEffect e = { .kind = NC_EFFECT_META, .name = (char *) NC_USERS_META_KEY, .value = after };
+  nc_writeset_append (nc_txn_writeset (tx->txn), &e);
+  nc_value_clear (&tx->users_table);
+  tx->users_table = after;
+  after = nc_value_null ();
+  return TRUE;
+}
+
+/* Applies `ops` to the replicated user table: inside `outer` when that is a
+ * write transaction (committed with it), else in a write transaction of its
+ * own, committed before this returns. On a node that does not accept writes
+ * that transaction cannot begin and this fails exactly like a graph write. */
+static gboolean
+change_users (NcDb *db, NcTransaction *outer, const UsersOp *ops, guint n_ops, GError **error)
+{
+  if (outer != NULL && outer->is_write)
+    {
+      if (!outer->holds_users_change)
+        {
+          if (!users_change_acquire (db, FALSE, error))
+            return FALSE;
+          outer->holds_users_change = TRUE;
+        }
+      return stage_users_change (outer, ops, n_ops, error);
+    }
+
+  if (!users_change_acquire (db, TRUE, error))
+    return FALSE;
+  NcTxOptions o = { .mode = NC_ACCESS_WRITE, .user = outer ? outer->user : NULL, .may_write = TRUE,
+                    .is_admin = TRUE };
+  NcTransaction *tx = nc_db_begin (db, &o, error);
+  if (tx == NULL)
+    {
+      users_change_release (db);
+      return FALSE;
+    }
+  tx->holds_users_change = TRUE;
+  gboolean ok = stage_users_change (tx, ops, n_ops, error) && nc_transaction_commit (tx, NULL, error);
+  nc_transaction_free (tx);
+  return ok;
+}
+
+gboolean
+nc_db_create_user (NcDb *db, const char *user, const char *password, NcUserRole role,
+                   gboolean if_not_exists, GError **error)
+{
+  UsersOp op = { USERS_OP_CREATE, user, password, role, if_not_exists };
+  return change_users (db, NULL, &op, 1, error);
+}
+
+gboolean
+nc_db_drop_user (NcDb *db, const char *user, gboolean if_exists, GError **error)
+{
+  UsersOp op = { USERS_OP_DROP, user, NULL, NC_USER_ROLE_NONE, if_exists };
+  return change_users (db, NULL, &op, 1, error);
+}
+
+gboolean
+nc_db_set_user_password (NcDb *db, const char *user, const char *password, GError **error)
+{
+  UsersOp op = { USERS_OP_SET_PASSWORD, user, password, NC_USER_ROLE_NONE, FALSE };
+  return change_users (db, NULL, &op, 1, error);
+}
+
+gboolean
+nc_db_set_user_role (NcDb *db, const char *user, NcUserRole role, GError **error)
+{
+  UsersOp op = { USERS_OP_SET_ROLE, user, NULL, role, FALSE };
+  return change_users (db, NULL, &op, 1, error);
+}
 
 /* ---- system commands (users) ---------------------------------------------- */
 
@@ -119,7 +298,8 @@ system_command_cb (gpointer user_data, const NcMap *command, GPtrArray **rows_ou
                        _("User '%s' failed to alter their own password: Invalid principal or credentials."), tx->user);
           return FALSE;
         }
-      return nc_users_set_password (users, tx->user, password, error);
+      UsersOp uop = { USERS_OP_SET_PASSWORD, tx->user, password, NC_USER_ROLE_NONE, FALSE };
+      return change_users (tx->db, tx, &uop, 1, error);
     }
   if (!tx->is_admin)
     {
@@ -154,14 +334,21 @@ system_command_cb (gpointer user_data, const NcMap *command, GPtrArray **rows_ou
           g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("CREATE USER needs SET PASSWORD"));
           return FALSE;
         }
-      return nc_users_create (users, user, password, role, map_bool (command, "if_not_exists"), error);
+      UsersOp uop = { USERS_OP_CREATE, user, password, role, map_bool (command, "if_not_exists") };
+      return change_users (tx->db, tx, &uop, 1, error);
     }
   if (g_ascii_strcasecmp (op, "drop_user") == 0)
-    return nc_users_drop (users, user, map_bool (command, "if_exists"), error);
+    {
+      UsersOp uop = { USERS_OP_DROP, user, NULL, NC_USER_ROLE_NONE, map_bool (command, "if_exists") };
+      return change_users (tx->db, tx, &uop, 1, error);
+    }
   if (g_ascii_strcasecmp (op, "alter_user") == 0)
     {
-      if (password != NULL && !nc_users_set_password (users, user, password, error))
-        return FALSE;
+      /* Password and role change together, as one replicated change. */
+      UsersOp uops[2];
+      guint n = 0;
+      if (password != NULL)
+        uops[n++] = (UsersOp) { USERS_OP_SET_PASSWORD, user, password, NC_USER_ROLE_NONE, FALSE };
       if (role_name != NULL)
         {
           NcUserRole role = nc_user_role_from_name (role_name);
@@ -170,9 +357,9 @@ system_command_cb (gpointer user_data, const NcMap *command, GPtrArray **rows_ou
               g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT, _("Unknown role '%s': expected reader, editor or admin"), role_name);
               return FALSE;
             }
-          return nc_users_set_role (users, user, role, error);
+          uops[n++] = (UsersOp) { USERS_OP_SET_ROLE, user, NULL, role, FALSE };
         }
-      return TRUE;
+      return n == 0 || change_users (tx->db, tx, uops, n, error);
     }
   g_set_error (error, NC_ERROR, NC_ERROR_NOT_SUPPORTED, _("Unsupported system command %s"), op);
   return FALSE;
@@ -319,6 +506,8 @@ nc_transaction_rollback (NcTransaction *tx)
       tx->open_result = NULL;
     }
   finish_store_txn (tx, FALSE);
+  nc_value_clear (&tx->users_table);
+  tx_release_users_change (tx);
 }
 
 void
@@ -358,6 +547,7 @@ typedef struct {
   gboolean done;
   gboolean ok;
   GError *error;
+  NcValue users_table; /* applied on success before the index is published */
 } CommitWaiter;
 
 static CommitWaiter *
@@ -379,6 +569,7 @@ commit_waiter_unref (CommitWaiter *w)
   g_mutex_clear (&w->lock);
   g_cond_clear (&w->cond);
   g_clear_error (&w->error);
+  nc_value_clear (&w->users_table);
   g_free (w);
 }
 
@@ -388,6 +579,25 @@ commit_done_cb (guint64 index, gboolean ok, const GError *error, gpointer user_d
   CommitWaiter *w = user_data;
   g_mutex_lock (&w->lock);
   w->ok = ok;
+  if (w->users_table.type != NC_VALUE_NULL)
+    {
+      if (ok)
+        {
+          /* Before publishing: whoever sees the index sees the table. */
+          g_autoptr (GError) uerr = NULL;
+          if (!nc_users_replace (w->db->users, &w->users_table, &uerr))
+            g_warning (_("Index %" G_GUINT64_FORMAT ": the user table could not be stored: %s"), index,
+                       uerr->message);
+          nc_db_users_applied_through (w->db, index);
+        }
+      else if (index > 0)
+        {
+          /* Not acknowledged, yet a next leader may still commit it. */
+          g_mutex_lock (&w->db->users_change_lock);
+          w->db->users_unsure_index = index;
+          g_mutex_unlock (&w->db->users_change_lock);
+        }
+    }
   if (!ok)
     w->error = error ? g_error_copy (error)
                      : g_error_new (NC_ERROR, NC_ERROR_UNKNOWN, _("Commit failed for an unknown reason"));
@@ -404,8 +614,20 @@ commit_done_cb (guint64 index, gboolean ok, const GError *error, gpointer user_d
 
 static void drain_open_result (NcTransaction *tx, gboolean keep_rows);
 
+static gboolean commit_inner (NcTransaction *tx, char **bookmark, GError **error);
+
 gboolean
 nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
+{
+  gboolean ok = commit_inner (tx, bookmark, error);
+  /* Applied (or failed) by now: the next user change may start. */
+  nc_value_clear (&tx->users_table);
+  tx_release_users_change (tx);
+  return ok;
+}
+
+static gboolean
+commit_inner (NcTransaction *tx, char **bookmark, GError **error)
 {
   NcDb *db = tx->db;
 
@@ -441,6 +663,8 @@ nc_transaction_commit (NcTransaction *tx, char **bookmark, GError **error)
 
   gint64 start = g_get_monotonic_time ();
   CommitWaiter *w = commit_waiter_new (db);
+  w->users_table = tx->users_table;
+  tx->users_table = nc_value_null ();
   GError *submit_error = NULL;
   guint64 index = db->vt->submit (db->mod, nc_txn_writeset (tx->txn), commit_done_cb, w, &submit_error);
   if (index == 0)

@@ -293,6 +293,9 @@ write_all (int fd, const char *data, gsize len)
 static gboolean
 save_locked (NcUsers *users, GError **error)
 {
+  /* A detached copy (nc_users_copy_detached) only stages a change. */
+  if (users->path == NULL)
+    return TRUE;
   g_autofree char *text = serialize_locked (users);
   g_autofree char *tmp = g_strconcat (users->path, ".tmp", NULL);
   int fd, saved_errno;
@@ -802,7 +805,8 @@ nc_users_create (NcUsers *users, const char *user, const char *password, NcUserR
       return FALSE;
     }
   g_mutex_unlock (&users->lock);
-  g_message ("created user '%s' with role %s", user, nc_user_role_name (role));
+  if (users->path != NULL)
+    g_message ("created user '%s' with role %s", user, nc_user_role_name (role));
   return TRUE;
 }
 
@@ -840,7 +844,8 @@ nc_users_drop (NcUsers *users, const char *user, gboolean if_exists, GError **er
       return FALSE;
     }
   g_mutex_unlock (&users->lock);
-  g_message ("dropped user '%s'", user);
+  if (users->path != NULL)
+    g_message ("dropped user '%s'", user);
   return TRUE;
 }
 
@@ -881,7 +886,8 @@ nc_users_set_password (NcUsers *users, const char *user, const char *password, G
       return FALSE;
     }
   g_mutex_unlock (&users->lock);
-  g_message ("changed the password of user '%s'", user);
+  if (users->path != NULL)
+    g_message ("changed the password of user '%s'", user);
   return TRUE;
 }
 
@@ -920,7 +926,8 @@ nc_users_set_role (NcUsers *users, const char *user, NcUserRole role, GError **e
       return FALSE;
     }
   g_mutex_unlock (&users->lock);
-  g_message ("user '%s' now has role %s", user, nc_user_role_name (role));
+  if (users->path != NULL)
+    g_message ("user '%s' now has role %s", user, nc_user_role_name (role));
   return TRUE;
 }
 
@@ -976,4 +983,185 @@ nc_users_default_password_in_use (NcUsers *users)
     }
   g_mutex_unlock (&users->lock);
   return in_use;
+}
+
+/* ---- replicated table (users.h, "replicated user table") ------------------------- */
+
+static NcValue
+record_to_value (const char *name, const UserRecord *rec)
+{
+  g_autofree char *salt = g_base64_encode (rec->salt, sizeof rec->salt);
+  g_autofree char *hash = g_base64_encode (rec->hash, sizeof rec->hash);
+  NcMap *pw = nc_map_new (4);
+  nc_map_append (pw, "algorithm", nc_value_string ("pbkdf2-hmac-sha256"));
+  nc_map_append (pw, "iterations", nc_value_int (rec->iterations));
+  nc_map_append (pw, "salt", nc_value_string (salt));
+  nc_map_append (pw, "hash", nc_value_string (hash));
+  NcMap *u = nc_map_new (4);
+  nc_map_append (u, "name", nc_value_string (name));
+  nc_map_append (u, "role", nc_value_string (nc_user_role_name (rec->role)));
+  nc_map_append (u, "default_password", nc_value_bool (rec->default_password));
+  nc_map_append (u, "password", nc_value_map_take (pw));
+  return nc_value_map_take (u);
+}
+
+NcValue
+nc_users_export (NcUsers *users)
+{
+  g_autoptr (GPtrArray) names = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer key;
+
+  g_mutex_lock (&users->lock);
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (names, key);
+  /* Sorted, so equal tables export equal values. */
+  g_ptr_array_sort (names, compare_names);
+  NcList *list = nc_list_new (names->len);
+  for (guint i = 0; i < names->len; i++)
+    list->items[i] = record_to_value (names->pdata[i], g_hash_table_lookup (users->users, names->pdata[i]));
+  g_mutex_unlock (&users->lock);
+
+  NcMap *m = nc_map_new (2);
+  nc_map_append (m, "version", nc_value_int (NC_USERS_FORMAT_VERSION));
+  nc_map_append (m, "users", nc_value_list_take (list));
+  return nc_value_map_take (m);
+}
+
+static const char *
+value_map_str (const NcMap *m, const char *key)
+{
+  const NcValue *v = nc_map_get (m, key);
+  return v != NULL && v->type == NC_VALUE_STRING ? nc_value_str (v) : NULL;
+}
+
+/* Parses `table` into a new name -> UserRecord table; NULL on any defect. */
+static GHashTable *
+table_from_value (const NcValue *table, GError **error)
+{
+  g_autoptr (GHashTable) out = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  const NcValue *version, *list;
+
+  if (table == NULL || table->type != NC_VALUE_MAP)
+    goto bad;
+  version = nc_map_get (table->u.map, "version");
+  if (version == NULL || version->type != NC_VALUE_INT || version->u.i != NC_USERS_FORMAT_VERSION)
+    {
+      g_set_error (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                   "replicated user table: unsupported format version (expected %d)",
+                   NC_USERS_FORMAT_VERSION);
+      return NULL;
+    }
+  list = nc_map_get (table->u.map, "users");
+  if (list == NULL || list->type != NC_VALUE_LIST)
+    goto bad;
+  for (guint32 i = 0; i < list->u.list->len; i++)
+    {
+      const NcValue *u = &list->u.list->items[i];
+      const NcValue *pwv, *iter, *def;
+      const char *name;
+      g_autofree UserRecord *rec = g_new0 (UserRecord, 1);
+
+      if (u->type != NC_VALUE_MAP)
+        goto bad;
+      name = value_map_str (u->u.map, "name");
+      if (name == NULL || !check_user_name (name, NULL) || g_hash_table_contains (out, name))
+        goto bad;
+      rec->role = nc_user_role_from_name (value_map_str (u->u.map, "role"));
+      if (rec->role == NC_USER_ROLE_NONE)
+        goto bad;
+      def = nc_map_get (u->u.map, "default_password");
+      rec->default_password = def != NULL && def->type == NC_VALUE_BOOL && def->u.b;
+      pwv = nc_map_get (u->u.map, "password");
+      if (pwv == NULL || pwv->type != NC_VALUE_MAP
+          || g_strcmp0 (value_map_str (pwv->u.map, "algorithm"), "pbkdf2-hmac-sha256") != 0)
+        goto bad;
+      iter = nc_map_get (pwv->u.map, "iterations");
+      if (iter == NULL || iter->type != NC_VALUE_INT || iter->u.i < 1 || iter->u.i > G_MAXINT32)
+        goto bad;
+      rec->iterations = (guint) iter->u.i;
+      if (!decode_fixed (value_map_str (pwv->u.map, "salt"), rec->salt, sizeof rec->salt)
+          || !decode_fixed (value_map_str (pwv->u.map, "hash"), rec->hash, sizeof rec->hash))
+        goto bad;
+      g_hash_table_insert (out, g_strdup (name), g_steal_pointer (&rec));
+    }
+  return g_steal_pointer (&out);
+
+bad:
+  g_set_error_literal (error, NC_ERROR, NC_ERROR_ARGUMENT,
+                       "replicated user table is malformed (expected {version: 1, users: "
+                       "[{name, role, password: {...}}]})");
+  return NULL;
+}
+
+gboolean
+nc_users_replace (NcUsers *users, const NcValue *table, GError **error)
+{
+  g_autoptr (GHashTable) fresh = table_from_value (table, error);
+  GHashTableIter it;
+  gpointer key, value;
+  gboolean same;
+
+  if (fresh == NULL)
+    return FALSE;
+
+  g_mutex_lock (&users->lock);
+  same = g_hash_table_size (fresh) == g_hash_table_size (users->users);
+  g_hash_table_iter_init (&it, fresh);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      UserRecord *rec = value;
+      const UserRecord *old = g_hash_table_lookup (users->users, key);
+      gboolean unchanged = old != NULL && old->iterations == rec->iterations
+                           && memcmp (old->salt, rec->salt, sizeof rec->salt) == 0
+                           && memcmp (old->hash, rec->hash, sizeof rec->hash) == 0;
+      /* A password that did not change keeps its login cache. */
+      if (unchanged)
+        {
+          rec->cache_valid = old->cache_valid;
+          rec->cache_until_us = old->cache_until_us;
+          memcpy (rec->cache_mac, old->cache_mac, sizeof rec->cache_mac);
+        }
+      if (!unchanged || old->role != rec->role || old->default_password != rec->default_password)
+        same = FALSE;
+    }
+  if (same)
+    {
+      /* Replay and re-delivery of a table we already hold: no rewrite. */
+      g_mutex_unlock (&users->lock);
+      return TRUE;
+    }
+  g_hash_table_unref (users->users);
+  users->users = g_steal_pointer (&fresh);
+  gboolean saved = save_locked (users, error);
+  guint n = g_hash_table_size (users->users);
+  g_mutex_unlock (&users->lock);
+  if (users->path != NULL)
+    g_message ("user table replaced by a replicated change (%u users)", n);
+  return saved;
+}
+
+NcUsers *
+nc_users_copy_detached (NcUsers *users)
+{
+  NcUsers *copy = g_new0 (NcUsers, 1);
+  GHashTableIter it;
+  gpointer key, value;
+
+  g_mutex_init (&copy->lock);
+  copy->users = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  copy->failures = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_mutex_lock (&users->lock);
+  copy->auth_enabled = users->auth_enabled;
+  copy->iterations = users->iterations;
+  copy->rate_max_failures = users->rate_max_failures;
+  copy->rate_window_us = users->rate_window_us;
+  copy->dummy = users->dummy;
+  memcpy (copy->cache_key, users->cache_key, sizeof copy->cache_key);
+  g_hash_table_iter_init (&it, users->users);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    g_hash_table_insert (copy->users, g_strdup (key), g_memdup2 (value, sizeof (UserRecord)));
+  g_mutex_unlock (&users->lock);
+  return copy;
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <glib.h>
+#include "value.h"
 
 G_BEGIN_DECLS
 
@@ -61,6 +62,31 @@ NcUserRole nc_user_role_from_name (const char *name); /* NONE when unknown */
  * window and the lock-out time). */
 void nc_users_set_iterations (NcUsers *users, guint iterations);
 void nc_users_set_rate_limit (NcUsers *users, guint max_failures, gint64 window_ms);
+
+/* ---- replicated user table (appended) ------------------------------------
+ *
+ * In a cluster the user table is replicated state (docs/architecture.md,
+ * "Users"): a change is committed as a write-set holding one NC_EFFECT_META
+ * effect named NC_USERS_META_KEY whose value is the WHOLE table after the
+ * change, and every node that applies it replaces its table (and rewrites
+ * users.json). The value mirrors users.json:
+ *   {"version": 1, "users": [{"name", "role", "default_password",
+ *     "password": {"algorithm", "iterations", "salt", "hash"}}]}
+ * (salt and hash base64; never a clear-text password). */
+#define NC_USERS_META_KEY "nornicdb.users"
+
+/* The whole table as such a map. (transfer full) */
+NcValue nc_users_export (NcUsers *users);
+/* Replaces the table with `table` (validated completely first: on error
+ * nothing changes) and rewrites users.json atomically. Passwords that did
+ * not change keep their login cache; the rate limit state is local and kept.
+ * When the file cannot be written the table in memory is still replaced (it
+ * is committed state) and FALSE is returned with the I/O error. */
+gboolean nc_users_replace (NcUsers *users, const NcValue *table, GError **error);
+/* A copy of the table that is never written to disk, for staging a change:
+ * run nc_users_create/drop/set_* on it (same validation and messages), then
+ * nc_users_export it. Shares the iteration setting. (transfer full) */
+NcUsers *nc_users_copy_detached (NcUsers *users);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcUsers, nc_users_free)
 

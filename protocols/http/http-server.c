@@ -628,11 +628,16 @@ string_member (NcHttpRequest *req, JsonObject *o, const char *name, enum MHD_Res
   return json_node_get_string (n);
 }
 
+/* A user change is a replicated write (nc_db_create_user & co): besides
+ * validation (400) it fails like a graph write where writes are not
+ * accepted (NotALeader 409, blocked writes 503) or another change is in
+ * flight (503); the status comes from the error table. */
 static enum MHD_Result
 reply_users_error (NcHttpRequest *req, const GError *error)
 {
   guint status = error->domain == NC_ERROR && error->code == NC_ERROR_ARGUMENT
-                   ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR;
+                   ? MHD_HTTP_BAD_REQUEST
+                   : error->domain == NC_ERROR ? nc_error_http_status (error) : MHD_HTTP_INTERNAL_SERVER_ERROR;
   return reply_plain_error (req, status, error->message, NULL);
 }
 
@@ -682,7 +687,7 @@ handle_users (NcHttpRequest *req, const char *rest)
                                   "\"role\" must be one of reader, editor, admin", NULL);
       if (nc_users_role (users, name) != NC_USER_ROLE_NONE)
         return reply_plain_error (req, MHD_HTTP_CONFLICT, "a user with that name already exists", NULL);
-      if (!nc_users_create (users, name, password, role, FALSE, &error))
+      if (!nc_db_create_user (req->server->db, name, password, role, FALSE, &error))
         return reply_users_error (req, error);
       out = g_string_new ("{\"username\":");
       nc_http_json_append_string (out, name);
@@ -707,8 +712,8 @@ handle_users (NcHttpRequest *req, const char *rest)
         {
           if (current == NC_USER_ROLE_NONE)
             return reply_plain_error (req, MHD_HTTP_NOT_FOUND, "no such user", NULL);
-          if (!nc_users_drop (users, name, FALSE, &error))
-            return current == NC_USER_ROLE_ADMIN
+          if (!nc_db_drop_user (req->server->db, name, FALSE, &error))
+            return current == NC_USER_ROLE_ADMIN && g_error_matches (error, NC_ERROR, NC_ERROR_ARGUMENT)
                      ? reply_plain_error (req, MHD_HTTP_CONFLICT, error->message, NULL)
                      : reply_users_error (req, error);
           GString *out = g_string_new ("{\"deleted\":");
@@ -724,7 +729,7 @@ handle_users (NcHttpRequest *req, const char *rest)
           if ((o = parse_object_body (req, parser, &ret)) == NULL
               || (password = string_member (req, o, "password", &ret)) == NULL)
             return ret;
-          if (!nc_users_set_password (users, name, password, &error))
+          if (!nc_db_set_user_password (req->server->db, name, password, &error))
             return reply_users_error (req, error);
           return nc_http_reply (req, MHD_HTTP_OK, g_strdup ("{\"password_changed\":true}"), NULL);
         }
@@ -741,8 +746,8 @@ handle_users (NcHttpRequest *req, const char *rest)
           if (role == NC_USER_ROLE_NONE)
             return reply_plain_error (req, MHD_HTTP_BAD_REQUEST,
                                       "\"role\" must be one of reader, editor, admin", NULL);
-          if (!nc_users_set_role (users, name, role, &error))
-            return current == NC_USER_ROLE_ADMIN
+          if (!nc_db_set_user_role (req->server->db, name, role, &error))
+            return current == NC_USER_ROLE_ADMIN && g_error_matches (error, NC_ERROR, NC_ERROR_ARGUMENT)
                      ? reply_plain_error (req, MHD_HTTP_CONFLICT, error->message, NULL)
                      : reply_users_error (req, error);
           return nc_http_reply (req, MHD_HTTP_OK,
