@@ -76,6 +76,7 @@ struct _NcOp {
   GArray *idents;       /* int slots introduced (for plans) */
   gint64 rows, db_hits;
   GPtrArray *branches;  /* UNION branches (borrowed), for plan descriptions */
+  gboolean row_borrowed; /* row is the child's (Filter): not cleared or freed here */
 };
 
 /* ---- context ---------------------------------------------------------- */

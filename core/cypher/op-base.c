@@ -53,8 +53,11 @@ nc_op_free (NcOp *op)
   nc_op_free (op->inner);
   if (op->klass->free)
     op->klass->free (op);
-  nc_row_clear (op->row, op->x->width);
-  g_free (op->row);
+  if (!op->row_borrowed)
+    {
+      nc_row_clear (op->row, op->x->width);
+      g_free (op->row);
+    }
   g_free (op->details);
   g_array_unref (op->idents);
   g_free (op);

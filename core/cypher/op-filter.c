@@ -17,19 +17,17 @@ filter_next (NcOp *op, GError **error)
     {
       if (!nc_exec_tick (op->x, error))
         return FALSE;
-      /* the predicate is evaluated on the child's row (evaluation only
-       * writes comprehension slots, and restores them): copying every row
-       * first cost a reference count round trip per slot for rows that are
-       * dropped, and kept the child's entities shared so that the scan
-       * below could not reuse them */
+      /* the predicate is evaluated on the child's row, which is also
+       * this operator's row (nc_op_filter_new): a kept row is not copied.
+       * Evaluation only writes comprehension slots, and restores them. A
+       * copy per kept row cost a reference count round trip per slot and
+       * kept the child's entities shared, so the scan or expand below
+       * could not reuse them and allocated new ones for every row. */
       gboolean keep;
       if (!nc_eval_pred (op->x, f->pred, op->child->row, &keep, error))
         return FALSE;
       if (keep)
-        {
-          nc_row_copy (op->row, op->child->row, op->x->width);
-          return TRUE;
-        }
+        return TRUE;
     }
   return FALSE;
 }
@@ -41,6 +39,11 @@ nc_op_filter_new (NcExecCtx *x, NcOp *child, NcExpr *pred)
 {
   FilterOp *f = nc_op_alloc (sizeof (FilterOp), &filter_class, x, child);
   f->pred = pred;
+  /* rows pass through unchanged: the child's row stays valid until the
+   * next call to the child, which is exactly until the next call here */
+  g_free (f->op.row);
+  f->op.row = child->row;
+  f->op.row_borrowed = TRUE;
   f->op.details = nc_expr_to_string (pred);
   return &f->op;
 }
