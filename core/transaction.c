@@ -140,30 +140,43 @@ users_op_run (NcUsers *staged, const UsersOp *op, GError **error)
   g_return_val_if_reached (FALSE);
 }
 
-/* Runs `ops` on a copy of the table (as this write transaction already
- * changed it, if it did) and records the result in the transaction's
- * write-set. Nothing is recorded when the table does not change (IF NOT
- * EXISTS on an existing user, IF EXISTS on a missing one). */
+/* Runs `ops` on a copy of the table (`base` when set: what a transaction
+ * already changed it to) with the usual validation. *after is the new
+ * table, or a NULL value when the table does not change (IF NOT EXISTS on
+ * an existing user, IF EXISTS on a missing one). */
 static gboolean
-stage_users_change (NcTransaction *tx, const UsersOp *ops, guint n_ops, GError **error)
+stage_users_change (NcDb *db, const NcValue *base, const UsersOp *ops, guint n_ops, NcValue *after,
+                    GError **error)
 {
-  g_autoptr (NcUsers) staged = nc_users_copy_detached (tx->db->users);
-  if (tx->users_table.type != NC_VALUE_NULL && !nc_users_replace (staged, &tx->users_table, error))
+  g_autoptr (NcUsers) staged = nc_users_copy_detached (db->users);
+  *after = nc_value_null ();
+  if (base != NULL && base->type != NC_VALUE_NULL && !nc_users_replace (staged, base, error))
     return FALSE;
   g_auto (NcValue) before = nc_users_export (staged);
   for (guint i = 0; i < n_ops; i++)
     if (!users_op_run (staged, &ops[i], error))
       return FALSE;
-  g_auto (NcValue) after = nc_users_export (staged);
-  if (nc_value_equivalent (&before, &after))
-    return TRUE;
-  NcEffect e = { .kind = NC_EFFECT_META, .name = (char *) NC_USERS_META_KEY, .value = after };
-  nc_writeset_append (nc_txn_writeset (tx->txn), &e);
-  nc_value_clear (&tx->users_table);
-  tx->users_table = after;
-  after = nc_value_null ();
+  g_auto (NcValue) table = nc_users_export (staged);
+  if (!nc_value_equivalent (&before, &table))
+    {
+      *after = table;
+      table = nc_value_null ();
+    }
   return TRUE;
 }
+
+/* Records `table` (taken) in the write transaction's write-set, to be
+ * applied locally once its commit is acknowledged. */
+static void
+record_users_change (NcTransaction *tx, NcValue table)
+{
+  NcEffect e = { .kind = NC_EFFECT_META, .name = (char *) NC_USERS_META_KEY, .value = table };
+  nc_writeset_append (nc_txn_writeset (tx->txn), &e);
+  nc_value_clear (&tx->users_table);
+  tx->users_table = table;
+}
+
+static gboolean check_writable (NcDb *db, GError **error);
 
 /* Applies `ops` to the replicated user table: inside `outer` when that is a
  * write transaction (committed with it), else in a write transaction of its
@@ -172,6 +185,7 @@ stage_users_change (NcTransaction *tx, const UsersOp *ops, guint n_ops, GError *
 static gboolean
 change_users (NcDb *db, NcTransaction *outer, const UsersOp *ops, guint n_ops, GError **error)
 {
+  NcValue after;
   if (outer != NULL && outer->is_write)
     {
       if (!outer->holds_users_change)
@@ -180,21 +194,40 @@ change_users (NcDb *db, NcTransaction *outer, const UsersOp *ops, guint n_ops, G
             return FALSE;
           outer->holds_users_change = TRUE;
         }
-      return stage_users_change (outer, ops, n_ops, error);
+      if (!stage_users_change (db, &outer->users_table, ops, n_ops, &after, error))
+        return FALSE;
+      if (after.type != NC_VALUE_NULL)
+        record_users_change (outer, after);
+      return TRUE;
     }
 
   if (!users_change_acquire (db, TRUE, error))
     return FALSE;
+  /* A node that does not accept writes says so before validating, like a
+   * graph write; hashing a new password (PBKDF2) then runs before the
+   * writer lock is taken, not while graph writes wait for it. */
+  if (!check_writable (db, error) || !stage_users_change (db, NULL, ops, n_ops, &after, error))
+    {
+      users_change_release (db);
+      return FALSE;
+    }
+  if (after.type == NC_VALUE_NULL)
+    {
+      users_change_release (db);
+      return TRUE;
+    }
   NcTxOptions o = { .mode = NC_ACCESS_WRITE, .user = outer ? outer->user : NULL, .may_write = TRUE,
                     .is_admin = TRUE };
   NcTransaction *tx = nc_db_begin (db, &o, error);
   if (tx == NULL)
     {
+      nc_value_clear (&after);
       users_change_release (db);
       return FALSE;
     }
   tx->holds_users_change = TRUE;
-  gboolean ok = stage_users_change (tx, ops, n_ops, error) && nc_transaction_commit (tx, NULL, error);
+  record_users_change (tx, after);
+  gboolean ok = nc_transaction_commit (tx, NULL, error);
   nc_transaction_free (tx);
   return ok;
 }
