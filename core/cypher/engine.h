@@ -174,8 +174,20 @@ gboolean nc_op_scan_next_raw (NcOp *op, gint64 *id, const NcValue **prop, GError
 gboolean nc_op_expand_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op);
 /* Applies a pushed range to a fresh cursor; FALSE (cursor unchanged) when
  * `val` fails to evaluate: the caller drops the pushdown and the Filter
- * reports the error for the rows it sees. */
-gboolean nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row);
+ * reports the error for the rows it sees. *exact says whether the cursor
+ * now yields exactly the nodes for which the conjunct `key OP val` is true
+ * (the bound is not null and the cursor took it): its comparison is
+ * nc_value_compare, the one Cypher's ordering operators use. */
+gboolean nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row,
+                               gboolean *exact);
+/* Whether the rows a scan or expand yields right now come from a cursor
+ * that checked its pushed range exactly (see nc_cursor_push_range). */
+gboolean nc_op_scan_range_exact (NcOp *op);
+gboolean nc_op_expand_range_exact (NcOp *op);
+/* Marks a Filter whose predicate is the conjunct pushed into `by` (a scan
+ * or expand, its child or below it with only Filters between): while
+ * exact (by) is TRUE the predicate is known true and not evaluated. */
+void nc_op_filter_cover (NcOp *filter, NcOp *by, gboolean (*exact) (NcOp *by));
 NcOp *nc_op_shortest_new (NcExecCtx *x, NcOp *child, NcPatternPart *part, gboolean all);
 NcOp *nc_op_named_path_new (NcExecCtx *x, NcOp *child, NcPatternPart *part);
 NcOp *nc_op_rel_unique_new (NcExecCtx *x, NcOp *child, GArray *rel_slots);

@@ -29,6 +29,7 @@ typedef struct {
   gboolean cur_live;    /* cur belongs to the current input row */
   NcToken cur_label;    /* the end label cur was opened with */
   NcToken range_key;    /* nc_op_expand_push_range, or NC_TOKEN_NONE */
+  gboolean range_exact; /* the live cursor checks the pushed conjunct exactly */
   NcExpr *range_val;
   int range_op;
   GArray *stack;        /* Frame, variable length */
@@ -345,8 +346,10 @@ expand_next (NcOp *op, GError **error)
               else
                 e->cur = open_expand (e, e->from_id);
             }
+          e->range_exact = FALSE;
           if (e->range_key != NC_TOKEN_NONE
-              && !nc_cursor_push_range (x, e->cur, e->range_key, e->range_val, e->range_op, op->row))
+              && !nc_cursor_push_range (x, e->cur, e->range_key, e->range_val, e->range_op, op->row,
+                                        &e->range_exact))
             {
               /* a reused cursor would keep an earlier row's range */
               e->range_key = NC_TOKEN_NONE;
@@ -430,6 +433,12 @@ nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat 
   g_string_append_printf (d, "]%s(%s)", e->dir == NC_DIR_OUT ? "->" : "-", (char *) x->stmt->slot_names->pdata[to->slot]);
   e->op.details = g_string_free (d, FALSE);
   return &e->op;
+}
+
+gboolean
+nc_op_expand_range_exact (NcOp *op)
+{
+  return ((ExpandOp *) op)->range_exact;
 }
 
 gboolean

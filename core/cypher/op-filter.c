@@ -7,6 +7,8 @@
 typedef struct {
   NcOp op;
   NcExpr *pred;
+  NcOp *cover;                       /* nc_op_filter_cover */
+  gboolean (*cover_exact) (NcOp *by);
 } FilterOp;
 
 static gboolean
@@ -23,6 +25,8 @@ filter_next (NcOp *op, GError **error)
        * copy per kept row cost a reference count round trip per slot and
        * kept the child's entities shared, so the scan or expand below
        * could not reuse them and allocated new ones for every row. */
+      if (f->cover != NULL && f->cover_exact (f->cover))
+        return TRUE; /* the store cursor below checked this very conjunct */
       gboolean keep;
       if (!nc_eval_pred (op->x, f->pred, op->child->row, &keep, error))
         return FALSE;
@@ -46,4 +50,13 @@ nc_op_filter_new (NcExecCtx *x, NcOp *child, NcExpr *pred)
   f->op.row_borrowed = TRUE;
   f->op.details = nc_expr_to_string (pred);
   return &f->op;
+}
+
+void
+nc_op_filter_cover (NcOp *filter, NcOp *by, gboolean (*exact) (NcOp *by))
+{
+  FilterOp *f = (FilterOp *) filter;
+  g_return_if_fail (filter->klass == &filter_class);
+  f->cover = by;
+  f->cover_exact = exact;
 }

@@ -74,15 +74,18 @@ typedef struct {
   gboolean fetcher;       /* this scan serves x->fetch_slot (NcExecCtx) */
   gboolean fetching;      /* s->cur was asked to fetch x->fetch_key */
   NcToken range_key;      /* nc_op_scan_push_range, or NC_TOKEN_NONE */
+  gboolean range_exact;   /* the open cursor checks the pushed conjunct exactly */
   NcExpr *range_val;
   int range_op;
 } ScanOp;
 
 gboolean
-nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row)
+nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int cmp_op, NcValue *row,
+                      gboolean *exact)
 {
   NcValue v = nc_value_null ();
   GError *local = NULL;
+  *exact = FALSE;
   if (!nc_eval (x, val, row, &v, &local))
     {
       g_clear_error (&local);
@@ -90,7 +93,10 @@ nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int
     }
   gboolean lower = cmp_op == NC_CMP_GT || cmp_op == NC_CMP_GE;
   gboolean incl = cmp_op == NC_CMP_GE || cmp_op == NC_CMP_LE;
-  nc_cursor_filter_range (cur, key, lower ? &v : NULL, incl, lower ? NULL : &v, incl);
+  /* `n.key > null` is never true; the cursor then yields nothing, but
+   * only a non-null bound is the conjunct the Filter would evaluate */
+  gboolean took = nc_cursor_filter_range (cur, key, lower ? &v : NULL, incl, lower ? NULL : &v, incl);
+  *exact = took && v.type != NC_VALUE_NULL;
   nc_value_clear (&v);
   return TRUE;
 }
@@ -108,6 +114,7 @@ open_cursor (ScanOp *s, GError **error)
   NcScanSpec *sp = &s->spec;
   nc_value_clear (&s->seek_values);
   s->seek_idx = 0;
+  s->range_exact = FALSE;
   if (sp->key != NC_TOKEN_NONE && sp->eq)
     {
       g_auto (NcValue) v = nc_value_null ();
@@ -167,7 +174,8 @@ open_cursor (ScanOp *s, GError **error)
       return TRUE;
     }
   s->cur = nc_txn_scan_nodes (x->txn, sp->label);
-  if (s->range_key != NC_TOKEN_NONE && !nc_cursor_push_range (x, s->cur, s->range_key, s->range_val, s->range_op, s->op.row))
+  if (s->range_key != NC_TOKEN_NONE
+      && !nc_cursor_push_range (x, s->cur, s->range_key, s->range_val, s->range_op, s->op.row, &s->range_exact))
     s->range_key = NC_TOKEN_NONE;
   return TRUE;
 }
@@ -314,6 +322,12 @@ nc_op_scan_push_range (NcOp *op, NcToken key, NcExpr *val, int cmp_op)
   s->range_val = val;
   s->range_op = cmp_op;
   return TRUE;
+}
+
+gboolean
+nc_op_scan_range_exact (NcOp *op)
+{
+  return ((ScanOp *) op)->range_exact;
 }
 
 /* ---- the raw interface of an aggregation fused with its scan ------------ */

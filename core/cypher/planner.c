@@ -301,14 +301,17 @@ pushable (MatchCtx *m, const NcExpr *e)
  * that `MATCH (a)-->(b) WHERE a.age < 30` drops rows before expanding them
  * rather than after the whole pattern. */
 static NcOp *
-push_filters (MatchCtx *m, NcOp *op)
+push_filters (MatchCtx *m, NcOp *op, const NcExpr *covered, gboolean scan)
 {
+  NcOp *cover = op;
   for (guint c = 0; m->conjuncts && c < m->conjuncts->len; c++)
     {
       NcExpr *e = m->conjuncts->pdata[c];
       if (!g_hash_table_contains (m->applied, e) && pushable (m, e))
         {
           op = nc_op_filter_new (m->x, op, e);
+          if (e == covered)
+            nc_op_filter_cover (op, cover, scan ? nc_op_scan_range_exact : nc_op_expand_range_exact);
           g_hash_table_add (m->applied, e);
         }
     }
@@ -319,8 +322,10 @@ push_filters (MatchCtx *m, NcOp *op)
  * bound by `op` (a label scan or an expand) to the operator's store cursor,
  * which then drops non-matching nodes while it has their property maps at
  * hand (the filtered edge scan `WHERE a.age < 30 AND b.age > 60`). The
- * conjunct still becomes a Filter. */
-static void
+ * conjunct still becomes a Filter, which skips the evaluation while the
+ * cursor checks it exactly (nc_op_filter_cover). Returns the conjunct the
+ * operator took, or NULL. */
+static const NcExpr *
 push_range (MatchCtx *m, NcOp *op, int slot, gboolean scan)
 {
   for (guint c = 0; m->conjuncts && c < m->conjuncts->len; c++)
@@ -345,12 +350,10 @@ push_range (MatchCtx *m, NcOp *op, int slot, gboolean scan)
       NcToken key = nc_store_token (m->x->store, NC_TOKEN_PROP_KEY, kname, FALSE);
       if (key == NC_TOKEN_NONE)
         continue;
-      if (scan)
-        nc_op_scan_push_range (op, key, val, op_);
-      else
-        nc_op_expand_push_range (op, key, val, op_);
-      return;
+      gboolean took = scan ? nc_op_scan_push_range (op, key, val, op_) : nc_op_expand_push_range (op, key, val, op_);
+      return took ? e : NULL;
     }
+  return NULL;
 }
 
 static NcOp *
@@ -360,8 +363,8 @@ plan_node_start (MatchCtx *m, NcOp *op, NcNodePat *n, const NcScanSpec *spec)
     return nc_op_node_check_new (m->x, op, n);
   NcOp *s = nc_op_scan_new (m->x, op, n, spec);
   bind_slot (m, n->slot);
-  push_range (m, s, n->slot, TRUE);
-  return push_filters (m, s);
+  const NcExpr *covered = push_range (m, s, n->slot, TRUE);
+  return push_filters (m, s, covered, TRUE);
 }
 
 static NcOp *
@@ -408,9 +411,8 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, FALSE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
-      if (!to_bound)
-        push_range (m, op, to->slot, FALSE);
-      op = push_filters (m, op);
+      const NcExpr *covered = to_bound ? NULL : push_range (m, op, to->slot, FALSE);
+      op = push_filters (m, op, covered, FALSE);
     }
   for (int i = start.idx - 1; i >= 0; i--)
     {
@@ -420,9 +422,8 @@ plan_part (MatchCtx *m, NcOp *op, NcPatternPart *part)
       op = nc_op_expand_new (x, op, from->slot, r, to, TRUE, to_bound, is_bound (m, r->slot));
       bind_slot (m, r->slot);
       bind_slot (m, to->slot);
-      if (!to_bound)
-        push_range (m, op, to->slot, FALSE);
-      op = push_filters (m, op);
+      const NcExpr *covered = to_bound ? NULL : push_range (m, op, to->slot, FALSE);
+      op = push_filters (m, op, covered, FALSE);
     }
   if (part->path_slot >= 0)
     {

@@ -1151,6 +1151,31 @@ test_group_by_over_label_scan (Fx *fx, gconstpointer data)
                    "ORDER BY c DESC, k LIMIT 2", NULL, "1 | 2\n2 | 2");
 }
 
+/* A range conjunct pushed into a scan's or expand's cursor is not evaluated
+ * again by its Filter while the cursor checked it exactly: the rows must be
+ * those of Cypher's comparison for every value type (numbers of both
+ * kinds, NaN, strings, lists, booleans, null, missing), a null bound
+ * matches nothing, and the other conjuncts are still evaluated. */
+static void
+test_pushed_range_filter_is_exact (Fx *fx, gconstpointer data)
+{
+  g_autoptr (GPtrArray) setup = run (fx, "CREATE (h:P {n: 'hub', age: 0}) WITH h "
+                                         "UNWIND [70, 60, 61.5, 'x', 0.0 / 0.0, [61], true, null] AS v "
+                                         "CREATE (h)-[:R]->(:P {n: toString(v), age: v})", NULL, NULL);
+  g_assert_nonnull (setup);
+  assert_rows (fx, "MATCH (a:P {n: 'hub'})-[:R]->(b:P) WHERE b.age > 60 RETURN b.n ORDER BY b.n", NULL,
+               "'61.5'\n'70'");
+  assert_rows (fx, "MATCH (a:P {n: 'hub'})-[:R]->(b:P) WHERE 60 <= b.age RETURN b.n ORDER BY b.n", NULL,
+               "'60'\n'61.5'\n'70'");
+  assert_rows (fx, "MATCH (b:P) WHERE b.age < 61 RETURN b.n ORDER BY b.n", NULL, "'60'\n'hub'");
+  assert_rows (fx, "MATCH (b:P) WHERE b.age > 'a' RETURN b.n", NULL, "'x'");
+  assert_rows (fx, "MATCH (a:P {n: 'hub'})-[:R]->(b:P) WHERE b.age > 60 AND b.n <> '70' RETURN b.n", NULL, "'61.5'");
+  assert_rows (fx, "MATCH (b:P) WHERE b.n <> '70' AND b.age > 60 RETURN b.n", NULL, "'61.5'");
+  g_autoptr (NcMap) p = params1 ("bound", nc_value_null ());
+  assert_rows (fx, "MATCH (a:P {n: 'hub'})-[:R]->(b:P) WHERE b.age > $bound RETURN count(*)", p, "0");
+  assert_rows (fx, "MATCH (b:P) WHERE b.age < $bound RETURN count(*)", p, "0");
+}
+
 /* Scans and expands reuse the entity in their row when nothing else holds
  * it; entities kept by later operators (collect, WITH) must stay distinct. */
 static void
@@ -1351,6 +1376,7 @@ main (int argc, char **argv)
   ADD ("semantic/merge-relationship-parameter-map-is-refused", test_merge_rel_param_map_refused);
   ADD ("exec/group-by-int-keys-then-equivalent-float", test_group_by_int_keys_then_equivalent_float);
   ADD ("exec/group-by-over-label-scan-matches-general-loop", test_group_by_over_label_scan);
+  ADD ("exec/pushed-range-filter-is-exact", test_pushed_range_filter_is_exact);
   ADD ("exec/scanned-entities-are-not-shared-between-rows", test_scanned_entities_are_not_shared_between_rows);
   ADD ("exec/property-reads-after-key-creation-and-delete", test_property_reads_after_key_creation_and_delete);
   ADD ("exec/range-pushed-into-scan-and-expand", test_range_pushed_into_scan_and_expand);
