@@ -112,14 +112,18 @@ typedef struct {
 } NodeSlot;
 
 typedef struct {
+  /* head->lsn and head->tomb, mirrored (rel_sync), so that a visibility
+   * check whose answer is the head (the writer's, and a reader's once the
+   * head is committed at or before its snapshot: nearly always) does not
+   * load the version: one cache miss less per relationship an expand
+   * walks. First in the slot with the type, which the expand reads too, so
+   * that they share a cache line for seven slots in eight. */
+  NcLsn head_lsn;
+  NcToken type;
+  guint32 dead;
   Version *head;
   gint64 start;
   gint64 end;
-  NcToken type;
-  /* head->tomb, mirrored (rel_sync_dead) so that the writer's visibility
-   * check, which needs only the head, does not load the version: one cache
-   * miss less per relationship an expand walks. Fits the padding. */
-  guint32 dead;
 } RelSlot;
 
 typedef struct {
@@ -494,16 +498,20 @@ rel_visible (NcStore *s, const NcTxn *txn, gint64 id)
 {
   if (id < 0 || id >= s->rels_len || G_UNLIKELY (!txn_current (txn)))
     return NULL;
-  if (txn->write)
-    return s->rels[id].dead ? NULL : s->rels[id].head;
-  return visible (s->rels[id].head, txn);
+  const RelSlot *r = &s->rels[id];
+  if (txn->write || r->head_lsn <= txn->snapshot)
+    return r->dead ? NULL : r->head;
+  return visible (r->head, txn);
 }
 
+/* After any change of a relationship's head version or of its lsn. A slot
+ * without a head has head_lsn 0 and head NULL: invisible either way. */
 static inline void
-rel_sync_dead (NcStore *s, gint64 id)
+rel_sync (NcStore *s, gint64 id)
 {
   RelSlot *r = &s->rels[id];
   r->dead = r->head != NULL && r->head->tomb;
+  r->head_lsn = r->head != NULL ? r->head->lsn : 0;
 }
 
 /* ---- tokens -------------------------------------------------------------- */
@@ -1364,6 +1372,7 @@ nc_txn_commit (NcTxn *txn, NcLsn lsn)
     {
       gint64 id = g_array_index (txn->touched_rels, gint64, i);
       tag_and_prune (s, s->rels[id].head, TRUE, id, lsn, horizon);
+      rel_sync (s, id);
     }
   s->applied = MAX (s->applied, lsn);
   record_count_delta (s, txn, lsn, horizon);
@@ -1428,7 +1437,7 @@ nc_txn_rollback (NcTxn *txn)
     {
       gint64 id = g_array_index (txn->touched_rels, gint64, i);
       pop_pending (s, &s->rels[id].head);
-      rel_sync_dead (s, id);
+      rel_sync (s, id);
     }
   s->head_nodes -= txn->d_nodes;
   s->head_rels -= txn->d_rels;
@@ -1536,7 +1545,7 @@ nc_store_truncate_after (NcStore *store, NcLsn lsn)
     if (store->rels[i].head != NULL)
       {
         truncate_chain (store, &store->rels[i].head, lsn);
-        rel_sync_dead (store, i);
+        rel_sync (store, i);
         rels_gone |= store->rels[i].head == NULL;
       }
   if (rels_gone)
@@ -1583,7 +1592,7 @@ make_writable (NcTxn *txn, Version **headp, gboolean rel, gint64 id)
   *headp = v;
   g_array_append_val (rel ? txn->touched_rels : txn->touched_nodes, id);
   if (rel)
-    rel_sync_dead (txn->store, id);
+    rel_sync (txn->store, id);
   return v;
 }
 
@@ -1730,6 +1739,7 @@ do_create_rel (NcTxn *txn, gint64 id, NcToken type, gint64 start, gint64 end, Nc
   v->props = props ? nc_map_ref (props) : NULL;
   r->head = v;
   r->dead = FALSE;
+  r->head_lsn = v->lsn;
   r->type = type;
   r->start = start;
   r->end = end;
@@ -3178,9 +3188,11 @@ fill_expand (NcCursor *c)
         }
       for (gint64 i = first; i < end; i++)
         {
-          /* the writer's relationship check reads the slot only */
-          if (!c->txn->write)
-            __builtin_prefetch (s->rels[v[i].rel].head);
+          /* the relationship check reads the slot only, unless the head
+           * is newer than a reader's snapshot */
+          const RelSlot *rs = &s->rels[v[i].rel];
+          if (!c->txn->write && rs->head_lsn > c->txn->snapshot)
+            __builtin_prefetch (rs->head);
           __builtin_prefetch (s->nodes[v[i].other].head);
         }
       for (gint64 i = first; i < end; i++)
