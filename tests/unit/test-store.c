@@ -306,6 +306,63 @@ test_delete_is_invisible_after_commit_only (Fixture *f, gconstpointer data)
   nc_txn_rollback (before);
 }
 
+/* Relationship visibility is decided from the slot when the head version
+ * is committed at or before a reader's snapshot (RelSlot.head_lsn): a
+ * relationship created, or deleted, by a transaction that is open, or
+ * committed but not published, must not change what a reader sees, by id
+ * or by expanding its nodes. */
+static gint64
+expand_count (NcTxn *txn, NcNodeId id)
+{
+  g_autoptr (NcCursor) c = nc_txn_expand (txn, id, NC_DIR_BOTH, NULL, 0);
+  gint64 n = 0, rel;
+  while (nc_cursor_next (c, &rel))
+    n++;
+  return n;
+}
+
+static void
+test_relationship_visibility_follows_snapshots (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  NcTxn *w = nc_store_begin_write (f->store);
+  NcNodeId a = nc_txn_create_node (w, NULL, 0, NULL, &error);
+  NcNodeId b = nc_txn_create_node (w, NULL, 0, NULL, &error);
+  commit (f, w);
+
+  w = nc_store_begin_write (f->store);
+  NcRelId r = nc_txn_create_rel (w, rtype (f, "R"), a, b, NULL, &error);
+  g_assert_no_error (error);
+  NcTxn *before = nc_store_begin_read (f->store);
+  g_assert_false (nc_txn_rel_exists (before, r));
+  g_assert_cmpint (expand_count (before, a), ==, 0);
+  nc_txn_commit (w, ++f->lsn); /* committed, not yet published */
+  NcTxn *unpublished = nc_store_begin_read (f->store);
+  g_assert_false (nc_txn_rel_exists (unpublished, r));
+  g_assert_cmpint (expand_count (unpublished, b), ==, 0);
+  nc_store_publish (f->store, f->lsn);
+  NcTxn *after = nc_store_begin_read (f->store);
+  g_assert_true (nc_txn_rel_exists (after, r));
+  g_assert_cmpint (expand_count (after, a), ==, 1);
+  g_assert_false (nc_txn_rel_exists (before, r));
+
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_delete_rel (w, r, &error));
+  g_assert_cmpint (expand_count (w, a), ==, 0);
+  g_assert_true (nc_txn_rel_exists (after, r));
+  g_assert_cmpint (expand_count (after, b), ==, 1);
+  commit (f, w);
+  g_assert_true (nc_txn_rel_exists (after, r));
+  g_assert_cmpint (expand_count (after, a), ==, 1);
+  NcTxn *latest = nc_store_begin_read (f->store);
+  g_assert_false (nc_txn_rel_exists (latest, r));
+  g_assert_cmpint (expand_count (latest, a), ==, 0);
+  nc_txn_rollback (latest);
+  nc_txn_rollback (after);
+  nc_txn_rollback (unpublished);
+  nc_txn_rollback (before);
+}
+
 static void
 test_read_transaction_cannot_write (Fixture *f, gconstpointer data)
 {
@@ -2072,6 +2129,7 @@ main (int argc, char **argv)
   ADD ("writer-sees-its-pending-writes", test_writer_sees_its_pending_writes);
   ADD ("rollback-restores-previous-versions", test_rollback_restores_previous_versions);
   ADD ("delete-is-invisible-after-commit-only", test_delete_is_invisible_after_commit_only);
+  ADD ("relationship-visibility-follows-snapshots", test_relationship_visibility_follows_snapshots);
   ADD ("read-transaction-cannot-write", test_read_transaction_cannot_write);
   ADD ("single-writer-at-a-time", test_single_writer_at_a_time);
   ADD ("long-cursor-keeps-its-snapshot", test_long_cursor_keeps_its_snapshot);
