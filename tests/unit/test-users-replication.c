@@ -474,6 +474,57 @@ test_db_explicit_transaction_commit_and_rollback (Fixture *f, gconstpointer data
   db_close (&d);
 }
 
+typedef struct {
+  NcDb *db;
+  guint thread;
+  guint failures;
+} Creator;
+
+static gpointer
+creator_thread (gpointer data)
+{
+  Creator *c = data;
+  for (guint i = 0; i < 8; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("t%u-u%u", c->thread, i);
+      if (!nc_db_create_user (c->db, name, "pw", NC_USER_ROLE_READER, FALSE, NULL))
+        c->failures++;
+    }
+  return NULL;
+}
+
+static void
+test_db_concurrent_changes_lose_nothing (Fixture *f, gconstpointer data)
+{
+  Db d;
+  db_open (&d, f->dir);
+  /* Each change replaces the whole table: two staged from the same table
+   * would drop one another's user. */
+  Creator c[4];
+  GThread *t[4];
+  for (guint i = 0; i < 4; i++)
+    {
+      c[i] = (Creator) { d.db, i, 0 };
+      t[i] = g_thread_new ("creator", creator_thread, &c[i]);
+    }
+  for (guint i = 0; i < 4; i++)
+    {
+      g_thread_join (t[i]);
+      g_assert_cmpuint (c[i].failures, ==, 0);
+    }
+  g_autoptr (GPtrArray) names = nc_users_list (nc_db_users (d.db));
+  g_assert_cmpuint (names->len, ==, 1 + 4 * 8);
+  g_auto (NcValue) expected = nc_users_export (nc_db_users (d.db));
+  db_close (&d);
+
+  /* Replaying the log ends with the same table. */
+  write_admin_only_users_file (f->dir, f->dir2);
+  db_open (&d, f->dir);
+  g_auto (NcValue) replayed = nc_users_export (nc_db_users (d.db));
+  g_assert_true (nc_value_equivalent (&expected, &replayed));
+  db_close (&d);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -490,5 +541,6 @@ main (int argc, char **argv)
   ADD ("/nornic/db/users/wal-replay-restores-the-table", test_db_wal_replay_restores_table);
   ADD ("/nornic/db/users/snapshot-carries-the-table", test_db_snapshot_carries_table);
   ADD ("/nornic/db/users/explicit-transaction-applies-on-commit-only", test_db_explicit_transaction_commit_and_rollback);
+  ADD ("/nornic/db/users/concurrent-changes-lose-nothing", test_db_concurrent_changes_lose_nothing);
   return g_test_run ();
 }
