@@ -111,6 +111,33 @@ typedef struct {
   AdjList in;
 } NodeSlot;
 
+/* What a scan or an expand asks of a node, mirrored from its head version
+ * (node_sync) into a dense array beside the slots: when the head is the
+ * version a transaction sees (the writer's, or committed at or before a
+ * reader's snapshot: nearly always) its visibility and labels are read
+ * here and its properties from the columns, without loading the version
+ * or its property map, which lie elsewhere in memory (two cache misses per
+ * node of a scan or an expand's far end). Nodes with more than one label
+ * keep only their count here: their label checks read the version. */
+typedef struct {
+  NcLsn lsn;                 /* head->lsn; 0 without a head */
+  guint32 tomb : 1;
+  guint32 n_labels : 31;
+  NcToken label0;            /* head->labels[0] when n_labels >= 1 */
+} NodeHot;
+
+/* A property column: the value of one key in every node's head version,
+ * indexed by node id (a null value when absent, deleted or without a head).
+ * Created on first use by a scan's fetch or filter or an expand's filter
+ * on that key (column_create), then kept by node_sync. At most
+ * MAX_COLUMNS: further keys are read from the versions. */
+#define MAX_COLUMNS 8
+typedef struct {
+  NcToken key;
+  const NcString *key_str;
+  NcValue *vals;             /* nodes_cap entries */
+} Column;
+
 typedef struct {
   /* head->lsn and head->tomb, mirrored (rel_sync), so that a visibility
    * check whose answer is the head (the writer's, and a reader's once the
@@ -182,6 +209,9 @@ typedef struct {
 struct _NcStore {
   GRWLock lock;
   NodeSlot *nodes;
+  NodeHot *hot;              /* nodes_cap entries, by node id */
+  Column *columns[MAX_COLUMNS];
+  gint n_columns;            /* atomic: a column is complete before it is counted */
   gint64 nodes_len;          /* slots in use: ids < nodes_len */
   gint64 nodes_cap;
   RelSlot *rels;
@@ -268,6 +298,8 @@ struct _NcCursor {
   gint64 *other;
   /* nc_cursor_fetch_prop: the property of each node of the batch */
   const NcString *fetch_str;
+  const Column *fetch_col;   /* the column of fetch_str, when there is one */
+  const Column *key_col;     /* the column of key_str (filters), when there is one */
   NcValue *vals;             /* buf_cap entries when fetching, else NULL */
   gboolean *fetched;         /* vals[i] was read for buf[i] */
   NcNodeId last_other;
@@ -502,6 +534,120 @@ rel_visible (NcStore *s, const NcTxn *txn, gint64 id)
   if (txn->write || r->head_lsn <= txn->snapshot)
     return r->dead ? NULL : r->head;
   return visible (r->head, txn);
+}
+
+/* The value of `ks` in a version's map, borrowed; NULL when absent. */
+static inline const NcValue *
+map_ref (const NcMap *m, const NcString *ks)
+{
+  if (m != NULL)
+    for (guint32 i = 0; i < m->len; i++)
+      if (m->entries[i].key == ks)
+        return &m->entries[i].value;
+  return NULL;
+}
+
+/* After any change of a node's head version, of its content or of its lsn:
+ * mirrors it into the hot array and every column. Caller holds the lock
+ * exclusively (or is the writer, for a store nobody else can see). */
+static void
+node_sync (NcStore *s, gint64 id)
+{
+  const Version *h = s->nodes[id].head;
+  NodeHot *hot = &s->hot[id];
+  hot->lsn = h != NULL ? h->lsn : 0;
+  hot->tomb = h != NULL && h->tomb;
+  hot->n_labels = h != NULL ? h->n_labels : 0;
+  hot->label0 = h != NULL && h->n_labels > 0 ? h->labels[0] : NC_TOKEN_NONE;
+  for (gint i = 0; i < s->n_columns; i++)
+    {
+      Column *c = s->columns[i];
+      NcValue *slot = &c->vals[id];
+      const NcValue *pv = h != NULL && !h->tomb ? map_ref (h->props, c->key_str) : NULL;
+      if (slot->type > NC_VALUE_FLOAT)
+        nc_value_clear (slot);
+      if (pv == NULL)
+        *slot = nc_value_null ();
+      else
+        *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
+    }
+}
+
+/* The column of `ks`, or NULL. Lock-free: columns are only ever added,
+ * each complete before it is counted. */
+static inline const Column *
+column_of (NcStore *s, const NcString *ks)
+{
+  gint n = g_atomic_int_get (&s->n_columns);
+  for (gint i = 0; i < n; i++)
+    if (s->columns[i]->key_str == ks)
+      return s->columns[i];
+  return NULL;
+}
+
+/* Creates the column of `key` (filled from every head) unless it exists or
+ * MAX_COLUMNS are in use; returns it or NULL. Takes the lock exclusively:
+ * the caller holds no lock. A writer may be open (this may be it): it
+ * reads columns without the lock, and sees this one only once complete. */
+static const Column *
+column_create (NcStore *s, NcToken key, const NcString *ks)
+{
+  if (ks == NULL)
+    return NULL;
+  /* under the lock: a clear frees the columns */
+  g_rw_lock_reader_lock (&s->lock);
+  const Column *c = column_of (s, ks);
+  gboolean full = s->n_columns >= MAX_COLUMNS;
+  g_rw_lock_reader_unlock (&s->lock);
+  if (c != NULL || full)
+    return c;
+  g_rw_lock_writer_lock (&s->lock);
+  c = column_of (s, ks);
+  if (c == NULL && s->n_columns < MAX_COLUMNS)
+    {
+      Column *nc = g_new0 (Column, 1);
+      nc->key = key;
+      nc->key_str = ks;
+      nc->vals = g_new0 (NcValue, MAX (s->nodes_cap, 1));
+      for (gint64 id = 0; id < s->nodes_len; id++)
+        {
+          const Version *h = s->nodes[id].head;
+          const NcValue *pv = h != NULL && !h->tomb ? map_ref (h->props, ks) : NULL;
+          if (pv != NULL)
+            nc->vals[id] = nc_value_copy (pv);
+        }
+      s->columns[s->n_columns] = nc;
+      g_atomic_int_set (&s->n_columns, s->n_columns + 1);
+      c = nc;
+    }
+  g_rw_lock_writer_unlock (&s->lock);
+  return c;
+}
+
+static void
+columns_free (NcStore *s)
+{
+  for (gint i = 0; i < s->n_columns; i++)
+    {
+      Column *c = s->columns[i];
+      for (gint64 id = 0; id < s->nodes_len; id++)
+        nc_value_clear (&c->vals[id]);
+      g_free (c->vals);
+      g_free (c);
+      s->columns[i] = NULL;
+    }
+  g_atomic_int_set (&s->n_columns, 0);
+}
+
+/* The head of node `id` when it is the version `txn` sees and its labels
+ * are all in the hot array: fills *hot and returns TRUE. Caller checked
+ * the id and the generation (node_visible's first line). */
+static inline gboolean
+node_hot (NcStore *s, const NcTxn *txn, gint64 id, const NodeHot **hot)
+{
+  const NodeHot *h = &s->hot[id];
+  *hot = h;
+  return (txn->write || h->lsn <= txn->snapshot) && h->n_labels <= 1;
 }
 
 /* After any change of a relationship's head version or of its lsn. A slot
@@ -994,6 +1140,8 @@ store_clear_data (NcStore *s)
     }
   for (gint64 i = 0; i < s->rels_len; i++)
     chain_free (s, s->rels[i].head);
+  columns_free (s);
+  g_clear_pointer (&s->hot, g_free);
   g_clear_pointer (&s->nodes, g_free);
   g_clear_pointer (&s->rels, g_free);
   /* every pooled version is free now: give the memory back */
@@ -1082,6 +1230,16 @@ ensure_nodes (NcStore *s, gint64 id)
       gint64 cap = MAX (MAX (id + 1, s->nodes_cap * 2), 64);
       s->nodes = g_renew (NodeSlot, s->nodes, cap);
       memset (s->nodes + s->nodes_cap, 0, (gsize) (cap - s->nodes_cap) * sizeof (NodeSlot));
+      s->hot = g_renew (NodeHot, s->hot, cap);
+      memset (s->hot + s->nodes_cap, 0, (gsize) (cap - s->nodes_cap) * sizeof (NodeHot));
+      /* only the writer grows the store, and it reads without the lock
+       * (txn_read_lock), so the columns it reallocates are its own to read */
+      for (gint i = 0; i < s->n_columns; i++)
+        {
+          Column *c = s->columns[i];
+          c->vals = g_renew (NcValue, c->vals, cap);
+          memset (c->vals + s->nodes_cap, 0, (gsize) (cap - s->nodes_cap) * sizeof (NcValue));
+        }
       s->nodes_cap = cap;
     }
   if (id >= s->nodes_len)
@@ -1367,6 +1525,7 @@ nc_txn_commit (NcTxn *txn, NcLsn lsn)
     {
       gint64 id = g_array_index (txn->touched_nodes, gint64, i);
       tag_and_prune (s, s->nodes[id].head, FALSE, id, lsn, horizon);
+      node_sync (s, id);
     }
   for (guint i = 0; i < txn->touched_rels->len; i++)
     {
@@ -1432,7 +1591,11 @@ nc_txn_rollback (NcTxn *txn)
         in->len--;
     }
   for (guint i = 0; i < txn->touched_nodes->len; i++)
-    pop_pending (s, &s->nodes[g_array_index (txn->touched_nodes, gint64, i)].head);
+    {
+      gint64 id = g_array_index (txn->touched_nodes, gint64, i);
+      pop_pending (s, &s->nodes[id].head);
+      node_sync (s, id);
+    }
   for (guint i = 0; i < txn->touched_rels->len; i++)
     {
       gint64 id = g_array_index (txn->touched_rels, gint64, i);
@@ -1540,7 +1703,10 @@ nc_store_truncate_after (NcStore *store, NcLsn lsn)
   gboolean rels_gone = FALSE;
   g_rw_lock_writer_lock (&store->lock);
   for (gint64 i = 0; i < store->nodes_len; i++)
-    truncate_chain (store, &store->nodes[i].head, lsn);
+    {
+      truncate_chain (store, &store->nodes[i].head, lsn);
+      node_sync (store, i);
+    }
   for (gint64 i = 0; i < store->rels_len; i++)
     if (store->rels[i].head != NULL)
       {
@@ -1696,6 +1862,7 @@ do_create_node (NcTxn *txn, gint64 id, const NcToken *labels_in, guint n_in, NcM
   memcpy (v->labels, labels, n * sizeof (NcToken));
   v->props = props ? nc_map_ref (props) : NULL;
   s->nodes[id].head = v;
+  node_sync (s, id);
   g_array_append_val (txn->touched_nodes, id);
   s->head_nodes++;
   txn->d_nodes++;
@@ -1847,6 +2014,7 @@ do_delete_node (NcTxn *txn, gint64 id, DeleteMode mode, GError **error)
   v->tomb = TRUE;
   v->n_labels = 0;
   g_clear_pointer (&v->props, nc_map_unref);
+  node_sync (s, id);
   s->head_nodes--;
   txn->d_nodes--;
   record (txn, NC_EFFECT_DELETE_NODE, id, NULL, NULL);
@@ -1913,6 +2081,8 @@ do_set_prop (NcTxn *txn, gboolean rel, gint64 id, const char *key, const NcValue
           }
       }
   v->props = m;
+  if (!rel)
+    node_sync (s, id);
   if (!rel && !remove && s->schema->len > 0)
     index_note (s, id, v, NC_TOKEN_NONE, key);
   record (txn, rel ? NC_EFFECT_SET_REL_PROP : NC_EFFECT_SET_NODE_PROP, id, key, value);
@@ -1980,6 +2150,7 @@ do_add_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
     }
   v->labels[i] = label;
   v->n_labels++;
+  node_sync (s, id);
   delta_label (txn, label, 1);
   label_bit_set (s, label, id);
   if (s->schema->len > 0)
@@ -2003,6 +2174,7 @@ do_remove_label (NcTxn *txn, gint64 id, NcToken label, GError **error)
     if (v->labels[i] != label)
       v->labels[j++] = v->labels[i];
   v->n_labels = j;
+  node_sync (s, id);
   delta_label (txn, label, -1);
   record (txn, NC_EFFECT_REMOVE_LABEL, id, nc_store_token_name (s, NC_TOKEN_LABEL, label), NULL);
   return TRUE;
@@ -3065,12 +3237,31 @@ bits_next (NcStore *s, NcToken label, gint64 pos, gint64 cap)
     }
 }
 
+/* Keeps the fetched property of the node about to be pushed. Null,
+ * booleans and numbers own nothing: no call to copy or clear them. */
+static inline void
+fetch_store (NcCursor *c, const NcValue *pv)
+{
+  NcValue *slot = &c->vals[c->buf_len];
+  if (slot->type > NC_VALUE_FLOAT)
+    nc_value_clear (slot);
+  if (pv == NULL)
+    *slot = nc_value_null ();
+  else
+    *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
+  c->fetched[c->buf_len] = TRUE;
+}
+
 /* Label scan, optionally filtering on a property (CUR_FILTER). */
 static void
 fill_nodes_label (NcCursor *c)
 {
   NcStore *s = c->txn->store;
   guint examined = 0;
+  /* with the columns the cursor needs, a node whose head is the version
+   * this transaction sees is decided from dense arrays read in id order:
+   * the versions and maps are only loaded for the others */
+  gboolean columns_do = (c->kind != CUR_FILTER || c->key_col != NULL) && (c->vals == NULL || c->fetch_col != NULL);
   while (c->buf_len < c->buf_cap && examined < CURSOR_SCAN_LIMIT)
     {
       gint64 id = c->token == NC_TOKEN_NONE
@@ -3083,14 +3274,36 @@ fill_nodes_label (NcCursor *c)
         }
       c->pos = id + 1;
       examined++;
+      const NodeHot *hot;
+      const Version *v = NULL;
+      if (id < s->nodes_len && node_hot (s, c->txn, id, &hot))
+        {
+          if (hot->tomb || (c->token != NC_TOKEN_NONE && (hot->n_labels == 0 || hot->label0 != c->token)))
+            continue;
+          if (c->kind == CUR_FILTER)
+            {
+              const NcValue *val = c->key_col != NULL ? &c->key_col->vals[id]
+                                                      : prop_ref ((v = s->nodes[id].head), c->key_str);
+              if (val == NULL || !value_matches (c, val))
+                continue;
+            }
+          if (c->vals != NULL)
+            {
+              const NcValue *pv = c->fetch_col != NULL ? &c->fetch_col->vals[id]
+                                                        : prop_ref (v ? v : s->nodes[id].head, c->fetch_str);
+              fetch_store (c, pv);
+            }
+          push (c, id, -1);
+          continue;
+        }
       /* versions and property maps are separate heap blocks: start loading
        * the versions 32 nodes ahead (this loop spends a few nanoseconds per
        * node, so 8 ahead was too close to hide a miss), and the property map of every node
        * yielded (the engine reads properties of this batch right after),
        * so a scan waits on memory less often */
-      if (id + 32 < s->nodes_len)
+      if (!columns_do && id + 32 < s->nodes_len)
         __builtin_prefetch (s->nodes[id + 32].head);
-      Version *v = node_visible (s, c->txn, id);
+      v = node_visible (s, c->txn, id);
       if (v == NULL || (c->token != NC_TOKEN_NONE && !version_has_label (v, c->token)))
         continue;
       if (c->kind == CUR_FILTER)
@@ -3109,7 +3322,7 @@ fill_nodes_label (NcCursor *c)
           /* read the property while the version is at hand; start on the
            * map of a node a little ahead (its version was requested 32
            * nodes ago) */
-          if (id + 12 < s->nodes_len)
+          if (!columns_do && id + 12 < s->nodes_len)
             {
               const Version *ahead = s->nodes[id + 12].head;
               if (ahead != NULL && ahead->props != NULL)
@@ -3118,16 +3331,7 @@ fill_nodes_label (NcCursor *c)
                   __builtin_prefetch ((const char *) ahead->props + 64);
                 }
             }
-          const NcValue *pv = prop_ref (v, c->fetch_str);
-          /* null, booleans and numbers own nothing: no call to copy or clear them */
-          NcValue *slot = &c->vals[c->buf_len];
-          if (slot->type > NC_VALUE_FLOAT)
-            nc_value_clear (slot);
-          if (pv == NULL)
-            *slot = nc_value_null ();
-          else
-            *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
-          c->fetched[c->buf_len] = TRUE;
+          fetch_store (c, prop_ref (v, c->fetch_str));
         }
       push (c, id, -1);
     }
@@ -3181,10 +3385,19 @@ fill_expand (NcCursor *c)
       const AdjEntry *v = l->v;
       gint64 first = c->pos;
       gint64 end = MIN (cap, first + (gint64) (c->buf_cap - c->buf_len));
+      /* the far node's checks (nc_txn_expand_to_label,
+       * nc_cursor_filter_range) read its hot entry and the filter's column,
+       * and its version only when those do not answer */
+      gboolean far = c->token != NC_TOKEN_NONE || c->key != NC_TOKEN_NONE;
       for (gint64 i = first; i < end; i++)
         {
           __builtin_prefetch (&s->rels[v[i].rel]);
-          __builtin_prefetch (&s->nodes[v[i].other]);
+          if (far)
+            {
+              __builtin_prefetch (&s->hot[v[i].other]);
+              if (c->key_col != NULL)
+                __builtin_prefetch (&c->key_col->vals[v[i].other]);
+            }
         }
       for (gint64 i = first; i < end; i++)
         {
@@ -3193,7 +3406,9 @@ fill_expand (NcCursor *c)
           const RelSlot *rs = &s->rels[v[i].rel];
           if (!c->txn->write && rs->head_lsn > c->txn->snapshot)
             __builtin_prefetch (rs->head);
-          __builtin_prefetch (s->nodes[v[i].other].head);
+          const NodeHot *oh;
+          if (far && (!node_hot (s, c->txn, v[i].other, &oh) || (c->key != NC_TOKEN_NONE && c->key_col == NULL)))
+            __builtin_prefetch (s->nodes[v[i].other].head);
         }
       for (gint64 i = first; i < end; i++)
         {
@@ -3207,6 +3422,21 @@ fill_expand (NcCursor *c)
               /* nc_txn_expand_to_label / nc_cursor_filter_range; the far
                * node's property map is what the engine reads next (a WHERE
                * on the far node) */
+              const NodeHot *oh;
+              if (node_hot (s, c->txn, a->other, &oh))
+                {
+                  if (oh->tomb || (c->token != NC_TOKEN_NONE && (oh->n_labels == 0 || oh->label0 != c->token)))
+                    continue;
+                  if (c->key != NC_TOKEN_NONE)
+                    {
+                      const NcValue *pv = c->key_col != NULL ? &c->key_col->vals[a->other]
+                                                             : prop_ref (s->nodes[a->other].head, c->key_str);
+                      if (pv == NULL || !value_matches (c, pv))
+                        continue;
+                    }
+                  push (c, a->rel, a->other);
+                  continue;
+                }
               Version *ov = node_visible (s, c->txn, a->other);
               if (ov == NULL || (c->token != NC_TOKEN_NONE && !version_has_label (ov, c->token)))
                 continue;
@@ -3600,6 +3830,19 @@ nc_txn_prop_interned (NcTxn *txn, gboolean rel, gint64 id, const NcString *key, 
   NcStore *s = txn->store;
   NcValue out = nc_value_null ();
   txn_read_lock (txn);
+  const NodeHot *hot;
+  const Column *col;
+  if (!rel && id >= 0 && id < s->nodes_len && txn_current (txn) && (col = column_of (s, key)) != NULL
+      && node_hot (s, txn, id, &hot))
+    {
+      /* the column holds the head's value, and the head is what txn sees */
+      if (!hot->tomb)
+        out = nc_value_copy (&col->vals[id]);
+      txn_read_unlock (txn);
+      if (visible)
+        *visible = !hot->tomb;
+      return out;
+    }
   Version *v = rel ? rel_visible (s, txn, id) : node_visible (s, txn, id);
   if (v != NULL)
     out = prop_in_version (v, key);
@@ -3655,6 +3898,7 @@ nc_cursor_filter_range (NcCursor *cur, NcToken key, const NcValue *lower, gboole
     cur->kind = CUR_FILTER;
   cur->key = key;
   cur->key_str = nc_store_key_string (cur->txn->store, key);
+  cur->key_col = column_create (cur->txn->store, key, cur->key_str);
   if (cur->key_name == NULL)
     cur->key_name = g_strdup (nc_store_token_name (cur->txn->store, NC_TOKEN_PROP_KEY, key));
   cur->match = MATCH_RANGE;
@@ -3750,6 +3994,7 @@ nc_cursor_fetch_prop (NcCursor *cur, NcToken key)
   cur->fetch_str = nc_store_key_string (cur->txn->store, key);
   if (cur->fetch_str == NULL)
     return FALSE;
+  cur->fetch_col = column_create (cur->txn->store, key, cur->fetch_str);
   cur->vals = g_new0 (NcValue, cur->buf_cap);
   cur->fetched = g_new0 (gboolean, cur->buf_cap);
   return TRUE;
