@@ -363,6 +363,176 @@ test_relationship_visibility_follows_snapshots (Fixture *f, gconstpointer data)
   nc_txn_rollback (before);
 }
 
+/* Label scans, an expand's far-node checks and property reads answer from
+ * the node hot array and the property columns when the head is the version
+ * a transaction sees (store.c, node_sync). These check that every write
+ * path keeps them equal to the versions: a pending change, a rollback, a
+ * commit before and after publication, a delete, a second label (which
+ * the hot array does not hold), truncation, a clear, and more keys than
+ * there are columns. Each view is compared with what an older reader or
+ * the writer must see. */
+static char *
+scan_text (NcTxn *txn, NcToken lbl, NcToken k, gint64 above)
+{
+  g_autoptr (NcCursor) c = nc_txn_scan_nodes (txn, lbl);
+  NcValue lo = nc_value_int (above);
+  g_assert_true (nc_cursor_filter_range (c, k, &lo, FALSE, NULL, FALSE));
+  g_assert_true (nc_cursor_fetch_prop (c, k));
+  GString *out = g_string_new (NULL);
+  gint64 id;
+  while (nc_cursor_next (c, &id))
+    {
+      const NcValue *v = nc_cursor_prop (c);
+      g_string_append_printf (out, "%s%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, out->len ? " " : "", id,
+                              v != NULL && v->type == NC_VALUE_INT ? v->u.i : -1);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static char *
+expand_text (NcTxn *txn, NcNodeId from, NcToken lbl, NcToken k, gint64 above)
+{
+  g_autoptr (NcCursor) c = nc_txn_expand_to_label (txn, from, NC_DIR_OUT, NULL, 0, lbl);
+  NcValue lo = nc_value_int (above);
+  g_assert_true (nc_cursor_filter_range (c, k, &lo, FALSE, NULL, FALSE));
+  GString *out = g_string_new (NULL);
+  gint64 rel;
+  while (nc_cursor_next (c, &rel))
+    g_string_append_printf (out, "%s%" G_GINT64_FORMAT, out->len ? " " : "", nc_cursor_rel_other (c));
+  return g_string_free (out, FALSE);
+}
+
+static gint64
+interned_int (NcStore *s, NcTxn *txn, NcNodeId id, NcToken k, gboolean *visible)
+{
+  g_auto (NcValue) v = nc_txn_prop_interned (txn, FALSE, id, nc_store_key_string (s, k), visible);
+  return v.type == NC_VALUE_INT ? v.u.i : -1;
+}
+
+#define assert_text(call, expected) \
+  G_STMT_START { g_autofree char *_t = (call); g_assert_cmpstr (_t, ==, (expected)); } G_STMT_END
+
+static void
+test_property_columns_follow_every_write_path (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  NcToken P = label (f, "P"), Q = label (f, "Q"), x = key (f, "x"), R = rtype (f, "R");
+  gboolean vis;
+  NcTxn *w = nc_store_begin_write (f->store);
+  NcNodeId hub = create_node (w, NC_TOKEN_NONE, NC_TOKEN_NONE, 0);
+  NcNodeId n[3];
+  for (int i = 0; i < 3; i++)
+    {
+      /* with its properties in one effect: no later set to sync the node */
+      g_autoptr (NcMap) props = map1 ("x", nc_value_int (10 * (i + 1)));
+      n[i] = nc_txn_create_node (w, &P, 1, props, &error);
+      g_assert_no_error (error);
+      nc_txn_create_rel (w, R, hub, n[i], NULL, &error);
+      g_assert_no_error (error);
+    }
+  assert_text (scan_text (w, P, x, 8), "1:10 2:20 3:30");
+  commit (f, w);
+  NcTxn *r1 = nc_store_begin_read (f->store);
+  assert_text (scan_text (r1, P, x, 8), "1:10 2:20 3:30");
+  assert_text (expand_text (r1, hub, P, x, 8), "1 2 3");
+
+  /* a pending change: the writer sees it, a reader does not; rollback */
+  w = nc_store_begin_write (f->store);
+  set_int (w, n[0], x, 5);
+  assert_text (scan_text (w, P, x, 8), "2:20 3:30");
+  assert_text (expand_text (w, hub, P, x, 8), "2 3");
+  g_assert_cmpint (interned_int (f->store, w, n[0], x, &vis), ==, 5);
+  NcTxn *during = nc_store_begin_read (f->store);
+  assert_text (scan_text (during, P, x, 8), "1:10 2:20 3:30");
+  assert_text (expand_text (during, hub, P, x, 8), "1 2 3");
+  g_assert_cmpint (interned_int (f->store, during, n[0], x, &vis), ==, 10);
+  nc_txn_rollback (during);
+  nc_txn_rollback (w);
+  w = nc_store_begin_write (f->store);
+  assert_text (scan_text (w, P, x, 8), "1:10 2:20 3:30");
+  g_assert_cmpint (interned_int (f->store, w, n[0], x, &vis), ==, 10);
+
+  /* set, delete, a second label; committed, then published */
+  set_int (w, n[0], x, 5);
+  g_assert_true (nc_txn_delete_node (w, n[1], TRUE, &error));
+  g_assert_true (nc_txn_add_label (w, n[2], Q, &error));
+  assert_text (scan_text (w, P, x, 4), "1:5 3:30");
+  assert_text (scan_text (w, Q, x, 4), "3:30");
+  assert_text (expand_text (w, hub, P, x, 4), "1 3");
+  g_assert_cmpint (interned_int (f->store, w, n[1], x, &vis), ==, -1);
+  g_assert_false (vis);
+  nc_txn_commit (w, ++f->lsn);
+  NcTxn *unpublished = nc_store_begin_read (f->store);
+  assert_text (scan_text (unpublished, P, x, 8), "1:10 2:20 3:30");
+  nc_store_publish (f->store, f->lsn);
+  NcTxn *r2 = nc_store_begin_read (f->store);
+  assert_text (scan_text (r2, P, x, 8), "3:30");
+  assert_text (scan_text (r2, Q, x, 8), "3:30");
+  assert_text (expand_text (r2, hub, P, x, 4), "1 3");
+  g_assert_cmpint (interned_int (f->store, r2, n[1], x, &vis), ==, -1);
+  g_assert_false (vis);
+  g_assert_cmpint (interned_int (f->store, r1, n[1], x, &vis), ==, 20);
+  g_assert_true (vis);
+  assert_text (scan_text (r1, P, x, 8), "1:10 2:20 3:30");
+  assert_text (expand_text (r1, hub, P, x, 8), "1 2 3");
+  nc_txn_rollback (r2);
+  nc_txn_rollback (unpublished);
+
+  /* back to one label, a new value */
+  w = nc_store_begin_write (f->store);
+  g_assert_true (nc_txn_remove_label (w, n[2], Q, &error));
+  assert_text (scan_text (w, Q, x, 8), "");
+  set_int (w, n[2], x, 40);
+  g_assert_true (nc_txn_remove_label (w, n[0], P, &error));
+  assert_text (scan_text (w, P, x, 4), "3:40");
+  commit (f, w);
+  NcLsn published = f->lsn;
+  NcTxn *r3 = nc_store_begin_read (f->store);
+  assert_text (scan_text (r3, P, x, 8), "3:40");
+  assert_text (scan_text (r3, Q, x, 8), "");
+  nc_txn_rollback (r3);
+  nc_txn_rollback (r1);
+
+  /* an unpublished tail is truncated: the columns go back with it */
+  w = nc_store_begin_write (f->store);
+  set_int (w, n[2], x, 50);
+  set_int (w, n[0], x, 60);
+  nc_txn_commit (w, ++f->lsn);
+  nc_store_truncate_after (f->store, published);
+  f->lsn = published;
+  w = nc_store_begin_write (f->store);
+  assert_text (scan_text (w, P, x, 8), "3:40");
+  g_assert_cmpint (interned_int (f->store, w, n[0], x, &vis), ==, 5);
+
+  /* more keys than columns: the ones without a column read the versions */
+  for (int k = 0; k < 10; k++)
+    {
+      g_autofree char *name = g_strdup_printf ("k%d", k);
+      NcToken kt = key (f, name);
+      set_int (w, n[2], kt, 100 + k);
+    }
+  commit (f, w);
+  NcTxn *r4 = nc_store_begin_read (f->store);
+  for (int k = 0; k < 10; k++)
+    {
+      g_autofree char *name = g_strdup_printf ("k%d", k);
+      g_autofree char *want = g_strdup_printf ("3:%d", 100 + k);
+      assert_text (scan_text (r4, P, key (f, name), 0), want);
+      g_assert_cmpint (interned_int (f->store, r4, n[2], key (f, name), &vis), ==, 100 + k);
+    }
+  nc_txn_rollback (r4);
+
+  /* a clear drops the columns; the next scan builds them again */
+  nc_store_clear (f->store);
+  w = nc_store_begin_write (f->store);
+  NcNodeId again = create_node (w, P, x, 70);
+  commit (f, w);
+  NcTxn *r5 = nc_store_begin_read (f->store);
+  g_autofree char *want = g_strdup_printf ("%" G_GINT64_FORMAT ":70", again);
+  assert_text (scan_text (r5, P, x, 8), want);
+  nc_txn_rollback (r5);
+}
+
 static void
 test_read_transaction_cannot_write (Fixture *f, gconstpointer data)
 {
@@ -2130,6 +2300,7 @@ main (int argc, char **argv)
   ADD ("rollback-restores-previous-versions", test_rollback_restores_previous_versions);
   ADD ("delete-is-invisible-after-commit-only", test_delete_is_invisible_after_commit_only);
   ADD ("relationship-visibility-follows-snapshots", test_relationship_visibility_follows_snapshots);
+  ADD ("property-columns-follow-every-write-path", test_property_columns_follow_every_write_path);
   ADD ("read-transaction-cannot-write", test_read_transaction_cannot_write);
   ADD ("single-writer-at-a-time", test_single_writer_at_a_time);
   ADD ("long-cursor-keeps-its-snapshot", test_long_cursor_keeps_its_snapshot);
