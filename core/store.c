@@ -3122,6 +3122,19 @@ value_matches (const NcCursor *c, const NcValue *v)
   int cmp;
   if (c->match == MATCH_EQUAL)
     return nc_value_equals (v, &c->value) == NC_TRI_TRUE;
+  /* integers against integer bounds (ages, years, counts): the comparison
+   * nc_value_compare would make, without its calls */
+  if (v->type == NC_VALUE_INT && (c->lower.type == NC_VALUE_INT || c->lower.type == NC_VALUE_NULL)
+      && (c->upper.type == NC_VALUE_INT || c->upper.type == NC_VALUE_NULL)
+      && (c->lower.type != NC_VALUE_NULL || c->upper.type != NC_VALUE_NULL))
+    {
+      gint64 x = v->u.i;
+      if (c->lower.type == NC_VALUE_INT && (x < c->lower.u.i || (x == c->lower.u.i && !c->lower_inclusive)))
+        return FALSE;
+      if (c->upper.type == NC_VALUE_INT && (x > c->upper.u.i || (x == c->upper.u.i && !c->upper_inclusive)))
+        return FALSE;
+      return TRUE;
+    }
   if (c->lower.type != NC_VALUE_NULL)
     {
       if (!nc_value_compare (v, &c->lower, &cmp) || cmp < 0 || (cmp == 0 && !c->lower_inclusive))
@@ -3896,9 +3909,13 @@ nc_cursor_filter_range (NcCursor *cur, NcToken key, const NcValue *lower, gboole
     return FALSE;
   if (cur->kind == CUR_NODES_LABEL)
     cur->kind = CUR_FILTER;
-  cur->key = key;
-  cur->key_str = nc_store_key_string (cur->txn->store, key);
-  cur->key_col = column_create (cur->txn->store, key, cur->key_str);
+  if (cur->key != key || cur->key_str == NULL)
+    {
+      /* an expand restarted per input row keeps its key: looked up once */
+      cur->key = key;
+      cur->key_str = nc_store_key_string (cur->txn->store, key);
+      cur->key_col = column_create (cur->txn->store, key, cur->key_str);
+    }
   if (cur->key_name == NULL)
     cur->key_name = g_strdup (nc_store_token_name (cur->txn->store, NC_TOKEN_PROP_KEY, key));
   cur->match = MATCH_RANGE;
