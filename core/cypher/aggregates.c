@@ -250,6 +250,12 @@ set_percentile (NcAggregate *agg, const NcValue *p, GError **error)
   return TRUE;
 }
 
+void
+nc_aggregate_add_rows (NcAggregate *agg, gint64 n)
+{
+  agg->count += n;
+}
+
 gboolean
 nc_aggregate_step (NcAggregate *agg, const NcValue *args, guint n_args, GError **error)
 {

@@ -184,6 +184,18 @@ gboolean nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr 
  * that checked its pushed range exactly (see nc_cursor_push_range). */
 gboolean nc_op_scan_range_exact (NcOp *op);
 gboolean nc_op_expand_range_exact (NcOp *op);
+/* count(*) over an expand (op-aggregate.c): TRUE when `op` is a
+ * fixed-length Expand(All) with neither end nor relationship bound before;
+ * with constant_range, also when a Filter covered by it may be skipped
+ * (its range bound is a literal or a parameter). */
+gboolean nc_op_expand_countable (NcOp *op, gboolean constant_range);
+/* Takes the expand's next input row and counts the rows it would yield
+ * for it, without binding them; FALSE at the end of the input (or on an
+ * error). */
+gboolean nc_op_expand_count_next (NcOp *op, gint64 *n, GError **error);
+/* The operator whose cursor checks this Filter's conjunct
+ * (nc_op_filter_cover), or NULL; NULL for operators that are not Filters. */
+NcOp *nc_op_filter_covered_by (NcOp *op);
 /* Marks a Filter whose predicate is the conjunct pushed into `by` (a scan
  * or expand, its child or below it with only Filters between): while
  * exact (by) is TRUE the predicate is known true and not evaluated. */

@@ -53,6 +53,8 @@ NcAggregate *nc_aggregate_new (const char *name, gboolean distinct, GError **err
 /* count(*) = step with n_args 0. percentileCont/Disc take 2 args. */
 gboolean nc_aggregate_step (NcAggregate *agg, const NcValue *args, guint n_args, GError **error);
 gboolean nc_aggregate_finish (NcAggregate *agg, NcValue *out, GError **error);
+/* count(*) of n more rows at once (nc_aggregate_step with no arguments, n times). */
+void nc_aggregate_add_rows (NcAggregate *agg, gint64 n);
 void nc_aggregate_free (NcAggregate *agg);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (NcAggregate, nc_aggregate_free)

@@ -302,11 +302,60 @@ build_fused (AggOp *a, int slot, const NcString *ks, GError **error)
 }
 
 static gboolean
+counts_only (AggOp *a)
+{
+  for (guint i = 0; i < a->aggs->len; i++)
+    if (((const NcExpr *) a->aggs->pdata[i])->kind != NC_EX_COUNT_STAR)
+      return FALSE;
+  return a->aggs->len > 0;
+}
+
+static gboolean
 build (AggOp *a, GError **error)
 {
   NcOp *op = &a->op;
   NcExecCtx *x = op->x;
   guint nk = a->keys->len;
+  if (nk == 0 && counts_only (a))
+    {
+      /* `MATCH (a)-[r]->(b) WHERE ... RETURN count(*)`: the expand counts
+       * what it would yield per input row, without binding a row for each
+       * (and the Filters its cursor covers are not run: their conjunct is
+       * what the cursor checked) */
+      NcOp *filters[4];
+      guint nf = 0;
+      NcOp *c = op->child;
+      while (nf < G_N_ELEMENTS (filters) && nc_op_filter_covered_by (c) != NULL)
+        {
+          filters[nf++] = c;
+          c = c->child;
+        }
+      gboolean covered = TRUE;
+      for (guint i = 0; i < nf; i++)
+        covered = covered && nc_op_filter_covered_by (filters[i]) == c;
+      if (covered && nc_op_expand_countable (c, nf > 0))
+        {
+          gint64 total = 0, n;
+          while (nc_op_expand_count_next (c, &n, error))
+            {
+              total += n;
+              for (guint i = 0; i < nf; i++)
+                filters[i]->rows += n;
+            }
+          if (error && *error)
+            return FALSE;
+          if (total > 0)
+            {
+              Group *g = group_new (a, g_new0 (NcValue, 1), c->row, error);
+              if (g == NULL)
+                return FALSE;
+              for (guint i = 0; i < a->aggs->len; i++)
+                nc_aggregate_add_rows (g->aggs[i], total);
+              g_ptr_array_add (a->groups, g);
+            }
+          goto groups_done;
+        }
+    }
   int slot = nc_op_scan_fusable_slot (op->child);
   const char *name = slot >= 0 ? fusable_key (a, slot) : NULL;
   if (name != NULL)
@@ -345,7 +394,8 @@ build (AggOp *a, GError **error)
             return FALSE;
           }
       Group probe = { nk, keys, NULL, NULL };
-      Group *g = lookup_group (a, &probe);
+      /* no grouping key: one group, no hashing */
+      Group *g = nk == 0 ? (a->groups->len ? a->groups->pdata[0] : NULL) : lookup_group (a, &probe);
       if (g == NULL)
         {
           keys = g_memdup2 (a->probe, sizeof (NcValue) * MAX (nk, 1));

@@ -32,6 +32,8 @@ typedef struct {
   gboolean range_exact; /* the live cursor checks the pushed conjunct exactly */
   NcExpr *range_val;
   int range_op;
+  gboolean count_mode;  /* nc_op_expand_count_next: count, do not bind */
+  gint64 counted;
   GArray *stack;        /* Frame, variable length */
   GArray *path;         /* NcValue rel refs */
   gboolean zero_pending;
@@ -230,6 +232,30 @@ expand_next (NcOp *op, GError **error)
                 return FALSE;
               if (produced)
                 return TRUE;
+            }
+          else if (e->count_mode)
+            {
+              /* every relationship a row would be made of, counted; one
+               * call per input row */
+              gint64 rid;
+              while (e->cur_live && nc_cursor_next (e->cur, &rid))
+                {
+                  if (!nc_exec_tick (x, error))
+                    return FALSE;
+                  op->db_hits++;
+                  gboolean ok;
+                  if (!nc_rel_matches (x, e->rel, rid, op->row, &ok, error))
+                    return FALSE;
+                  if (ok && !e->cur_checks_end && !end_ok (e, nc_cursor_rel_other (e->cur), &ok, error))
+                    return FALSE;
+                  if (ok)
+                    e->counted++;
+                }
+              e->cur_live = FALSE;
+              e->have_input = FALSE;
+              /* PROFILE: the rows this call stands for (nc_op_next adds one) */
+              op->rows += e->counted - 1;
+              return TRUE;
             }
           else
             {
@@ -433,6 +459,32 @@ nc_op_expand_new (NcExecCtx *x, NcOp *child, int from, NcRelPat *rel, NcNodePat 
   g_string_append_printf (d, "]%s(%s)", e->dir == NC_DIR_OUT ? "->" : "-", (char *) x->stmt->slot_names->pdata[to->slot]);
   e->op.details = g_string_free (d, FALSE);
   return &e->op;
+}
+
+gboolean
+nc_op_expand_countable (NcOp *op, gboolean constant_range)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  if (op->klass != &expand_class || e->to_bound || e->rel_bound)
+    return FALSE;
+  /* a covered Filter above is skipped: its conjunct must be exactly what
+   * the cursor checks for every input row, which holds when the bound is a
+   * literal or a parameter (evaluating it cannot fail; a null one yields
+   * nothing, as `b.key > null` matches nothing) */
+  return !constant_range || e->range_key == NC_TOKEN_NONE
+         || (e->range_val != NULL && (e->range_val->kind == NC_EX_LITERAL || e->range_val->kind == NC_EX_PARAM));
+}
+
+gboolean
+nc_op_expand_count_next (NcOp *op, gint64 *n, GError **error)
+{
+  ExpandOp *e = (ExpandOp *) op;
+  e->count_mode = TRUE;
+  e->counted = 0;
+  gboolean ok = nc_op_next (op, error);
+  e->count_mode = FALSE;
+  *n = e->counted;
+  return ok;
 }
 
 gboolean

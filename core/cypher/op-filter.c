@@ -60,3 +60,11 @@ nc_op_filter_cover (NcOp *filter, NcOp *by, gboolean (*exact) (NcOp *by))
   f->cover = by;
   f->cover_exact = exact;
 }
+
+NcOp *
+nc_op_filter_covered_by (NcOp *op)
+{
+  if (op->klass != &filter_class)
+    return NULL;
+  return ((FilterOp *) op)->cover;
+}
