@@ -8,24 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
-
-static void
-rm_rf (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
+#include "test-fs-util.h"
 
 /* The checks report skipped snapshots with g_warning; those are expected
  * here and must not abort the test. */
@@ -120,7 +103,7 @@ static void
 fixture_teardown (Fixture *f, gconstpointer unused)
 {
   nc_store_free (f->store);
-  rm_rf (f->dir);
+  nc_test_rm_rf (f->dir);
   g_free (f->dir);
   g_free (f->data);
   g_free (f->archive);
@@ -299,7 +282,7 @@ test_no_manifest_is_a_normal_start (void)
   g_assert_no_error (error);
   /* A crashed backup's leftovers are removed. */
   g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
-  rm_rf (dir);
+  nc_test_rm_rf (dir);
 }
 
 int

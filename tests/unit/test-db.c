@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "test-fs-util.h"
 
 typedef struct {
   char *dir;
@@ -60,27 +61,11 @@ setup (Fixture *f, gconstpointer data)
 }
 
 static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 teardown (Fixture *f, gconstpointer data)
 {
   if (f->db)
     fixture_close (f);
-  rm_rf (f->dir);
+  nc_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 
@@ -345,7 +330,7 @@ test_missing_module_names_the_file (void)
   NcDb *db = nc_db_open (c, NULL, &error);
   g_assert_null (db);
   g_assert_nonnull (strstr (error->message, "/nonexistent/modules/standalone.so"));
-  rm_rf (dir);
+  nc_test_rm_rf (dir);
 }
 
 static void

@@ -13,6 +13,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include "test-fs-util.h"
 
 /* Entities per load: several cursor batches (they start at 16 ids). */
 #define N_NODES 200
@@ -442,22 +443,6 @@ test_dump_fails_after_clear (void)
 /* ---- through the engine: a streaming result across a clear ------------------ */
 
 static void
-rm_tree (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 test_result_across_clear_fails_transient (void)
 {
   g_autoptr (GError) error = NULL;
@@ -515,7 +500,7 @@ test_result_across_clear_fails_transient (void)
 
   nc_db_close (db);
   nc_config_free (config);
-  rm_tree (dir);
+  nc_test_rm_rf (dir);
 }
 
 int

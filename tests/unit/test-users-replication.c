@@ -12,27 +12,12 @@
 #include <string.h>
 
 #include <glib/gstdio.h>
+#include "test-fs-util.h"
 
 typedef struct {
   char *dir;
   char *dir2;
 } Fixture;
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) d = g_dir_open (path, 0, NULL);
-  const char *name;
-  while (d && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static void
 setup (Fixture *f, gconstpointer data)
@@ -46,8 +31,8 @@ setup (Fixture *f, gconstpointer data)
 static void
 teardown (Fixture *f, gconstpointer data)
 {
-  rm_rf (f->dir);
-  rm_rf (f->dir2);
+  nc_test_rm_rf (f->dir);
+  nc_test_rm_rf (f->dir2);
   g_free (f->dir);
   g_free (f->dir2);
 }
@@ -384,7 +369,7 @@ test_db_snapshot_carries_table (Fixture *f, gconstpointer data)
 
   /* Only the snapshot is left: no log, a stale users.json. */
   g_autofree char *wal = g_build_filename (f->dir, "wal", NULL);
-  rm_rf (wal);
+  nc_test_rm_rf (wal);
   g_assert_false (g_file_test (wal, G_FILE_TEST_EXISTS));
   write_admin_only_users_file (f->dir, f->dir2);
   db_open (&d, f->dir);

@@ -7,6 +7,7 @@
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include "test-fs-util.h"
 
 typedef struct {
   char *dir;
@@ -21,24 +22,9 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-  if (d == NULL)
-    return;
-  while ((name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *p = g_build_filename (dir, name, NULL);
-      g_unlink (p);
-    }
-  g_rmdir (dir);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  remove_tree (f->dir);
+  nc_test_rm_rf (f->dir);
   g_free (f->dir);
 }
 
@@ -80,7 +66,7 @@ test_slash_separator (Fixture *f, gconstpointer data)
   /* ':' wins over '/': "neo/pass" is the user only when ':' is present. */
   g_assert_cmpint (nc_users_role (users, "neo/pass"), ==, NC_USER_ROLE_ADMIN);
   g_clear_pointer (&users, nc_users_free);
-  remove_tree (f->dir);
+  nc_test_rm_rf (f->dir);
   g_mkdir (f->dir, 0700);
   users = open_users (f, "neo/secret");
   g_assert_true (nc_users_authenticate (users, NULL, "neo", "secret", NULL, NULL));

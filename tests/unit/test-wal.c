@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <string.h>
 #include <glib/gstdio.h>
+#include "test-fs-util.h"
 
 /* ---- fixtures --------------------------------------------------------------- */
 
@@ -53,24 +54,6 @@ log_contains (const char *a, const char *b)
   return found;
 }
 
-static void
-rm_rf (const char *path)
-{
-  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) d = g_dir_open (path, 0, NULL);
-      const char *name;
-      while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
-}
-
 typedef struct {
   char *dir;
 } Fixture;
@@ -87,7 +70,7 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  rm_rf (f->dir);
+  nc_test_rm_rf (f->dir);
   g_free (f->dir);
   log_reset (FALSE);
 }
