@@ -195,6 +195,23 @@ export class RaftCluster {
   }
 
   /** Waits until every live node has applied the leader's commit index. */
+  /**
+   * Starts member i (stopped) again with an empty data directory, waits until
+   * the leader has removed it, added it back as a learner and promoted it
+   * (docs/raft-cluster.md: every member is a voter again) and every member has
+   * applied the commit index; returns member i's /admin/raft/state.
+   */
+  async rejoinWiped(i, leader, timeoutMs = 20000) {
+    await this.start(i, { bootstrap: false, fresh: true });
+    const all = this.ids.map((k) => `node-${k}`).sort();
+    await waitFor('the wiped member to be a voter again', async () => {
+      const [l, v] = await Promise.all([this.state(leader), this.state(i)]);
+      return [l, v].every((s) => JSON.stringify([...s.voters].sort()) === JSON.stringify(all)) ? v : null;
+    }, timeoutMs);
+    await this.waitConverged(timeoutMs);
+    return this.state(i);
+  }
+
   async waitConverged(timeoutMs = 15000) {
     return waitFor('applied indexes to converge', async () => {
       const states = await Promise.all(this.live().map((i) => this.state(i)));

@@ -188,14 +188,7 @@ describe('users in a raft cluster', () => {
 
     const victim = followers()[0];
     await cluster.stop(victim);
-    await cluster.start(victim, { bootstrap: false, fresh: true });
-    const all = ['node-1', 'node-2', 'node-3'];
-    await waitFor('the wiped member to be a voter again', async () => {
-      const [l, v] = await Promise.all([cluster.state(leader), cluster.state(victim)]);
-      return [l, v].every((s) => JSON.stringify([...s.voters].sort()) === JSON.stringify(all)) ? v : null;
-    }, 20000);
-    await cluster.waitConverged(20000);
-    const vs = await cluster.state(victim);
+    const vs = await cluster.rejoinWiped(victim, leader);
     assert.ok(vs.snapshot_index > 0, `caught up by snapshot (state ${JSON.stringify(vs)})`);
     await loginsEverywhere(named([victim]), 'erin', 'erin-pw');
     await loginsEverywhere(named([victim]), 'alice', 'alice-pw-2');
