@@ -785,7 +785,9 @@ test_concurrent_readers_see_consistent_snapshots (Fixture *f, gconstpointer data
 }
 
 /* The column paths (label scan fetch and filter, expand filter, property
- * reads) and the version path must agree under concurrency: a writer keeps
+ * reads) and the version path must agree under concurrency, and the writer
+ * must not starve behind readers that read back to back (the store lock
+ * prefers writers: with GRWLock it managed 32 transactions in 10 s): a writer keeps
  * every :P node's x and y equal in each commit (and rolls back every third
  * transaction after changing them), while reader threads create columns
  * for x and y on first use and check, in every snapshot, that each node's
@@ -831,9 +833,6 @@ column_race_reader (gpointer data)
       g_clear_pointer (&ex, nc_cursor_free);
       nc_txn_rollback (r);
       g_atomic_int_inc (&c->checks);
-      /* the store lock prefers readers: three threads reading back to back
-       * would keep the writer out for seconds */
-      g_usleep (100);
     }
   return NULL;
 }
