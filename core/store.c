@@ -4076,6 +4076,33 @@ nc_cursor_fetch_prop (NcCursor *cur, NcToken key)
   return TRUE;
 }
 
+gboolean
+nc_cursor_seek_restart (NcCursor *cur, const NcValue *value)
+{
+  if (cur->match != MATCH_EQUAL || (cur->kind != CUR_INDEX && cur->kind != CUR_FILTER))
+    return FALSE;
+  NcStore *s = cur->txn->store;
+  nc_value_clear (&cur->value);
+  cur->value = nc_value_copy (value);
+  if (cur->have_resume)
+    nc_value_clear (&cur->resume.value);
+  cur->have_resume = FALSE;
+  cur->pos = 0;
+  cur->buf_len = cur->buf_pos = 0;
+  cur->done = cur->key_name == NULL || value->type == NC_VALUE_NULL;
+  /* as nc_txn_seek_nodes would now: the current end of the ids, and the
+   * index the schema has now (one may have been created or dropped since) */
+  lock_read (&s->lock);
+  cur->cap = s->nodes_len;
+  Schema *sc = cur->token != NC_TOKEN_NONE ? find_index (s, cur->token, cur->key) : NULL;
+  Index *old = cur->index;
+  cur->index = sc != NULL ? index_ref (sc->index) : NULL;
+  cur->kind = sc != NULL ? CUR_INDEX : CUR_FILTER;
+  unlock_read (&s->lock);
+  index_unref (old);
+  return TRUE;
+}
+
 const NcValue *
 nc_cursor_prop (NcCursor *cur)
 {

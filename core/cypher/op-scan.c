@@ -73,6 +73,7 @@ typedef struct {
   gboolean cursor_checks; /* (n:L) by a label scan of L: the cursor has checked everything */
   gboolean fetcher;       /* this scan serves x->fetch_slot (NcExecCtx) */
   gboolean fetching;      /* s->cur was asked to fetch x->fetch_key */
+  NcCursor *spare;        /* an ended seek cursor, restarted by the next seek */
   NcToken range_key;      /* nc_op_scan_push_range, or NC_TOKEN_NONE */
   gboolean range_exact;   /* the open cursor checks the pushed conjunct exactly */
   NcExpr *range_val;
@@ -104,6 +105,10 @@ nc_cursor_push_range (NcExecCtx *x, NcCursor *cur, NcToken key, NcExpr *val, int
 static NcCursor *
 open_seek (ScanOp *s, const NcValue *v)
 {
+  NcCursor *c = g_steal_pointer (&s->spare);
+  if (c != NULL && nc_cursor_seek_restart (c, v))
+    return c;
+  g_clear_pointer (&c, nc_cursor_free);
   return nc_txn_seek_nodes (s->op.x->txn, s->spec.label, s->spec.key, v);
 }
 
@@ -180,6 +185,11 @@ open_cursor (ScanOp *s, GError **error)
   return TRUE;
 }
 
+static gboolean scan_next (NcOp *op, GError **error);
+static void scan_reset (NcOp *op);
+static void scan_free (NcOp *op);
+static const NcOpClass seek_class = { "NodeIndexSeek", scan_next, scan_reset, scan_free };
+
 static gboolean
 scan_next (NcOp *op, GError **error)
 {
@@ -220,8 +230,11 @@ scan_next (NcOp *op, GError **error)
             }
           if (s->cur)
             {
-              nc_cursor_free (s->cur);
-              s->cur = NULL;
+              /* a seek's cursor serves the next seek (nc_cursor_seek_restart) */
+              if (s->op.klass == &seek_class && s->spare == NULL)
+                s->spare = g_steal_pointer (&s->cur);
+              else
+                g_clear_pointer (&s->cur, nc_cursor_free);
               s->fetching = FALSE;
               if (s->seek_values.type == NC_VALUE_LIST && s->seek_idx < s->seek_values.u.list->len)
                 continue;
@@ -242,6 +255,7 @@ scan_reset (NcOp *op)
 {
   ScanOp *s = (ScanOp *) op;
   g_clear_pointer (&s->cur, nc_cursor_free);
+  g_clear_pointer (&s->spare, nc_cursor_free);
   s->fetching = FALSE;
   if (s->fetcher)
     {
@@ -260,7 +274,6 @@ scan_free (NcOp *op)
 
 static const NcOpClass all_class = { "AllNodesScan", scan_next, scan_reset, scan_free };
 static const NcOpClass label_class = { "NodeByLabelScan", scan_next, scan_reset, scan_free };
-static const NcOpClass seek_class = { "NodeIndexSeek", scan_next, scan_reset, scan_free };
 static const NcOpClass range_class = { "NodeIndexSeekByRange", scan_next, scan_reset, scan_free };
 
 NcOp *

@@ -1232,6 +1232,27 @@ test_count_over_expand_matches_general_loop (Fx *fx, gconstpointer data)
   assert_fails (fx, "MATCH (a:H)-[:R]->(b:P) WHERE b.age > 1 / 0 RETURN count(*)", NC_ERROR_ARITHMETIC, "/ by zero");
 }
 
+/* A seek per input row reuses one cursor (nc_cursor_seek_restart): each
+ * seek must see what a new cursor would, including nodes the statement
+ * created after the first seek, with and without an index, for repeated,
+ * missing and null keys. */
+static void
+test_repeated_seeks_reuse_one_cursor (Fx *fx, gconstpointer data)
+{
+  g_autoptr (GPtrArray) ix = run (fx, "CREATE INDEX q_id FOR (q:Q) ON (q.id)", NULL, NULL);
+  g_assert_nonnull (ix);
+  for (int indexed = 1; indexed >= 0; indexed--)
+    {
+      const char *label = indexed ? "Q" : "R";
+      g_autofree char *create = g_strdup_printf ("UNWIND range(1, 5) AS k CREATE (:%s {id: k}) WITH k "
+                                                 "MATCH (q:%s {id: k}) RETURN count(*)", label, label);
+      assert_rows (fx, create, NULL, "5");
+      g_autofree char *seek = g_strdup_printf ("UNWIND [2, 1, 2, 99, null, 5, 1.0] AS k MATCH (q:%s {id: k}) "
+                                               "RETURN k, q.id", label);
+      assert_rows (fx, seek, NULL, "2 | 2\n1 | 1\n2 | 2\n5 | 5\n1.0 | 1");
+    }
+}
+
 /* Scans and expands reuse the entity in their row when nothing else holds
  * it; entities kept by later operators (collect, WITH) must stay distinct. */
 static void
@@ -1434,6 +1455,7 @@ main (int argc, char **argv)
   ADD ("exec/group-by-over-label-scan-matches-general-loop", test_group_by_over_label_scan);
   ADD ("exec/pushed-range-filter-is-exact", test_pushed_range_filter_is_exact);
   ADD ("exec/count-over-expand-matches-general-loop", test_count_over_expand_matches_general_loop);
+  ADD ("exec/repeated-seeks-reuse-one-cursor", test_repeated_seeks_reuse_one_cursor);
   ADD ("exec/scanned-entities-are-not-shared-between-rows", test_scanned_entities_are_not_shared_between_rows);
   ADD ("exec/property-reads-after-key-creation-and-delete", test_property_reads_after_key_creation_and_delete);
   ADD ("exec/range-pushed-into-scan-and-expand", test_range_pushed_into_scan_and_expand);
