@@ -6,8 +6,15 @@
  *   commit index (NC_LSN_PENDING while its writer is open), a tombstone flag,
  *   the node's sorted labels (inline) and an immutable, shared property map
  *   keyed by property name.
- * - Relationship type and endpoints never change, so they live in the slot.
- * - Adjacency: per node, compact arrays of (rel, other node, type), appended
+ * - Relationship type and endpoints never change, so they live in the slot,
+ *   with a mirror of the head version's index and tombstone flag.
+ * - Mirrors of each node's head version for scans and expands: a dense
+ *   "hot" array (head index, tombstone, label count, first label) and up to
+ *   MAX_COLUMNS property columns (one key's value for every node), created
+ *   on first use and kept by node_sync on every write path. They answer
+ *   only when the head is the version a transaction sees; otherwise the
+ *   chain is walked as before.
+ * - Adjacency: per node, compact arrays of (rel, other node), appended
  *   at creation and never shrunk except on rollback; readers filter by the
  *   relationship's visibility.
  * - Per-label bitsets of "nodes that ever had the label" make label scans
@@ -16,10 +23,13 @@
  *   entries are harmless.
  *
  * Locking
- * - `lock` (GRWLock) guards slots, chains, adjacency, bitsets, indexes,
+ * - `lock` (StoreLock: a read-write lock that prefers writers) guards
+ *   slots, chains, the hot array and columns, adjacency, bitsets, indexes,
  *   schema and counts. Reads take it shared for one call or one cursor
  *   batch (not the writer's reads: see txn_read_lock); each mutation takes
- *   it exclusively for that mutation only.
+ *   it exclusively for that mutation only. No read-locked region calls
+ *   anything that takes it again (that would deadlock behind a waiting
+ *   writer).
  * - The single-writer rule is a flag + condition variable (not a held
  *   mutex), so a transaction may begin on one thread and commit on another.
  * - `readers_mutex` guards the visible index and the multiset of active
