@@ -23,8 +23,12 @@
 //   both sides, and the answers are compared (a mismatch is printed).
 // - Memory: nornicdb_process_resident_memory_bytes from GET /metrics, for
 //   the empty server, after the nodes and after the relationships.
+// - Daemon CPU: the daemon's utime + stime (/proc/<pid>/stat, 10 ms ticks)
+//   over each load phase and over each query's warm-up and timed runs,
+//   divided by the number of runs ("ours CPU ms"). Other work on the
+//   machine disturbs it far less than the wall times.
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -97,6 +101,17 @@ function makeGraph({ nodes, rels, seed }) {
   return { nodes, rels, age, src, dst, name: (i) => `person-${i}` };
 }
 
+// The daemon's CPU time so far in ms (utime + stime), or null off Linux.
+function daemonCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -132,7 +147,8 @@ const plain = (v) => {
 async function timeQuery(fn, { warmup, runs, budgetMs }) {
   const answers = [];
   const start = Date.now();
-  for (let i = 0; i < warmup && Date.now() - start < budgetMs; i++) await fn(i, null);
+  let warmed = 0;
+  for (let i = 0; i < warmup && Date.now() - start < budgetMs; i++, warmed++) await fn(i, null);
   const times = [];
   const tStart = Date.now();
   for (let i = 0; i < runs; i++) {
@@ -142,7 +158,7 @@ async function timeQuery(fn, { warmup, runs, budgetMs }) {
     times.push(ms(t0));
     answers.push(ans);
   }
-  return { median: median(times), runs: times.length, min: Math.min(...times), answers };
+  return { median: median(times), runs: times.length, calls: warmed + times.length, min: Math.min(...times), answers };
 }
 
 async function metricsRss(httpUrl) {
@@ -163,6 +179,7 @@ async function loadOurs(server, g, opts) {
   await session.run('CREATE INDEX person_id IF NOT EXISTS FOR (p:Person) ON (p.id)');
   out.rssEmpty = await metricsRss(server.httpUrl);
 
+  const cpu0 = daemonCpuMs(server.pid);
   const t0 = now();
   for (let lo = 0; lo < g.nodes; lo += opts.batch) {
     const hi = Math.min(g.nodes, lo + opts.batch);
@@ -170,9 +187,11 @@ async function loadOurs(server, g, opts) {
     for (let i = lo; i < hi; i++) rows.push({ id: neo4j.int(i), name: g.name(i), age: neo4j.int(g.age[i]) });
     await session.run('UNWIND $rows AS r CREATE (:Person {id: r.id, name: r.name, age: r.age})', { rows });
   }
+  out.nodeLoadCpuMs = daemonCpuMs(server.pid) - cpu0;
   out.nodeLoadMs = ms(t0);
   out.rssNodes = await metricsRss(server.httpUrl);
 
+  const cpu1 = daemonCpuMs(server.pid);
   const t1 = now();
   for (let lo = 0; lo < g.rels; lo += opts.batch) {
     const hi = Math.min(g.rels, lo + opts.batch);
@@ -181,6 +200,7 @@ async function loadOurs(server, g, opts) {
     await session.run('UNWIND $rows AS r MATCH (a:Person {id: r[0]}) MATCH (b:Person {id: r[1]}) '
       + 'CREATE (a)-[:KNOWS]->(b)', { rows });
   }
+  out.relLoadCpuMs = daemonCpuMs(server.pid) - cpu1;
   out.relLoadMs = ms(t1);
   out.rssRels = await metricsRss(server.httpUrl);
   const check = await session.run('MATCH (p:Person) RETURN count(p) AS n');
@@ -240,17 +260,18 @@ function kuzuRunner(conn, ps, q, ids) {
 // ---- report --------------------------------------------------------------------
 const fmt = (v, d = 2) => (v == null || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
 function printTable(result) {
-  const rows = [['query', 'ours ms', 'Kùzu ms', 'ours/Kùzu', 'runs', 'answers']];
+  const rows = [['query', 'ours ms', 'Kùzu ms', 'ours/Kùzu', 'runs', 'answers', 'ours CPU ms']];
   for (const q of result.queries) {
     rows.push([q.name, fmt(q.ours.median), q.kuzu ? fmt(q.kuzu.median) : 'n/a',
       q.ratio == null ? 'n/a' : `${fmt(q.ratio)}x`,
-      `${q.ours.runs}/${q.kuzu ? q.kuzu.runs : '-'}`, q.agree == null ? '-' : q.agree ? 'same' : 'DIFFER']);
+      `${q.ours.runs}/${q.kuzu ? q.kuzu.runs : '-'}`, q.agree == null ? '-' : q.agree ? 'same' : 'DIFFER',
+      fmt(q.ours.cpuMs)]);
   }
   const L = result.load;
   rows.push(['load nodes', fmt(L.ours.nodeLoadMs, 0), L.kuzu ? fmt(L.kuzu.nodeLoadMs, 0) : 'n/a',
-    L.kuzu ? `${fmt(L.ours.nodeLoadMs / L.kuzu.nodeLoadMs)}x` : 'n/a', '1/1', '']);
+    L.kuzu ? `${fmt(L.ours.nodeLoadMs / L.kuzu.nodeLoadMs)}x` : 'n/a', '1/1', '', fmt(L.ours.nodeLoadCpuMs, 0)]);
   rows.push(['load rels', fmt(L.ours.relLoadMs, 0), L.kuzu ? fmt(L.kuzu.relLoadMs, 0) : 'n/a',
-    L.kuzu ? `${fmt(L.ours.relLoadMs / L.kuzu.relLoadMs)}x` : 'n/a', '1/1', '']);
+    L.kuzu ? `${fmt(L.ours.relLoadMs / L.kuzu.relLoadMs)}x` : 'n/a', '1/1', '', fmt(L.ours.relLoadCpuMs, 0)]);
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
   for (const [i, r] of rows.entries()) {
     console.log(r.map((c, j) => (j === 0 ? String(c).padEnd(w[j]) : String(c).padStart(w[j]))).join('  '));
@@ -303,6 +324,7 @@ async function main() {
     console.error(`  ours: nodes ${fmt(ours.nodeLoadMs, 0)} ms, rels ${fmt(ours.relLoadMs, 0)} ms `
       + `(${ours.countNodes} nodes, ${ours.countRels} rels)`);
     result.load.ours = { nodeLoadMs: ours.nodeLoadMs, relLoadMs: ours.relLoadMs,
+      nodeLoadCpuMs: ours.nodeLoadCpuMs, relLoadCpuMs: ours.relLoadCpuMs,
       nodes: ours.countNodes, rels: ours.countRels };
     result.memory = {
       rssEmpty: ours.rssEmpty, rssNodes: ours.rssNodes, rssLoaded: ours.rssRels,
@@ -325,7 +347,9 @@ async function main() {
 
     for (const q of QUERIES) {
       console.error(`query: ${q.name}`);
+      const cpu0 = daemonCpuMs(server.pid);
       const o = await timeQuery(oursRunner(ours.session, q, ids), opts);
+      const oCpu = cpu0 == null ? null : (daemonCpuMs(server.pid) - cpu0) / o.calls;
       let k = null;
       if (kz) {
         const ps = await kz.conn.prepare(q.cypher);
@@ -339,7 +363,7 @@ async function main() {
       }
       result.queries.push({
         name: q.name, cypher: q.cypher, kind: q.kind,
-        ours: { median: o.median, min: o.min, runs: o.runs },
+        ours: { median: o.median, min: o.min, runs: o.runs, cpuMs: oCpu },
         kuzu: k ? { median: k.median, min: k.min, runs: k.runs } : null,
         ratio: k ? o.median / k.median : null,
         agree,
