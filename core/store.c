@@ -605,15 +605,33 @@ rel_visible (NcStore *s, const NcTxn *txn, gint64 id)
   return visible (r->head, txn);
 }
 
-/* The value of `ks` in a version's map, borrowed; NULL when absent. */
+/* The value of `ks` in a version's map, borrowed; NULL when absent. Every
+ * stored property map uses the store's interned key strings (see
+ * map_storable_copy and do_set_prop), so a key is found by pointer: a
+ * string compare per entry was a cache miss per key per node in scans. */
 static inline const NcValue *
-map_ref (const NcMap *m, const NcString *ks)
+prop_ref (const Version *v, const NcString *ks)
 {
+  const NcMap *m = v->props;
   if (m != NULL)
     for (guint32 i = 0; i < m->len; i++)
       if (m->entries[i].key == ks)
         return &m->entries[i].value;
   return NULL;
+}
+
+/* Replaces *slot (a column entry or a cursor's fetched value) with a copy
+ * of *pv, or null when pv is NULL. Null, booleans and numbers own nothing:
+ * no call to copy or clear them, which scans do once per node. */
+static inline void
+value_store (NcValue *slot, const NcValue *pv)
+{
+  if (slot->type > NC_VALUE_FLOAT)
+    nc_value_clear (slot);
+  if (pv == NULL)
+    *slot = nc_value_null ();
+  else
+    *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
 }
 
 /* After any change of a node's head version, of its content or of its lsn:
@@ -631,14 +649,7 @@ node_sync (NcStore *s, gint64 id)
   for (gint i = 0; i < s->n_columns; i++)
     {
       Column *c = s->columns[i];
-      NcValue *slot = &c->vals[id];
-      const NcValue *pv = h != NULL && !h->tomb ? map_ref (h->props, c->key_str) : NULL;
-      if (slot->type > NC_VALUE_FLOAT)
-        nc_value_clear (slot);
-      if (pv == NULL)
-        *slot = nc_value_null ();
-      else
-        *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
+      value_store (&c->vals[id], h != NULL && !h->tomb ? prop_ref (h, c->key_str) : NULL);
     }
 }
 
@@ -681,9 +692,7 @@ column_create (NcStore *s, NcToken key, const NcString *ks)
       for (gint64 id = 0; id < s->nodes_len; id++)
         {
           const Version *h = s->nodes[id].head;
-          const NcValue *pv = h != NULL && !h->tomb ? map_ref (h->props, ks) : NULL;
-          if (pv != NULL)
-            nc->vals[id] = nc_value_copy (pv);
+          value_store (&nc->vals[id], h != NULL && !h->tomb ? prop_ref (h, ks) : NULL);
         }
       s->columns[s->n_columns] = nc;
       g_atomic_int_set (&s->n_columns, s->n_columns + 1);
@@ -2840,29 +2849,11 @@ nc_txn_node_has_label (NcTxn *txn, NcNodeId id, NcToken label)
   return has;
 }
 
-/* Every stored property map uses the store's interned key strings (see
- * map_storable_copy and do_set_prop), so a key is found by pointer: a
- * string compare per entry was a cache miss per key per node in scans. */
-static inline const NcValue *
-prop_ref (const Version *v, const NcString *ks)
-{
-  const NcMap *m = v->props;
-  if (m != NULL)
-    for (guint32 i = 0; i < m->len; i++)
-      if (m->entries[i].key == ks)
-        return &m->entries[i].value;
-  return NULL;
-}
-
 static inline NcValue
 prop_in_version (const Version *v, const NcString *ks)
 {
-  const NcMap *m = v->props;
-  if (m != NULL)
-    for (guint32 i = 0; i < m->len; i++)
-      if (m->entries[i].key == ks)
-        return nc_value_copy (&m->entries[i].value);
-  return nc_value_null ();
+  const NcValue *pv = prop_ref (v, ks);
+  return pv != NULL ? nc_value_copy (pv) : nc_value_null ();
 }
 
 static NcValue
@@ -3319,18 +3310,11 @@ bits_next (NcStore *s, NcToken label, gint64 pos, gint64 cap)
     }
 }
 
-/* Keeps the fetched property of the node about to be pushed. Null,
- * booleans and numbers own nothing: no call to copy or clear them. */
+/* Keeps the fetched property of the node about to be pushed. */
 static inline void
 fetch_store (NcCursor *c, const NcValue *pv)
 {
-  NcValue *slot = &c->vals[c->buf_len];
-  if (slot->type > NC_VALUE_FLOAT)
-    nc_value_clear (slot);
-  if (pv == NULL)
-    *slot = nc_value_null ();
-  else
-    *slot = pv->type <= NC_VALUE_FLOAT ? *pv : nc_value_copy (pv);
+  value_store (&c->vals[c->buf_len], pv);
   c->fetched[c->buf_len] = TRUE;
 }
 
